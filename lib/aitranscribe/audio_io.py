@@ -1,0 +1,120 @@
+"""Audio reading, checking and conversion to 16 kHz mono, with clear errors naming the file.
+
+soundfile (libsndfile) reads WAV, FLAC, OGG and MP3; resampling is a polyphase filter
+(scipy.signal.resample_poly) with the exact rational ratio, so 44.1 kHz -> 16 kHz is 160/441.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from .errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+TARGET_SR = 16000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus")
+
+
+@dataclass
+class AudioInfo:
+    """What the header of an audio file says."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def info(path) -> AudioInfo:
+    """Header of ``path``; BadInputError when it is missing, empty or not readable audio."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise BadInputError(path, "empty file (0 bytes)")
+    try:
+        i = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise BadInputError(path, f"not readable audio ({_reason(exc)})") from None
+    if i.frames <= 0:
+        raise BadInputError(path, "audio has no samples")
+    return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames))
+
+
+def _reason(exc) -> str:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return text.replace("Error opening", "cannot open").strip()
+
+
+def read(path, expect_sr: int | None = TARGET_SR, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Samples of ``path`` as float32 in [-1, 1] and its sample rate.
+
+    With ``expect_sr`` a different rate is an error (prepared audio must be 16 kHz); with ``mono`` a
+    multi-channel file is an error. Non-finite samples are an error.
+    """
+    head = info(path)
+    if expect_sr is not None and head.sample_rate != expect_sr:
+        raise BadInputError(path, f"sample rate {head.sample_rate} Hz, expected {expect_sr} Hz "
+                                  f"(convert it with source=folder, which resamples)")
+    if mono and head.channels != 1:
+        raise BadInputError(path, f"{head.channels} channels, expected mono (source=folder mixes channels down)")
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise BadInputError(path, f"corrupt audio ({_reason(exc)})") from None
+    if x.shape[0] == 0:
+        raise BadInputError(path, "audio has no samples")
+    if not np.isfinite(x).all():
+        raise BadInputError(path, "audio contains NaN or infinite samples")
+    return (x[:, 0] if mono else x), int(sr)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int = TARGET_SR) -> np.ndarray:
+    """``x`` (1-D) resampled from ``sr_in`` to ``sr_out`` with the exact rational ratio."""
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    ratio = Fraction(sr_out, sr_in)
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def convert_to_16k_mono(src, dst) -> AudioInfo:
+    """Read any supported file, mix to mono, resample to 16 kHz and write 16-bit FLAC to ``dst``."""
+    head = info(src)
+    x, sr = read(src, expect_sr=None, mono=False)
+    changes = []
+    if x.shape[1] > 1:
+        x = x.mean(axis=1, keepdims=True)
+        changes.append(f"{head.channels} channels -> mono")
+    if sr != TARGET_SR:
+        changes.append(f"{sr} Hz -> {TARGET_SR} Hz")
+    y = resample(x[:, 0], sr, TARGET_SR)
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    if peak > 1.0:
+        y = y / peak
+        changes.append(f"rescaled peak {peak:.2f} to 1.0")
+    if changes:
+        log.info("converted %s: %s", Path(src).name, ", ".join(changes))
+    write(dst, y)
+    return AudioInfo(Path(dst), TARGET_SR, 1, len(y))
+
+
+def write(path, samples: np.ndarray, sample_rate: int = TARGET_SR) -> Path:
+    """Write mono float samples as 16-bit audio (format from the suffix), atomically."""
+    from .stage import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fmt = {".flac": "FLAC", ".wav": "WAV"}.get(path.suffix.lower(), "FLAC")
+        sf.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16", format=fmt)
+    return path

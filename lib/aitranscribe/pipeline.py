@@ -1,0 +1,134 @@
+"""Run the stage notebooks of a profile with papermill; write executed notebooks, HTML and metrics.
+
+    python -m aitranscribe.pipeline --params params/demo.yaml [--from 02] [--to 04]
+
+The whole profile is validated before anything runs. Each notebook ``notebooks/NN_name.ipynb`` that
+exists is executed with its section of the profile as parameters into
+``reports/<profile>/NN_name.ipynb`` and rendered to ``NN_name.html`` (code hidden; with ``share_safe``
+the cells tagged ``phi`` — per-utterance transcripts, audio, file names — are left out of the HTML).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import stages as stage_registry
+from .errors import KitError
+from .params import load_profile
+from .paths import REPO_ROOT, profile_reports_dir
+from .stage import atomic_write_json, atomic_write_text, setup_logging
+
+log = logging.getLogger("aitranscribe.pipeline")
+
+KERNEL = "aitranscribe"
+PHI_TAG = "phi"
+
+
+def render_html(ipynb: Path, share_safe: bool) -> Path:
+    """``ipynb`` rendered to HTML beside it, code hidden, ``phi`` cells removed when ``share_safe``."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    if share_safe:
+        remover = TagRemovePreprocessor(remove_cell_tags={PHI_TAG}, enabled=True)
+        exporter.register_preprocessor(remover, enabled=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return atomic_write_text(ipynb.with_suffix(".html"), body)
+
+
+def select(numbers_from: str | None, numbers_to: str | None) -> list[stage_registry.StageInfo]:
+    """Available stages between ``--from`` and ``--to`` (inclusive) whose notebook exists."""
+    chosen = []
+    for s in stage_registry.available():
+        if numbers_from and s.number < numbers_from.zfill(2):
+            continue
+        if numbers_to and s.number > numbers_to.zfill(2):
+            continue
+        if not (REPO_ROOT / "notebooks" / f"{s.notebook}.ipynb").is_file():
+            log.info("%s: no notebook yet, not run", s.notebook)
+            continue
+        chosen.append(s)
+    return chosen
+
+
+def run_info() -> dict:
+    """Machine, versions and git revision of this run."""
+    import torch
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        sha = ""
+    return {"git_sha": sha, "python": platform.python_version(), "torch": torch.__version__,
+            "machine": platform.machine(), "processor": platform.processor(), "cores": _cores()}
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
+    """Execute the selected stages of a profile; return ``{notebook: seconds}``. Raises KitError on failure."""
+    import papermill
+
+    available = stage_registry.available()
+    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in available})
+    chosen = select(numbers_from, numbers_to)
+    if not chosen:
+        raise KitError(f"no stage notebook between --from {numbers_from} and --to {numbers_to}")
+    first = profile[chosen[0].key]
+    reports = profile_reports_dir(first)
+    reports.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for s in chosen:
+        p = profile[s.key]
+        out = reports / f"{s.notebook}.ipynb"
+        log.info("=== stage %s (%s) -> %s", s.number, s.notebook, out)
+        start = time.time()
+        try:
+            papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{s.notebook}.ipynb"), str(out),
+                                       parameters=p, kernel_name=KERNEL, cwd=str(REPO_ROOT / "notebooks"),
+                                       progress_bar=False, log_output=False)
+        except papermill.PapermillExecutionError as exc:
+            render_html(out, p["share_safe"])
+            raise KitError(f"stage {s.notebook} failed: {exc.ename}: {exc.evalue}\n"
+                           f"  the executed notebook with the error: {out}") from None
+        timings[s.notebook] = round(time.time() - start, 1)
+        html = render_html(out, p["share_safe"])
+        log.info("=== stage %s done in %.1f s: %s", s.number, timings[s.notebook], html)
+    atomic_write_json(reports / "run.json", {**run_info(), "params": str(params_path), "stage_seconds": timings,
+                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    metrics_path = reports / "metrics.json"
+    if metrics_path.is_file():
+        log.info("metrics: %s", json.dumps(json.loads(metrics_path.read_text()), sort_keys=True))
+    return timings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params/demo.yaml", help="profile YAML (default: params/demo.yaml)")
+    parser.add_argument("--from", dest="numbers_from", help="first stage number, e.g. 02")
+    parser.add_argument("--to", dest="numbers_to", help="last stage number, e.g. 04")
+    args = parser.parse_args(argv)
+    setup_logging("INFO")
+    try:
+        run_profile(args.params, args.numbers_from, args.numbers_to)
+    except KitError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Shared fixtures: a scratch profile whose data and reports live in a temporary directory."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+@pytest.fixture
+def scratch_params(tmp_path):
+    """Common parameters pointing every output into ``tmp_path``."""
+    return {"profile": "test", "data_root": str(tmp_path / "data"), "reports_dir": str(tmp_path / "reports"),
+            "seed": 0, "share_safe": True, "log_level": "INFO"}
+
+
+@pytest.fixture
+def tone():
+    """A function making a sine tone: tone(seconds, sr, channels) -> float32 array (frames x channels)."""
+    def make(seconds=0.5, sr=16000, channels=1, freq=220.0):
+        t = np.arange(int(seconds * sr)) / sr
+        x = 0.3 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+        return np.repeat(x[:, None], channels, axis=1)
+    return make
+
+
+def write_audio(path, samples, sr, subtype="PCM_16"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, sr, subtype=subtype)
+    return path

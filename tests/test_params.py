@@ -1,0 +1,72 @@
+"""Parameter validation and profile loading: mistakes are clear errors, never silently ignored."""
+import pytest
+
+from aitranscribe import data
+from aitranscribe.errors import ParamsError
+from aitranscribe.params import COMMON, Param, collect, load_profile, params_hash, stage_spec, validate
+
+SPEC = {"n": Param(3, int, "a count"), "rate": Param(0.5, float, "a rate"),
+        "kind": Param("a", str, "a kind", ("a", "b")), "names": Param([], list, "names")}
+
+
+def test_defaults_fill_missing_values():
+    assert validate({"n": 5}, SPEC, "here") == {"n": 5, "rate": 0.5, "kind": "a", "names": []}
+
+
+def test_int_is_accepted_for_float_and_converted():
+    assert validate({"rate": 1}, SPEC, "here")["rate"] == 1.0
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"nn": 1}, "unknown parameter(s) 'nn' (did you mean 'n'?)"),
+    ({"n": "3"}, "parameter 'n' must be int, got '3'"),
+    ({"n": True}, "parameter 'n' must be int"),
+    ({"rate": "fast"}, "parameter 'rate' must be float"),
+    ({"kind": "c"}, "parameter 'kind' must be one of ['a', 'b']"),
+    ({"names": "x"}, "parameter 'names' must be list"),
+])
+def test_bad_values_are_named(values, message):
+    with pytest.raises(ParamsError, match="here") as err:
+        validate(values, SPEC, "here")
+    assert message in str(err.value)
+
+
+def test_profile_unknown_section_and_key(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("common: {profile: x}\ndta: {source: demo}\n")
+    with pytest.raises(ParamsError, match=r"unknown section\(s\) 'dta' \(did you mean 'data'\?\)"):
+        load_profile(path, {"data": data.PARAMS})
+    path.write_text("common: {profile: x}\ndata: {sorce: demo}\n")
+    with pytest.raises(ParamsError, match=r"p.yaml \[data\]: unknown parameter\(s\) 'sorce'"):
+        load_profile(path, {"data": data.PARAMS})
+
+
+def test_profile_malformed_yaml(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("common: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_profile(path, {"data": data.PARAMS})
+    with pytest.raises(ParamsError, match="not found"):
+        load_profile(tmp_path / "missing.yaml", {"data": data.PARAMS})
+
+
+def test_profile_common_values_reach_every_stage(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("common: {profile: x, seed: 7}\ndata: {demo_n_train: 5}\n")
+    p = load_profile(path, {"data": data.PARAMS})["data"]
+    assert (p["profile"], p["seed"], p["demo_n_train"], p["source"]) == ("x", 7, 5, "demo")
+
+
+def test_collect_from_notebook_namespace():
+    namespace = {name: spec.default for name, spec in stage_spec(data.PARAMS).items()}
+    namespace["demo_n_train"] = 9
+    assert collect(data.PARAMS, namespace, "nb")["demo_n_train"] == 9
+    del namespace["source"]
+    with pytest.raises(ParamsError, match="does not define"):
+        collect(data.PARAMS, namespace, "nb")
+
+
+def test_hash_ignores_presentation_only_parameters():
+    base = {name: spec.default for name, spec in COMMON.items()}
+    assert params_hash(base) == params_hash({**base, "log_level": "DEBUG", "share_safe": False})
+    assert params_hash(base) != params_hash({**base, "seed": 1})

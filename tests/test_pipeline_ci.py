@@ -1,0 +1,56 @@
+"""Smoke test: the CI profile end to end through papermill, metrics asserted with tolerances (never timings)."""
+import json
+
+import pytest
+
+from aitranscribe import pipeline
+from aitranscribe.errors import KitError, ParamsError
+from aitranscribe.paths import REPO_ROOT
+
+EXPECTED = {  # metric: (value, absolute tolerance)
+    "data.n_utterances": (160, 0),
+    "data.n_speakers": (9, 0),
+    "data.n_text_sentences": (400, 0),
+    "data.hours": (0.13, 0.03),
+}
+
+
+@pytest.fixture(scope="module")
+def ci_run():
+    timings = pipeline.run_profile(str(REPO_ROOT / "params" / "ci.yaml"))
+    metrics = json.loads((REPO_ROOT / "reports" / "ci" / "metrics.json").read_text())
+    return timings, metrics
+
+
+def test_ci_profile_metrics(ci_run):
+    _, metrics = ci_run
+    for key, (value, tol) in EXPECTED.items():
+        assert key in metrics, f"{key} not recorded"
+        assert abs(metrics[key] - value) <= tol, f"{key} = {metrics[key]}, expected {value} ± {tol}"
+
+
+def test_ci_profile_reports(ci_run):
+    timings, _ = ci_run
+    for notebook in timings:
+        html = (REPO_ROOT / "reports" / "ci" / f"{notebook}.html").read_text()
+        assert "import aitranscribe" not in html and "from aitranscribe import" not in html  # code hidden
+    assert "01_data" in timings
+
+
+def test_ci_html_is_share_safe(ci_run):
+    from aitranscribe import manifest
+
+    html = (REPO_ROOT / "reports" / "ci" / "01_data.html").read_text()
+    record = json.loads((REPO_ROOT / "data" / "ci" / "stages" / "data.json").read_text())
+    for line in manifest.read(record["manifests"], "test").words:
+        assert line not in html
+
+
+def test_bad_profile_stops_before_running(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("common: {profile: x}\ndata: {demo_n_trian: 5}\n")
+    with pytest.raises(ParamsError, match="did you mean 'demo_n_train'"):
+        pipeline.run_profile(str(bad))
+    assert not (REPO_ROOT / "reports" / "x").exists()
+    with pytest.raises(KitError, match="no stage notebook"):
+        pipeline.run_profile(str(REPO_ROOT / "params" / "ci.yaml"), "08", "09")
