@@ -12,6 +12,10 @@ EXPECTED = {  # metric: (value, absolute tolerance)
     "data.n_speakers": (9, 0),
     "data.n_text_sentences": (400, 0),
     "data.hours": (0.13, 0.03),
+    "audio_prep.speech_fraction": (0.88, 0.05),
+    "features.dim": (195, 0),
+    "features.n_clusters": (128, 0),
+    "features.segments_per_second": (24, 4),
 }
 
 

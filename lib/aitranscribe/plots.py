@@ -52,3 +52,136 @@ def utterances_per_speaker(record: dict):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def vad_examples(record: dict, split: str = "train", n: int = 3):
+    """Waveforms of the first ``n`` utterances with the rVAD speech intervals shaded."""
+    from . import audio_io, audio_prep
+
+    original = manifest.read(Path(record["data_dir"]) / "manifests", split)
+    vads = audio_prep.read_vads(Path(record["dir"]) / f"{split}.vads")
+    n = min(n, len(original))
+    fig, axes = plt.subplots(n, 1, figsize=(8, 1.6 * n), squeeze=False)
+    for i in range(n):
+        x, sr = audio_io.read(original.audio_path(i))
+        t = np.arange(len(x)) / sr
+        ax = axes[i, 0]
+        ax.plot(t, x, lw=0.4, color="0.3")
+        for a, b in vads[i]:
+            ax.axvspan(a / sr, b / sr, color="tab:green", alpha=0.25)
+        ax.set_xlim(0, t[-1] if len(t) else 1)
+        ax.set_yticks([])
+        ax.set_ylabel(f"utt {i}")
+    axes[-1, 0].set_xlabel("time (s); green: speech kept by rVAD")
+    fig.suptitle("Speech and silence")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def speech_fraction(record: dict):
+    """Histogram of the fraction of each utterance kept as speech, per split."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    mdir = Path(record["manifests"])
+    original_dir = Path(record["data_dir"]) / "manifests"
+    for split in manifest.SPLITS:
+        if (mdir / f"{split}.tsv").is_file():
+            kept = np.array(manifest.read(mdir, split, check_files=False).n_samples)
+            full = np.array(manifest.read(original_dir, split, check_files=False).n_samples)
+            if len(full):
+                ax.hist(kept / full, bins=np.linspace(0, 1, 41), alpha=0.6, label=split)
+    ax.set_xlabel("speech fraction of the utterance")
+    ax.set_ylabel("utterances")
+    ax.set_title("Speech kept after silence removal")
+    ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def feature_overview(summary: dict):
+    """Cluster usage (train frames), PCA explained variance, and segments per second by stage of merging."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    usage = np.sort(np.array(summary["cluster_usage"]))[::-1]
+    axes[0].bar(np.arange(len(usage)), usage / max(usage.sum(), 1), width=1.0)
+    axes[0].set_title(f"k-means usage ({summary['n_clusters']} clusters)")
+    axes[0].set_xlabel("cluster (sorted)")
+    axes[0].set_ylabel("fraction of train frames")
+    explained = np.cumsum(summary["explained_variance"])
+    axes[1].plot(np.arange(1, len(explained) + 1), explained)
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_title(f"PCA: cumulative explained variance ({summary['pca_dim']} dims)")
+    axes[1].set_xlabel("components")
+    seconds = summary["audio_seconds"]
+    total = {k: sum(c[k] for c in summary["counts"].values()) for k in ("frames", "merged", "pooled")}
+    axes[2].bar(list(total), [v / seconds for v in total.values()], color=["0.6", "tab:blue", "tab:orange"])
+    axes[2].set_title("units per second of speech")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def phone_frequencies(summary: dict):
+    """Bar chart of phone counts in the GAN's phone text (without <SIL>)."""
+    counts = summary["phone_counts"]
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.bar(list(counts), list(counts.values()))
+    ax.set_yscale("log")
+    ax.set_ylabel("count")
+    ax.set_title(f"Phone frequencies ({len(counts)} phones; <SIL> share {summary['sil_share']:.1%})")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def sentence_lengths(summary: dict):
+    """Histogram of phones per text sentence."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(summary["sentence_lengths"], bins=40)
+    ax.set_xlabel("phones per sentence (without <SIL>)")
+    ax.set_ylabel("sentences")
+    ax.set_title(f"{summary['n_train_sentences']} training sentences")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def training_curves(record: dict):
+    """Per run: D and G losses, penalties, the label-free selection metric and the report-only PER."""
+    import json
+
+    runs = sorted((Path(record["dir"]) / "runs").iterdir())
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6))
+    panels = [("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
+              ("code_pen", "code penalty"), ("weighted_lm_ppl", "weighted LM ppl (selection, no labels)"),
+              ("per_valid_report_only", "valid PER (report-only, labels)")]
+    for run_dir in runs:
+        history = json.loads((run_dir / "history.json").read_text())
+        steps = [e["update"] for e in history]
+        for ax, (key, _) in zip(axes.flat, panels):
+            ax.plot(steps, [e.get(key, np.nan) for e in history], marker=".", label=run_dir.name)
+    for ax, (key, title) in zip(axes.flat, panels):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("update")
+    axes.flat[4].set_yscale("log")
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def reference_points(report: dict):
+    """Bar chart: chance, found (selected GAN), supervised CTC — PER on test (report-only)."""
+    values = {"chance": report.get("per_chance"), "wav2vec-U (selected, no labels)": report.get("per_test"),
+              "supervised CTC (labels)": report.get("per_supervised")}
+    values = {k: v for k, v in values.items() if v is not None}
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.barh(list(values), [100 * v for v in values.values()], color=["0.6", "tab:orange", "tab:green"][: len(values)])
+    for i, v in enumerate(values.values()):
+        ax.text(100 * v + 1, i, f"{100 * v:.1f}%", va="center")
+    ax.set_xlabel("test PER (%) — report-only")
+    ax.set_xlim(0, max(110, 100 * max(values.values()) + 15))
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -132,3 +132,31 @@ def setup_logging(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         handler._aitranscribe = True
         logger.addHandler(handler)
+
+
+def process_in_chunks(items: list, chunk_size: int, parts_dir, work, desc: str) -> list[Path]:
+    """Run ``work(chunk) -> dict of numpy arrays`` over ``items`` in chunks, each saved as ``parts_dir/NNNNN.npz``.
+
+    A chunk whose file exists is not recomputed, so an interrupted run resumes where it stopped. Returns
+    the chunk files in order. ``parts_dir`` should encode the parameters (it lives in the stage's output dir).
+    """
+    from tqdm.auto import tqdm
+
+    parts_dir = Path(parts_dir)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    starts = range(0, len(items), chunk_size)
+    resumed = 0
+    for number, start in enumerate(tqdm(starts, desc=desc, unit="chunk")):
+        path = parts_dir / f"{number:05d}.npz"
+        paths.append(path)
+        if path.is_file():
+            resumed += 1
+            continue
+        arrays = work(items[start:start + chunk_size])
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+    if resumed:
+        log.info("%s: %d of %d chunks were already done and are reused", desc, resumed, len(paths))
+    return paths

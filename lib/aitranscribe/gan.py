@@ -1,0 +1,195 @@
+"""The wav2vec-U GAN (v1, fairseq ``w2vu.yaml``): generator, JOIN segmentation, causal discriminator, losses.
+
+Shapes: segment features ``x`` (B, T, D) with ``padding`` (B, T, True where padded); the generator gives
+logits (B, T, V) over the phone inventory including ``<SIL>``; real text is one-hot (B, L, V).
+The generator's convolution can be written as Conv1d (as fairseq) or, numerically equal, as a Linear over
+unfolded windows (``GeneratorLinear``) so INT8 paths that do not quantise Conv1d can run it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GanConfig:
+    """Sizes and loss weights; the defaults are fairseq's w2vu.yaml except the sizes that CPU budgets shrink."""
+
+    input_dim: int = 512
+    vocab: int = 50
+    generator_kernel: int = 4
+    generator_dropout: float = 0.1
+    generator_batch_norm: float = 0.0  # w2vu2: BatchNorm on the input scaled by this (0 = off)
+    generator_bias: bool = False  # fairseq's generator has none; the supervised reference does
+    disc_dim: int = 384
+    disc_kernel: int = 6
+    disc_depth: int = 3
+    disc_dropout: float = 0.0
+    gradient_penalty: float = 1.5
+    code_penalty: float = 4.0
+    smoothness: float = 0.5
+    segment_random: bool = True  # JOIN: a random frame per run in training (mean at evaluation)
+
+
+class Generator(nn.Module):
+    """Dropout then Conv1d(input_dim -> vocab, kernel k, padding k//2, no bias), cropped to T."""
+
+    def __init__(self, cfg: GanConfig):
+        super().__init__()
+        self.kernel = cfg.generator_kernel
+        self.bn = nn.BatchNorm1d(cfg.input_dim) if cfg.generator_batch_norm > 0 else None
+        self.bn_scale = cfg.generator_batch_norm
+        self.dropout = nn.Dropout(cfg.generator_dropout)
+        self.proj = nn.Conv1d(cfg.input_dim, cfg.vocab, cfg.generator_kernel, padding=cfg.generator_kernel // 2,
+                              bias=cfg.generator_bias)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.dropout(x)
+        if padding is not None:
+            x = x.masked_fill(padding.unsqueeze(-1), 0.0)
+        h = x.transpose(1, 2)
+        if self.bn is not None:
+            h = self.bn(h) * self.bn_scale
+        return self.proj(h).transpose(1, 2)[:, : x.shape[1]]
+
+
+class GeneratorLinear(nn.Module):
+    """The generator's convolution as a Linear over unfolded windows (equal to ``Generator`` in eval mode)."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        weight = generator.proj.weight.detach()  # (V, D, k)
+        self.kernel = weight.shape[2]
+        self.pad = self.kernel // 2
+        bias = generator.proj.bias
+        self.linear = nn.Linear(weight.shape[1] * self.kernel, weight.shape[0], bias=bias is not None)
+        with torch.no_grad():
+            self.linear.weight.copy_(weight.permute(0, 2, 1).reshape(weight.shape[0], -1))
+            if bias is not None:
+                self.linear.bias.copy_(bias.detach())
+        self.bn = generator.bn
+        self.bn_scale = generator.bn_scale
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        if padding is not None:
+            x = x.masked_fill(padding.unsqueeze(-1), 0.0)
+        if self.bn is not None:
+            x = (self.bn(x.transpose(1, 2)) * self.bn_scale).transpose(1, 2)
+        T = x.shape[1]
+        padded = F.pad(x, (0, 0, self.pad, self.pad))
+        windows = padded.unfold(1, self.kernel, 1)[:, :T]  # (B, T, D, k)
+        return self.linear(windows.transpose(2, 3).reshape(x.shape[0], T, -1))
+
+
+def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """JOIN segmentation: merge runs of equal argmax; one random frame per run (training) or the run mean.
+
+    (B, T, V), (B, T) -> (B, T', V), (B, T'), vectorised over the batch.
+    """
+    B, T, V = logits.shape
+    preds = logits.argmax(-1).masked_fill(padding, -1)
+    new_run = torch.ones_like(padding)
+    new_run[:, 1:] = preds[:, 1:] != preds[:, :-1]
+    new_run &= ~padding
+    n_runs = new_run.sum(1)
+    T2 = int(n_runs.max().clamp(min=1))
+    slot = torch.cumsum(new_run.long(), dim=1) - 1 + torch.arange(B, device=logits.device).unsqueeze(1) * T2
+    valid = ~padding
+    counts = torch.zeros(B * T2, device=logits.device).index_add_(0, slot[valid], torch.ones(int(valid.sum()), device=logits.device))
+    if random_frame:
+        batch_idx, start = new_run.nonzero(as_tuple=True)
+        run_slot = slot[batch_idx, start]
+        pick = start + (torch.rand(len(start), device=logits.device) * counts[run_slot]).long()
+        out = logits.new_zeros(B * T2, V).index_copy(0, run_slot, logits[batch_idx, pick])
+    else:
+        sums = logits.new_zeros(B * T2, V).index_add(0, slot[valid], logits[valid])
+        out = sums / counts.clamp(min=1).unsqueeze(1)
+    new_padding = torch.arange(T2, device=logits.device).unsqueeze(0) >= n_runs.unsqueeze(1)
+    return out.view(B, T2, V), new_padding
+
+
+class Discriminator(nn.Module):
+    """Causal convolutions over phone distributions; one logit per sequence (mean over non-padded time)."""
+
+    def __init__(self, cfg: GanConfig):
+        super().__init__()
+        k = cfg.disc_kernel
+        self.pad = k - 1
+        layers = [nn.Conv1d(cfg.vocab, cfg.disc_dim, k, padding=self.pad), nn.Dropout(cfg.disc_dropout)]
+        for _ in range(cfg.disc_depth - 2):
+            layers += [nn.Conv1d(cfg.disc_dim, cfg.disc_dim, k, padding=self.pad), nn.Dropout(cfg.disc_dropout),
+                       nn.GELU()]
+        layers += [nn.Conv1d(cfg.disc_dim, 1, k, padding=self.pad)]
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        h = x.transpose(1, 2)
+        for layer in self.layers:
+            h = layer(h)
+            if isinstance(layer, nn.Conv1d):
+                h = h[..., : x.shape[1]]  # causal: drop the look-ahead the symmetric padding added
+        h = h.squeeze(1).masked_fill(padding, 0.0)
+        return h.sum(1) / (~padding).sum(1).clamp(min=1)
+
+
+def code_perplexity(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of the softmax averaged over every non-padded position of the batch."""
+    probs = torch.softmax(logits.float(), -1)[~padding]
+    avg = probs.mean(0)
+    return torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
+
+
+def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of consecutive logits (pairs inside the sequence only)."""
+    both = ~(padding[:, 1:] | padding[:, :-1])
+    if not both.any():
+        return logits.new_zeros(())
+    diff = (logits[:, 1:] - logits[:, :-1]).pow(2).mean(-1)
+    return diff[both].mean()
+
+
+def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Tensor, fake: torch.Tensor,
+                     fake_pad: torch.Tensor) -> torch.Tensor:
+    """sum((||grad D(mix)|| - 1)^2) on per-sample interpolations, truncated to a common batch and length."""
+    b = min(real.shape[0], fake.shape[0])
+    t = min(real.shape[1], fake.shape[1])
+    alpha = torch.rand(b, 1, 1, device=real.device)
+    mix = (alpha * real[:b, :t] + (1 - alpha) * fake[:b, :t]).detach().requires_grad_(True)
+    pad = real_pad[:b, :t] & fake_pad[:b, :t]
+    out = disc(mix, pad)
+    grad, = torch.autograd.grad(out.sum(), mix, create_graph=True)
+    return ((grad.norm(2, dim=(1, 2)) - 1) ** 2).sum()
+
+
+def generator_forward(gen, x, padding, cfg: GanConfig, training: bool):
+    """Logits, segmented softmax and its padding: ``(logits, dist, dist_padding)``."""
+    logits = gen(x, padding)
+    seg, seg_pad = join_segments(logits, padding, random_frame=training and cfg.segment_random)
+    return logits, torch.softmax(seg, -1), seg_pad
+
+
+def discriminator_loss(disc, cfg: GanConfig, fake, fake_pad, real, real_pad) -> tuple[torch.Tensor, dict]:
+    """BCE(D(fake), 1) + BCE(D(real), 0), summed, + gradient penalty; fake is detached."""
+    fake = fake.detach()
+    d_fake = disc(fake, fake_pad)
+    d_real = disc(real, real_pad)
+    loss_fake = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="sum")
+    loss_real = F.binary_cross_entropy_with_logits(d_real, torch.zeros_like(d_real), reduction="sum")
+    gp = gradient_penalty(disc, real, real_pad, fake, fake_pad) if cfg.gradient_penalty > 0 else fake.new_zeros(())
+    total = loss_fake + loss_real + cfg.gradient_penalty * gp
+    return total, {"d_fake": loss_fake.item(), "d_real": loss_real.item(), "grad_pen": gp.item()}
+
+
+def generator_loss(disc, cfg: GanConfig, logits, padding, fake, fake_pad) -> tuple[torch.Tensor, dict]:
+    """BCE(D(fake), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B."""
+    B, V = logits.shape[0], logits.shape[-1]
+    d_fake = disc(fake, fake_pad)
+    adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")
+    ppl = code_perplexity(logits, padding)
+    code = (V - ppl) / V
+    smooth = smoothness_penalty(logits, padding)
+    total = adv + cfg.code_penalty * code * B + cfg.smoothness * smooth * B
+    return total, {"g_adv": adv.item(), "code_pen": code.item(), "smooth_pen": smooth.item(), "code_ppl": ppl.item()}

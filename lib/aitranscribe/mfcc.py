@@ -1,0 +1,89 @@
+"""Hand-crafted speech features with numpy/scipy: MFCC-13 + deltas, per-utterance CMVN, frame stacking.
+
+Frames: 25 ms Hamming windows every 10 ms, pre-emphasis 0.97, 512-point FFT power spectrum, 40 mel
+filters (20 Hz - 7.6 kHz), log, DCT-II (orthonormal) keeping 13 coefficients. Deltas by the usual
+regression over +-2 frames. Stacking with ``context`` c concatenates frames t-c..t+c (edges repeated).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.fft import dct
+
+SR = 16000
+WINDOW = 400  # 25 ms
+SHIFT = 160  # 10 ms
+N_FFT = 512
+
+
+def _mel(f):
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _mel_inv(m):
+    return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int = 40, fmin: float = 20.0, fmax: float = 7600.0) -> np.ndarray:
+    """Triangular mel filters as a (n_fft/2+1) x n_mels matrix."""
+    bins = np.linspace(0, SR / 2, N_FFT // 2 + 1)
+    edges = _mel_inv(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
+    fb = np.zeros((len(bins), n_mels), dtype=np.float32)
+    for m in range(n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (bins - lo) / (mid - lo)
+        down = (hi - bins) / (hi - mid)
+        fb[:, m] = np.maximum(0.0, np.minimum(up, down))
+    return fb
+
+
+_FBANK = mel_filterbank()
+_WINDOW = np.hamming(WINDOW).astype(np.float32)
+
+
+def n_frames(n_samples: int) -> int:
+    """Frames of an utterance of ``n_samples`` (at least one)."""
+    return max(1, 1 + (n_samples - WINDOW) // SHIFT)
+
+
+def log_mel(x: np.ndarray) -> np.ndarray:
+    """Log mel energies, frames x 40."""
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < WINDOW:
+        x = np.pad(x, (0, WINDOW - len(x)))
+    x = np.append(x[0], x[1:] - 0.97 * x[:-1]).astype(np.float32)
+    n = n_frames(len(x))
+    idx = np.arange(WINDOW)[None, :] + SHIFT * np.arange(n)[:, None]
+    frames = x[idx] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2 / N_FFT
+    return np.log(np.maximum(power @ _FBANK, 1e-10)).astype(np.float32)
+
+
+def deltas(feats: np.ndarray, width: int = 2) -> np.ndarray:
+    """Regression deltas over +-``width`` frames (edges repeated)."""
+    padded = np.pad(feats, ((width, width), (0, 0)), mode="edge")
+    num = sum(k * (padded[width + k:len(feats) + width + k] - padded[width - k:len(feats) + width - k])
+              for k in range(1, width + 1))
+    return (num / (2 * sum(k * k for k in range(1, width + 1)))).astype(np.float32)
+
+
+def stack(feats: np.ndarray, context: int) -> np.ndarray:
+    """Frames t-context..t+context concatenated (edges repeated); ``context`` 0 returns ``feats``."""
+    if context == 0:
+        return feats
+    padded = np.pad(feats, ((context, context), (0, 0)), mode="edge")
+    return np.concatenate([padded[k:k + len(feats)] for k in range(2 * context + 1)], axis=1)
+
+
+def mfcc_features(x: np.ndarray, n_ceps: int = 13, context: int = 2, cmvn: bool = True) -> np.ndarray:
+    """MFCC + delta + delta-delta (3 x ``n_ceps``), per-utterance CMVN, stacked +-``context`` frames."""
+    ceps = dct(log_mel(x), type=2, axis=1, norm="ortho")[:, :n_ceps].astype(np.float32)
+    d1 = deltas(ceps)
+    feats = np.concatenate([ceps, d1, deltas(d1)], axis=1)
+    if cmvn:
+        feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
+    return stack(feats, context).astype(np.float32)
+
+
+def dim(n_ceps: int = 13, context: int = 2) -> int:
+    """Feature dimension of :func:`mfcc_features`."""
+    return 3 * n_ceps * (2 * context + 1)
