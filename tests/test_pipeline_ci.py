@@ -16,7 +16,15 @@ EXPECTED = {  # metric: (value, absolute tolerance)
     "features.dim": (195, 0),
     "features.n_clusters": (128, 0),
     "features.segments_per_second": (24, 4),
+    "text.n_sentences": (385, 10),
+    "text.n_phones": (51, 3),
+    "text.phone_lm_ppl_valid": (22, 8),
+    "text.oov_sentence_fraction": (0.04, 0.03),
+    "train.updates": (300, 0),
+    "train.per_chance": (0.93, 0.05),
 }
+# report-only error rates exist and are rates (the CI run is a smoke test of the pipeline, not of accuracy)
+RATES = ("train.per_test", "train.per_valid", "train.per_supervised", "train.unit_purity")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +39,13 @@ def test_ci_profile_metrics(ci_run):
     for key, (value, tol) in EXPECTED.items():
         assert key in metrics, f"{key} not recorded"
         assert abs(metrics[key] - value) <= tol, f"{key} = {metrics[key]}, expected {value} ± {tol}"
+
+
+def test_ci_profile_rates(ci_run):
+    _, metrics = ci_run
+    for key in RATES:
+        assert 0 <= metrics[key] <= 2, f"{key} = {metrics[key]}"
+    assert metrics["train.method"] == "wav2vec-U GAN" and metrics["train.seconds_per_1000_updates"] > 0
 
 
 def test_ci_profile_reports(ci_run):

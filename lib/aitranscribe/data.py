@@ -27,7 +27,7 @@ PARAMS = {
     "demo_n_valid": Param(20, int, "demo: validation utterances"),
     "demo_n_test": Param(20, int, "demo: test utterances"),
     "demo_n_text": Param(400, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
-    "demo_voices": Param([], list, "demo: voice names to use (empty for all nine)"),
+    "demo_voices": Param([], list, "demo: voice names to use (empty for the nine espeak-ng voices)"),
     "demo_rate_jitter": Param(0.15, float, "demo: relative speaking-rate variation per utterance"),
     "demo_pitch_jitter": Param(8, int, "demo: pitch variation per utterance"),
     "demo_min_words": Param(5, int, "demo: shortest sentence in words"),

@@ -69,7 +69,7 @@ def greedy(model: LinearCTC, feats: list[np.ndarray], symbols: list[str]) -> lis
     return out
 
 
-def train_probe(directory, epochs: int = 40, batch_size: int = 16, lr: float = 2e-3, seed: int = 0,
+def train_probe(directory, epochs: int = 15, batch_size: int = 32, lr: float = 1e-2, seed: int = 0,
                 eval_split: str = "test", return_model: bool = False) -> dict:
     """Train on ``train`` and report greedy PER on ``eval_split``: ``{"per", "per_train", "symbols", "epochs"}``.
 

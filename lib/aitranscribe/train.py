@@ -1,0 +1,408 @@
+"""Stage 05, GAN training: a sweep of wav2vec-U runs, label-free model selection, report-only diagnostics.
+
+Inputs: the 03_features GAN input (pooled segments) and the 04_text_prep phone text, dictionary and phone
+LM. Outputs in ``<data_root>/<profile>/05_train_gan/<hash>/``: ``runs/<settings>/`` (one directory per
+run, never shared: ``checkpoint_last.pt`` to resume, ``checkpoint_best.pt``, ``history.json``),
+``selection.json`` (the chosen run and checkpoint, chosen without labels) and ``diagnostics.json``.
+
+Labels (reference phones of the audio) are read only for report-only numbers: PER curves, chance PER,
+the supervised CTC reference, unit purity and the objective check. Training, early stopping and
+selection never see them.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import gan, lm, segments, stage
+from .errors import KitError
+from .params import Param, params_hash
+from .paths import profile_data_dir
+from .probe import per as phone_error_rate
+from .stage import atomic_write_json, setup_logging
+
+log = logging.getLogger(__name__)
+
+KEY = "train"
+NOTEBOOK = "05_train_gan"
+SIL = "<SIL>"
+
+PARAMS = {
+    "updates": Param(300, int, "updates per run, D and G alternating; 150000 in the paper"),
+    "batch_size": Param(32, int, "utterances and text sentences per update; 160 in the paper"),
+    "disc_dim": Param(64, int, "discriminator width; 384 in the paper"),
+    "disc_kernel": Param(4, int, "discriminator kernel; 6 in the paper"),
+    "disc_depth": Param(3, int, "discriminator convolutions"),
+    "generator_kernel": Param(4, int, "generator kernel"),
+    "generator_batch_norm": Param(0.0, float, "w2vu2 input BatchNorm scale, 0 for off"),
+    "g_lr": Param(4e-4, float, "generator learning rate"),
+    "d_lr": Param(5e-4, float, "discriminator learning rate"),
+    "d_weight_decay": Param(1e-4, float, "discriminator weight decay"),
+    "clip_norm": Param(5.0, float, "gradient clipping norm"),
+    "sweep_seeds": Param([0], list, "seeds of the sweep"),
+    "sweep_code_penalty": Param([4.0], list, "code penalty weights of the sweep"),
+    "sweep_gradient_penalty": Param([1.5], list, "gradient penalty weights of the sweep"),
+    "sweep_smoothness": Param([0.5], list, "smoothness weights of the sweep"),
+    "eval_every": Param(100, int, "updates between evaluations and checkpoints"),
+    "parallel_runs": Param(0, int, "runs at once, 0 for as many as cores allow"),
+    "selection": Param("weighted_lm_ppl", str, "label-free selection rule", ("weighted_lm_ppl", "nll_logu")),
+    "max_text_sentences": Param(0, int, "at most this many phone-text sentences are loaded, 0 for all"),
+    "supervised_epochs": Param(10, int, "epochs of the supervised CTC reference, report-only; 0 skips it"),
+}
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+def read_dictionary(path) -> list[str]:
+    """Symbols of ``dict.phn.txt`` in file order (``<SIL>`` included)."""
+    return [line.split()[0] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_audio_split(features_record: dict, split: str) -> list[torch.Tensor]:
+    """Pooled segment features of a split, one tensor per utterance."""
+    feats, lengths = segments.read_features(features_record["gan_input"], split, mmap=False)
+    return [torch.from_numpy(np.ascontiguousarray(u)) for u in segments.utterances(feats, lengths)]
+
+
+def load_text(path, symbols: list[str], limit: int, seed: int) -> list[torch.Tensor]:
+    """Phone-text sentences as index tensors (unknown symbols are an error naming the file)."""
+    index = {s: i for i, s in enumerate(symbols)}
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    if limit and len(lines) > limit:
+        lines = random.Random(seed).sample(lines, limit)
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            out.append(torch.tensor([index[s] for s in line.split()]))
+        except KeyError as exc:
+            raise KitError(f"{path}: line {number} has the symbol {exc} missing from dict.phn.txt") from None
+    return out
+
+
+def load_references(text_record: dict, split: str) -> list[list[str]] | None:
+    """Reference phones of an audio split (report-only), or None when the corpus has none."""
+    path = Path(text_record["references"]) / f"{split}.phn"
+    return [line.split() for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else None
+
+
+def pad_features(batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, D) zero-padded features and (B, T) padding mask."""
+    lengths = torch.tensor([len(x) for x in batch])
+    x = torch.zeros(len(batch), int(lengths.max()), batch[0].shape[1])
+    for i, item in enumerate(batch):
+        x[i, : len(item)] = item
+    return x, torch.arange(x.shape[1]).unsqueeze(0) >= lengths.unsqueeze(1)
+
+
+def one_hot_text(batch: list[torch.Tensor], vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L, V) one-hot phone sentences and (B, L) padding mask."""
+    lengths = torch.tensor([len(x) for x in batch])
+    ids = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    for i, item in enumerate(batch):
+        ids[i, : len(item)] = item
+    padding = torch.arange(ids.shape[1]).unsqueeze(0) >= lengths.unsqueeze(1)
+    return torch.nn.functional.one_hot(ids, vocab).float().masked_fill(padding.unsqueeze(-1), 0.0), padding
+
+
+# ------------------------------------------------------------------------------------------------ decoding
+
+def greedy_decode(generator, feats: list[torch.Tensor], symbols: list[str], batch_size: int = 64) -> list[list[str]]:
+    """Per-segment argmax (mean JOIN segmentation), repeats collapsed, ``<SIL>`` dropped."""
+    generator.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(feats), batch_size):
+            x, pad = pad_features(feats[start:start + batch_size])
+            logits = generator(x, pad)
+            seg, seg_pad = gan.join_segments(logits, pad, random_frame=False)
+            ids = seg.argmax(-1)
+            for row, row_pad in zip(ids, seg_pad):
+                seq, prev = [], None
+                for i in row[~row_pad].tolist():
+                    if i != prev and symbols[i] != SIL:
+                        seq.append(symbols[i])
+                    prev = i
+                out.append(seq)
+    return out
+
+
+def unsupervised_scores(hyps: list[list[str]], phone_lm, inventory: list[str]) -> dict:
+    """Label-free quality of transcripts: LM perplexity, vocabulary usage, weighted_lm_ppl and NLL - log U."""
+    sentences = [" ".join(h) for h in hyps if h]
+    if not sentences:
+        return {"lm_ppl": float("inf"), "vocab_seen": 0.0, "weighted_lm_ppl": float("inf"), "nll_logu": float("inf"),
+                "total_logprob": float("-inf")}
+    ppl = lm.perplexity(phone_lm, sentences)
+    seen = len({p for h in hyps for p in h}) / max(1, len(inventory))
+    total_log10 = sum(phone_lm.score(s, bos=True, eos=True) for s in sentences)
+    return {"lm_ppl": ppl, "vocab_seen": seen, "weighted_lm_ppl": ppl / max(seen, 1e-6) ** 2,
+            "nll_logu": math.log(ppl) - math.log(max(seen, 1e-6)), "total_logprob": total_log10 * math.log(10)}
+
+
+# ------------------------------------------------------------------------------------------------ one run
+
+def run_name(setting: dict) -> str:
+    """Directory name of a run: its penalty weights and seed."""
+    return (f"cp{setting['code_penalty']}_gp{setting['gradient_penalty']}_sm{setting['smoothness']}"
+            f"_seed{setting['seed']}")
+
+
+def _checkpoint(path: Path, state: dict) -> None:
+    with stage.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    """A run's checkpoint, loaded weights-only (tensors and plain values)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def build_generator(cfg: gan.GanConfig, state: dict | None = None) -> gan.Generator:
+    """A generator for ``cfg``, with weights from a checkpoint's ``generator`` state when given."""
+    generator = gan.Generator(cfg)
+    if state is not None:
+        generator.load_state_dict(state)
+    return generator.eval()
+
+
+def train_run(job: dict) -> dict:
+    """Train (or resume) one run of the sweep; returns its summary. ``job`` holds plain values only."""
+    setup_logging(job["log_level"])
+    torch.set_num_threads(job["threads"])
+    run_dir = Path(job["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    symbols = job["symbols"]
+    cfg = gan.GanConfig(**job["config"])
+    features_record, text_record = job["features_record"], job["text_record"]
+    train_x = load_audio_split(features_record, "train")
+    valid_x = load_audio_split(features_record, "valid")
+    text = load_text(text_record["phone_text"], symbols, job["max_text_sentences"], job["seed"])
+    phone_lm = lm.load(text_record["phone_lm"])
+    inventory = [s for s in symbols if s != SIL]
+    refs = {"valid": load_references(text_record, "valid")}
+
+    torch.manual_seed(job["seed"])
+    generator, disc = gan.Generator(cfg), gan.Discriminator(cfg)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=job["g_lr"], betas=(0.5, 0.98), eps=1e-6, weight_decay=0.0)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=job["d_lr"], betas=(0.5, 0.98), eps=1e-6,
+                             weight_decay=job["d_weight_decay"])
+    history, step, best = [], 0, None
+    last = run_dir / "checkpoint_last.pt"
+    if last.is_file():
+        state = load_checkpoint(last)
+        generator.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step, history, best = state["step"], json.loads(state["history"]), json.loads(state["best"])
+        torch.set_rng_state(state["rng"])
+        log.info("%s: resuming at update %d", run_dir.name, step)
+    rng = np.random.default_rng(job["seed"] * 7919 + step)
+    start, losses = time.time(), {}
+    seconds_before = history[-1]["seconds"] if history else 0.0
+    bar = tqdm(total=job["updates"], initial=step, desc=run_dir.name, unit="upd", disable=job["quiet"])
+    while step < job["updates"]:
+        generator.train()
+        disc.train()
+        x, pad = pad_features([train_x[i] for i in rng.integers(0, len(train_x), job["batch_size"])])
+        real, real_pad = one_hot_text([text[i] for i in rng.integers(0, len(text), job["batch_size"])], cfg.vocab)
+        logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
+        if step % 2 == 1:  # discriminator on odd updates
+            loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+            opt_d.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), job["clip_norm"])
+            opt_d.step()
+        else:
+            loss, parts = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
+            opt_g.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(generator.parameters(), job["clip_norm"])
+            opt_g.step()
+        losses.update(parts)
+        step += 1
+        bar.update(1)
+        if step % job["eval_every"] == 0 or step == job["updates"]:
+            hyps = greedy_decode(generator, valid_x, symbols)
+            entry = {"update": step, "seconds": seconds_before + time.time() - start, **losses,
+                     **unsupervised_scores(hyps, phone_lm, inventory)}
+            if refs["valid"] is not None:
+                entry["per_valid_report_only"] = phone_error_rate(hyps, refs["valid"])
+            history.append(entry)
+            metric = entry[job["selection"]]
+            if best is None or metric < best["metric"]:
+                best = {"metric": metric, "update": step}
+                _checkpoint(run_dir / "checkpoint_best.pt", {"generator": generator.state_dict(), "update": step,
+                                                            "config": json.dumps(asdict(cfg)), "symbols": symbols})
+            _checkpoint(last, {"generator": generator.state_dict(), "discriminator": disc.state_dict(),
+                               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                               "history": json.dumps(history), "best": json.dumps(best), "rng": torch.get_rng_state()})
+            atomic_write_json(run_dir / "history.json", history)
+            log.info("%s update %d: lm_ppl %.1f vocab %.2f weighted %.1f", run_dir.name, step, entry["lm_ppl"],
+                     entry["vocab_seen"], entry["weighted_lm_ppl"])
+    bar.close()
+    return {"run": run_dir.name, "dir": str(run_dir), "best": best, "final": history[-1], "updates": step,
+            "seconds": history[-1]["seconds"]}
+
+
+# ------------------------------------------------------------------------------------------------ the stage
+
+def output_dir(p: dict, features_record: dict, text_record: dict) -> Path:
+    """``<data_root>/<profile>/05_train_gan/<hash of parameters and inputs>``."""
+    key = params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]})
+    return profile_data_dir(p) / NOTEBOOK / f"gan-{key}"
+
+
+def sweep_settings(p: dict) -> list[dict]:
+    """Every combination of the sweep's seeds and penalty weights."""
+    return [{"seed": s, "code_penalty": float(c), "gradient_penalty": float(g), "smoothness": float(m)}
+            for s, c, g, m in itertools.product(p["sweep_seeds"], p["sweep_code_penalty"],
+                                                p["sweep_gradient_penalty"], p["sweep_smoothness"])]
+
+
+def run(p: dict) -> dict:
+    """Train every run of the sweep (resuming unfinished ones), then select a checkpoint without labels."""
+    features_record = stage.load_stage(p, "features", "03_features")
+    text_record = stage.load_stage(p, "text", "04_text_prep")
+    out_dir = output_dir(p, features_record, text_record)
+    phash = params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]})
+    symbols = read_dictionary(text_record["dict_phn"])
+    dim = int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
+    if stage.is_done(out_dir, phash):
+        log.info("05_train_gan: already done for these parameters in %s", out_dir)
+    else:
+        settings = sweep_settings(p)
+        cores = len(os.sched_getaffinity(0))
+        parallel = p["parallel_runs"] or max(1, min(len(settings), cores))
+        threads = max(1, cores // parallel)
+        jobs = []
+        for setting in settings:
+            cfg = gan.GanConfig(input_dim=dim, vocab=len(symbols), generator_kernel=p["generator_kernel"],
+                                generator_batch_norm=p["generator_batch_norm"], disc_dim=p["disc_dim"],
+                                disc_kernel=p["disc_kernel"], disc_depth=p["disc_depth"],
+                                gradient_penalty=setting["gradient_penalty"], code_penalty=setting["code_penalty"],
+                                smoothness=setting["smoothness"])
+            jobs.append({**{k: p[k] for k in ("updates", "batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm",
+                                             "eval_every", "selection", "max_text_sentences", "log_level")},
+                         "seed": setting["seed"], "config": asdict(cfg), "symbols": symbols, "threads": threads,
+                         "run_dir": str(out_dir / "runs" / run_name(setting)), "quiet": parallel > 1,
+                         "features_record": features_record, "text_record": text_record})
+        log.info("05_train_gan: %d run(s), %d at once with %d thread(s) each, %d updates each", len(jobs), parallel,
+                 threads, p["updates"])
+        start = time.time()
+        if parallel == 1:
+            results = [train_run(job) for job in jobs]
+        else:
+            with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
+                results = list(tqdm(pool.map(train_run, jobs), total=len(jobs), desc="sweep", unit="run"))
+        selection = select(results, p["selection"])
+        selection["seconds"] = round(time.time() - start, 1)
+        atomic_write_json(out_dir / "selection.json", {**selection, "runs": results})
+        stage.mark_done(out_dir, phash, {"dir": str(out_dir)}, params=p, seconds=selection["seconds"])
+    selection = json.loads((out_dir / "selection.json").read_text())
+    record = {"dir": str(out_dir), "params_hash": phash, "checkpoint": selection["checkpoint"],
+              "run": selection["run"], "symbols": symbols, "features": features_record["dir"],
+              "text": text_record["dir"]}
+    stage.record_stage(p, KEY, record)
+    return record
+
+
+def select(results: list[dict], rule: str) -> dict:
+    """The run whose best checkpoint has the lowest label-free ``rule`` score (weighted_lm_ppl or NLL - log U)."""
+    scored = [r for r in results if r["best"] is not None]
+    if not scored:
+        raise KitError("no run produced a checkpoint")
+    chosen = min(scored, key=lambda r: r["best"]["metric"])
+    return {"run": chosen["run"], "checkpoint": str(Path(chosen["dir"]) / "checkpoint_best.pt"),
+            "rule": rule, "metric": chosen["best"]["metric"], "update": chosen["best"]["update"]}
+
+
+# ------------------------------------------------------------------------------------------------ report-only
+
+def evaluate(p: dict, record: dict) -> dict:
+    """Report-only figures of the selected model and the reference points; cached in diagnostics.json.
+
+    Uses the audio's reference phones: PER of the selected checkpoint on valid and test, chance PER, the
+    supervised CTC reference, unit purity and the objective check (losses at the supervised vs found solution).
+    """
+    from . import diagnostics, probe
+
+    out_path = Path(record["dir"]) / "diagnostics.json"
+    if out_path.is_file():
+        return json.loads(out_path.read_text())
+    features_record = stage.load_stage(p, "features", "03_features")
+    text_record = stage.load_stage(p, "text", "04_text_prep")
+    symbols = record["symbols"]
+    state = load_checkpoint(record["checkpoint"])
+    cfg = gan.GanConfig(**json.loads(state["config"]))
+    generator = build_generator(cfg, state["generator"])
+    selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
+    result = {"selection": {k: selection[k] for k in ("run", "rule", "metric", "update")}}
+    refs = {split: load_references(text_record, split) for split in ("valid", "test")}
+    if refs["test"] is None:
+        result["note"] = "the corpus has no reference phones: no PER is reported"
+        stage.atomic_write_json(out_path, result)
+        return result
+    feats = {split: load_audio_split(features_record, split) for split in ("valid", "test")}
+    for split in ("valid", "test"):
+        result[f"per_{split}"] = phone_error_rate(greedy_decode(generator, feats[split], symbols), refs[split])
+    counts = json.loads((Path(text_record["dir"]) / "summary.json").read_text())["phone_counts"]
+    result["per_chance"] = diagnostics.chance_per(refs["test"], counts, seed=p["seed"])
+    if p["supervised_epochs"] > 0:
+        sup = probe.train_probe(features_record["gan_input"], epochs=p["supervised_epochs"], seed=p["seed"],
+                                return_model=True)
+        result["per_supervised"] = sup["per"]
+        train_refs = load_references(text_record, "train")
+        result["unit_purity"] = diagnostics.unit_purity(features_record, train_refs, p["supervised_epochs"],
+                                                        seed=p["seed"])
+        last = load_checkpoint(Path(record["checkpoint"]).with_name("checkpoint_last.pt"))
+        disc = gan.Discriminator(cfg)
+        disc.load_state_dict(last["discriminator"])
+        supervised = diagnostics.supervised_generator(sup["model"], sup["symbol_list"], symbols)
+        result["objective_check"] = diagnostics.objective_check(
+            generator, supervised, disc, cfg, feats["valid"], symbols, lm.load(text_record["phone_lm"]), refs["valid"])
+    stage.atomic_write_json(out_path, result)
+    return result
+
+
+def sweep_table(record: dict):
+    """One row per run: settings, best label-free score and update, report-only valid PER at that update."""
+    import pandas as pd
+
+    rows = []
+    for run_dir in sorted((Path(record["dir"]) / "runs").iterdir()):
+        history = json.loads((run_dir / "history.json").read_text())
+        best = min(history, key=lambda e: e["weighted_lm_ppl"])
+        rows.append({"run": run_dir.name, "updates": history[-1]["update"], "best_update": best["update"],
+                     "weighted_lm_ppl": round(best["weighted_lm_ppl"], 1), "lm_ppl": round(best["lm_ppl"], 1),
+                     "vocab_seen": round(best["vocab_seen"], 2),
+                     "per_valid (report-only)": round(best.get("per_valid_report_only", float("nan")), 3),
+                     "selected": run_dir.name == record["run"]})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def metrics(p: dict, record: dict, report: dict) -> dict:
+    """train.* metrics: PERs (report-only), purity, selection metric, updates, time, method."""
+    selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
+    seconds = sum(r["seconds"] for r in selection["runs"])
+    updates = sum(r["updates"] for r in selection["runs"])
+    rounded = lambda v: None if v is None else round(v, 4)  # noqa: E731
+    purity = report.get("unit_purity", {}).get("purity")
+    return {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
+            "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
+            "unit_purity": rounded(purity), "selection_metric": rounded(selection["metric"]),
+            "updates": updates, "seconds": round(seconds, 1),
+            "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": "wav2vec-U GAN"}
