@@ -95,7 +95,9 @@ setup() {
   if [ "$intel" -eq 1 ]; then setup_venv "$INTEL_VENV" environment-intel.yml; fi
 }
 
-export PYTHONNOUSERSITE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+# Nothing leaves the machine: no hub look-ups, no telemetry.
+export PYTHONNOUSERSITE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
+       OPENVINO_TELEMETRY_OPT_OUT=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 setup
 case "$mode" in
   setup) say "set-up complete" ;;

@@ -33,10 +33,15 @@ PARAMS = {
 }
 
 
+def stage_hash(p: dict, data_record: dict) -> str:
+    """Hash of the parameters and of the input stage."""
+    return params_hash({**p, "input": data_record["params_hash"]})
+
+
 def output_dir(p: dict, data_record: dict) -> Path:
     """``<data_root>/<profile>/02_audio_prep/vad<on|off>-<hash of parameters and input>``."""
     tag = "vad" if p["vad"] else "novad"
-    return profile_data_dir(p) / NOTEBOOK / f"{tag}-{params_hash({**p, 'input': data_record['params_hash']})}"
+    return profile_data_dir(p) / NOTEBOOK / f"{tag}-{stage_hash(p, data_record)}"
 
 
 def speech_intervals(labels: np.ndarray, n_samples: int, sr: int, window_ms: float, shift_ms: float) -> list:
@@ -117,7 +122,7 @@ def run(p: dict) -> dict:
     """VAD and silence removal of every split of the 01_data corpus; skipped when already done."""
     data_record = stage.load_stage(p, "data", "01_data")
     out_dir = output_dir(p, data_record)
-    phash = params_hash({**p, "input": data_record["params_hash"]})
+    phash = stage_hash(p, data_record)
     if stage.is_done(out_dir, phash):
         log.info("02_audio_prep: already done for these parameters in %s", out_dir)
     else:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import manifest, phonemize, stage
+from .demo_corpus import resolve_voices
 from .errors import KitError
 from .params import Param, params_hash
 from .paths import profile_data_dir
@@ -48,9 +49,15 @@ PARAMS = {
 }
 
 
+def stage_hash(p: dict) -> str:
+    """Hash of what determines the corpus: the parameters and, for the demo, the voices they resolve to."""
+    voices = [v.name for v in resolve_voices(p)] if p["source"] == "demo" else []
+    return params_hash({**p, "resolved_voices": voices})
+
+
 def output_dir(p: dict) -> Path:
-    """``<data_root>/<profile>/01_data/<source>-<params hash>``."""
-    return profile_data_dir(p) / NOTEBOOK / f"{p['source']}-{params_hash(p)}"
+    """``<data_root>/<profile>/01_data/<source>-<hash>``."""
+    return profile_data_dir(p) / NOTEBOOK / f"{p['source']}-{stage_hash(p)}"
 
 
 def _write_reference_phones(out_dir: Path, language: str) -> None:
@@ -94,7 +101,7 @@ def summarize(out_dir: Path) -> dict:
 def run(p: dict) -> dict:
     """Build the corpus for parameters ``p`` (skipped when already done); return its record."""
     out_dir = output_dir(p)
-    phash = params_hash(p)
+    phash = stage_hash(p)
     done = stage.is_done(out_dir, phash)
     if done:
         log.info("01_data: already done for these parameters in %s", out_dir)

@@ -135,19 +135,23 @@ def synthesize(voice: Voice, sentence: str, rate_scale: float, pitch_shift: int)
     return audio_io.resample(x[:, 0], sr)
 
 
+def resolve_voices(p: dict) -> list[Voice]:
+    """The voices named by ``demo_voices``, or the nine espeak-ng voices when it is empty."""
+    unknown = set(p["demo_voices"]) - {v.name for v in VOICES}
+    if unknown:
+        raise KitError(f"unknown demo voice(s) {sorted(unknown)}; available: {[v.name for v in VOICES]}")
+    if p["demo_voices"]:
+        return [v for v in VOICES if v.name in p["demo_voices"]]
+    return [v for v in VOICES if v.engine == "espeak-ng"]
+
+
 def build(p: dict, out_dir: Path) -> dict:
     """Synthesize the demo corpus into ``out_dir`` (audio/, manifests/, text/corpus.txt); return statistics.
 
     ``p``: seed, demo_n_train, demo_n_valid, demo_n_test, demo_n_text, demo_voices (names, [] = all),
     demo_rate_jitter (relative), demo_pitch_jitter (espeak pitch units), demo_min_words, demo_max_words.
     """
-    if p["demo_voices"]:
-        voices = [v for v in VOICES if v.name in p["demo_voices"]]
-    else:
-        voices = [v for v in VOICES if v.engine == "espeak-ng"]
-    unknown = set(p["demo_voices"]) - {v.name for v in VOICES}
-    if unknown:
-        raise KitError(f"unknown demo voice(s) {sorted(unknown)}; available: {[v.name for v in VOICES]}")
+    voices = resolve_voices(p)
     sizes = {"train": p["demo_n_train"], "valid": p["demo_n_valid"], "test": p["demo_n_test"]}
     sentences = wordnet_sentences(p["demo_min_words"], p["demo_max_words"])
     audio_sentences, text_sentences = split_sentences(sentences, sum(sizes.values()), p["demo_n_text"], p["seed"])

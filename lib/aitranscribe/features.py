@@ -44,10 +44,15 @@ PARAMS = {
 }
 
 
+def stage_hash(p: dict, prep_record: dict) -> str:
+    """Hash of the parameters (the probe's left out: it is report-only) and of the input stage."""
+    return params_hash({**p, "input": prep_record["params_hash"]}, report_only=("probe_epochs",))
+
+
 def output_dir(p: dict, prep_record: dict) -> Path:
     """``<data_root>/<profile>/03_features/<kind>-<hash of parameters and input>``."""
     tag = p["features"] if p["features"] == "mfcc" else f"w2v-l{p['layer']}"
-    return profile_data_dir(p) / NOTEBOOK / f"{tag}-{params_hash({**p, 'input': prep_record['params_hash']})}"
+    return profile_data_dir(p) / NOTEBOOK / f"{tag}-{stage_hash(p, prep_record)}"
 
 
 class FrameExtractor:
@@ -113,7 +118,7 @@ def run(p: dict) -> dict:
     """Extract, cluster, project, merge and pool every split; skipped when already done."""
     prep = stage.load_stage(p, "audio_prep", "02_audio_prep")
     out_dir = output_dir(p, prep)
-    phash = params_hash({**p, "input": prep["params_hash"]})
+    phash = stage_hash(p, prep)
     mdir = Path(prep["manifests"])
     splits = [s for s in manifest.SPLITS if (mdir / f"{s}.tsv").is_file()]
     if "train" not in splits:

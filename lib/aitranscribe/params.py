@@ -131,10 +131,16 @@ def collect(stage_params: dict[str, Param], namespace: dict, where: str) -> dict
     return validate({name: namespace[name] for name in spec}, spec, where)
 
 
-def params_hash(values: dict, exclude=("log_level", "share_safe", "reports_dir")) -> str:
-    """A short stable hash of the parameters that change a stage's outputs."""
+PRESENTATION_ONLY = ("log_level", "share_safe", "reports_dir")
+
+
+def params_hash(values: dict, report_only=()) -> str:
+    """A short stable hash of the parameters that change a stage's outputs.
+
+    Presentation parameters and the stage's ``report_only`` ones (diagnostics) are left out.
+    """
     import hashlib
     import json
 
-    kept = {k: v for k, v in sorted(values.items()) if k not in exclude}
+    kept = {k: v for k, v in sorted(values.items()) if k not in PRESENTATION_ONLY and k not in report_only}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -50,9 +50,14 @@ PARAMS = {
 }
 
 
+def stage_hash(p: dict, data_record: dict) -> str:
+    """Hash of the parameters and of the input stage."""
+    return params_hash({**p, "input": data_record["params_hash"]})
+
+
 def output_dir(p: dict, data_record: dict) -> Path:
-    """``<data_root>/<profile>/04_text_prep/<hash of parameters and input>``."""
-    return profile_data_dir(p) / NOTEBOOK / f"sil{p['sil_prob']}-{params_hash({**p, 'input': data_record['params_hash']})}"
+    """``<data_root>/<profile>/04_text_prep/sil<prob>-<hash of parameters and input>``."""
+    return profile_data_dir(p) / NOTEBOOK / f"sil{p['sil_prob']}-{stage_hash(p, data_record)}"
 
 
 def read_corpus(path: Path) -> tuple[list[str], dict]:
@@ -93,7 +98,7 @@ def run(p: dict) -> dict:
     """Prepare the text side; skipped when already done for the same parameters and input."""
     data_record = stage.load_stage(p, "data", "01_data")
     out_dir = output_dir(p, data_record)
-    phash = params_hash({**p, "input": data_record["params_hash"]})
+    phash = stage_hash(p, data_record)
     if stage.is_done(out_dir, phash):
         log.info("04_text_prep: already done for these parameters in %s", out_dir)
     else:

@@ -260,10 +260,15 @@ def train_run(job: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ the stage
 
+def stage_hash(p: dict, features_record: dict, text_record: dict) -> str:
+    """Hash of the parameters (report-only ones left out) and of both input stages."""
+    return params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]},
+                       report_only=("supervised_epochs",))
+
+
 def output_dir(p: dict, features_record: dict, text_record: dict) -> Path:
-    """``<data_root>/<profile>/05_train_gan/<hash of parameters and inputs>``."""
-    key = params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]})
-    return profile_data_dir(p) / NOTEBOOK / f"gan-{key}"
+    """``<data_root>/<profile>/05_train_gan/gan-<hash of parameters and inputs>``."""
+    return profile_data_dir(p) / NOTEBOOK / f"gan-{stage_hash(p, features_record, text_record)}"
 
 
 def sweep_settings(p: dict) -> list[dict]:
@@ -278,7 +283,7 @@ def run(p: dict) -> dict:
     features_record = stage.load_stage(p, "features", "03_features")
     text_record = stage.load_stage(p, "text", "04_text_prep")
     out_dir = output_dir(p, features_record, text_record)
-    phash = params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]})
+    phash = stage_hash(p, features_record, text_record)
     symbols = read_dictionary(text_record["dict_phn"])
     dim = int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
     if stage.is_done(out_dir, phash):
@@ -342,7 +347,9 @@ def evaluate(p: dict, record: dict) -> dict:
 
     out_path = Path(record["dir"]) / "diagnostics.json"
     if out_path.is_file():
-        return json.loads(out_path.read_text())
+        cached = json.loads(out_path.read_text())
+        if cached.get("supervised_epochs") == p["supervised_epochs"] and cached.get("checkpoint") == record["checkpoint"]:
+            return cached
     features_record = stage.load_stage(p, "features", "03_features")
     text_record = stage.load_stage(p, "text", "04_text_prep")
     symbols = record["symbols"]
@@ -350,7 +357,8 @@ def evaluate(p: dict, record: dict) -> dict:
     cfg = gan.GanConfig(**json.loads(state["config"]))
     generator = build_generator(cfg, state["generator"])
     selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
-    result = {"selection": {k: selection[k] for k in ("run", "rule", "metric", "update")}}
+    result = {"selection": {k: selection[k] for k in ("run", "rule", "metric", "update")},
+              "supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"]}
     refs = {split: load_references(text_record, split) for split in ("valid", "test")}
     if refs["test"] is None:
         result["note"] = "the corpus has no reference phones: no PER is reported"
