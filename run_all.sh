@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 done
 
 pip_list() {  # the pinned pip requirements of an environment-*.yml, one per line
-  awk '/^ *- pip:/ {in_pip=1; next} in_pip && /^ *- / {sub(/^ *- */, ""); print; next} in_pip && !/^ *#/ {in_pip=0}' "$1"
+  awk '/^ *- pip:/ {in_pip=1; next} in_pip && /^ *- / {sub(/^ *- */, ""); sub(/ *#.*$/, ""); print; next} in_pip && !/^ *#/ {in_pip=0}' "$1"
 }
 
 setup_apt() {
@@ -91,13 +91,15 @@ setup() {
   setup_apt
   setup_venv "$VENV" environment-stock.yml
   setup_kernel
+  # OpenVINO's model converter asks for telemetry consent: record a decline once.
+  [ -x "$VENV/bin/opt_in_out" ] && "$VENV/bin/opt_in_out" --opt_out >/dev/null 2>&1 || true
   setup_kenlm
   if [ "$intel" -eq 1 ]; then setup_venv "$INTEL_VENV" environment-intel.yml; fi
 }
 
 # Nothing leaves the machine: no hub look-ups, no telemetry.
 export PYTHONNOUSERSITE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
-       OPENVINO_TELEMETRY_OPT_OUT=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+       OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 setup
 case "$mode" in
   setup) say "set-up complete" ;;
