@@ -1,6 +1,8 @@
 """Smoke test: the CI profile end to end through papermill, metrics asserted with tolerances (never timings)."""
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aitranscribe import pipeline
@@ -22,6 +24,7 @@ EXPECTED = {  # metric: (value, absolute tolerance)
     "text.oov_sentence_fraction": (0.04, 0.03),
     "train.updates": (300, 0),
     "train.per_chance": (0.93, 0.05),
+    "inference.n_utterances": (20, 0),
 }
 # report-only error rates exist and are rates (the CI run is a smoke test of the pipeline, not of accuracy)
 RATES = ("train.per_test", "train.per_valid", "train.per_supervised", "train.unit_purity")
@@ -73,3 +76,55 @@ def test_bad_profile_stops_before_running(tmp_path):
     assert not (REPO_ROOT / "reports" / "x").exists()
     with pytest.raises(KitError, match="no stage notebook"):
         pipeline.run_profile(str(REPO_ROOT / "params" / "ci.yaml"), "08", "09")
+
+
+def _inference_params(**overrides):
+    from aitranscribe import inference
+    from aitranscribe.params import stage_spec, validate
+
+    return validate({"profile": "ci", **overrides}, stage_spec(inference.PARAMS), "test")
+
+
+@pytest.mark.parametrize("backend", ["openvino", "int8", "compile"])
+def test_backends_agree_with_eager(ci_run, backend):
+    from aitranscribe import inference
+
+    summary = inference.load_summary(inference.run(_inference_params(backend=backend, words=False)))
+    pers = inference.check_backend_agreement(summary, 0.01)
+    assert set(pers) == {backend, "eager"} and summary["n_utterances"] == 20
+
+
+def test_ipex_without_intel_env_says_why(ci_run, monkeypatch, tmp_path):
+    from aitranscribe import backends, inference
+
+    monkeypatch.setattr(backends, "INTEL_PYTHON", tmp_path / "missing" / "python")
+    with pytest.raises(backends.BackendUnavailable, match="run_all.sh --setup-intel"):
+        inference.run(_inference_params(backend="ipex", words=False))
+
+
+def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
+    import subprocess
+
+    import soundfile as sf
+
+    from aitranscribe import audio_io, inference
+
+    folder = tmp_path / "visit"
+    folder.mkdir()
+    wav = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us+m3", "-w", str(wav), "the weather was warm and the children played"],
+                   check=True)
+    x, sr = sf.read(str(wav))
+    sf.write(str(folder / "session1.wav"), np.stack([x, x], 1), 44100 if sr == 44100 else sr)
+    (folder / "broken.flac").write_bytes(b"fLaC not really")
+    record = inference.run(_inference_params(folder=str(folder)))
+    summary = inference.load_summary(record)
+    assert summary["n_utterances"] == 1 and summary["bad_files"][0]["file"].endswith("broken.flac")
+    out = Path(record["dir"])
+    result = json.loads((out / "transcripts.json").read_text())[0]
+    duration = sf.info(str(wav)).frames / sr
+    assert result["phones"] and all(0 <= ph["start"] <= ph["end"] <= duration + 1e-3 for ph in result["phones"])
+    assert (out / "words.txt").read_text().startswith("session1\t")
+    srt = (out / "subtitles" / "session1.srt").read_text()
+    assert srt == "" or " --> " in srt
+    assert audio_io.info(out / "audio" / "session1.flac").sample_rate == 16000

@@ -89,6 +89,34 @@ class FrameExtractor:
             return wav2vec2.extract(self.model, x, self.layer).numpy().astype(np.float32)
 
 
+def segment_frames(frames: np.ndarray, centroids: np.ndarray, A: np.ndarray, b: np.ndarray, pool_rate: float) -> dict:
+    """One utterance's frames -> cluster ids, PCA projection, merged runs and pooled segments (with frame bounds)."""
+    ids = segments.assign(frames, centroids)
+    projected = np.asarray(frames, dtype=np.float32) @ A + b
+    merged, merged_bounds = segments.merge_runs(projected, ids)
+    pooled, pooled_bounds = segments.mean_pool(merged, merged_bounds, pool_rate)
+    return {"ids": ids, "projected": projected, "merged": merged, "merged_bounds": merged_bounds,
+            "pooled": pooled, "pooled_bounds": pooled_bounds}
+
+
+class TrainedTransform:
+    """The train-fitted feature pipeline of a 03_features run, for new audio (never refitted)."""
+
+    def __init__(self, record: dict):
+        marker = json.loads((Path(record["dir"]) / stage.DONE).read_text())
+        self.params = marker["params"]
+        self.extractor = FrameExtractor(self.params)
+        self.centroids = np.load(Path(record["centroids"]) / "centroids.npy")
+        pca_dir = Path(record["dir"]) / "pca"
+        dim = min(self.params["pca_dim"], self.extractor.dim)
+        self.A = np.load(pca_dir / f"{dim}_pca_A.npy")
+        self.b = np.load(pca_dir / f"{dim}_pca_b.npy")
+
+    def __call__(self, x: np.ndarray) -> dict:
+        """16 kHz speech (silence already removed) -> the dict of :func:`segment_frames`."""
+        return segment_frames(self.extractor(x), self.centroids, self.A, self.b, self.params["pool_rate"])
+
+
 def _extract_split(extractor: FrameExtractor, m: manifest.Manifest, out_dir: Path, split: str, chunk: int):
     def work(indices):
         feats = [extractor(audio_io.read(m.audio_path(i))[0]) for i in indices]
@@ -177,17 +205,15 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         feats, lengths = segments.read_features(out_dir, split)
         ids_lines, projected, merged, pooled, merged_bounds, pooled_bounds = [], [], [], [], [], []
         for utt in tqdm(segments.utterances(feats, lengths), total=len(lengths), desc=f"segments {split}"):
-            ids = segments.assign(utt, centroids)
-            np.add.at(usage, ids, 1) if split == "train" else None
-            ids_lines.append(" ".join(map(str, ids)))
-            y = np.asarray(utt, dtype=np.float32) @ A + b
-            projected.append(y)
-            mfeat, mb = segments.merge_runs(y, ids)
-            merged.append(mfeat)
-            merged_bounds.append(mb)
-            pfeat, pb = segments.mean_pool(mfeat, mb, p["pool_rate"])
-            pooled.append(pfeat)
-            pooled_bounds.append(pb)
+            seg = segment_frames(utt, centroids, A, b, p["pool_rate"])
+            if split == "train":
+                np.add.at(usage, seg["ids"], 1)
+            ids_lines.append(" ".join(map(str, seg["ids"])))
+            projected.append(seg["projected"])
+            merged.append(seg["merged"])
+            merged_bounds.append(seg["merged_bounds"])
+            pooled.append(seg["pooled"])
+            pooled_bounds.append(seg["pooled_bounds"])
         stage.atomic_write_text(clus / f"{split}.src", "".join(line + "\n" for line in ids_lines))
         segments.write_features(pca_dir, split, projected)
         segments.write_features(merged_dir, split, merged)

@@ -185,3 +185,31 @@ def reference_points(report: dict):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def phone_confusions(record: dict, top: int = 15):
+    """Horizontal bars of the most frequent phone errors (substitutions, deletions 'x -> -', insertions '- -> x')."""
+    import json
+
+    from . import scoring
+
+    summary_dir = Path(record["dir"])
+    results = json.loads((summary_dir / "transcripts.json").read_text())
+    refs_path = json.loads((summary_dir / ".done.json").read_text())["params"]
+    from .stage import load_stage
+    from .train import load_references
+
+    split = refs_path["split"]
+    refs = None if refs_path["folder"] else load_references(load_stage(refs_path, "text", "04_text_prep"), split)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if not refs:
+        ax.text(0.5, 0.5, "no reference phones for this input", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        errors = scoring.confusions([[p["phone"] for p in r["phones"]] for r in results], refs, top)
+        ax.barh([f"{a} → {b}" for a, b, _ in errors][::-1], [c for _, _, c in errors][::-1])
+        ax.set_xlabel("count")
+        ax.set_title(f"Most frequent phone errors ({split}, report-only)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
