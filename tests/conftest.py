@@ -25,3 +25,22 @@ def write_audio(path, samples, sr, subtype="PCM_16"):
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), samples, sr, subtype=subtype)
     return path
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any connection to a non-loopback address fails the test: nothing may leave the machine."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else ""
+        if isinstance(address, tuple) and not str(host).startswith(_LOOPBACK):
+            raise AssertionError(f"a test tried to open a network connection to {address}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)

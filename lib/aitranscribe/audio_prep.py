@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,9 @@ def detect(x: np.ndarray, p: dict, vad) -> list:
     whole = [(0, len(x))]
     if not p["vad"]:
         return whole
-    labels, _ = vad(x.astype(np.float64), audio_io.TARGET_SR)
+    with warnings.catch_warnings():  # rVAD takes nanmax over all-silent blocks: harmless, not the user's concern
+        warnings.simplefilter("ignore", RuntimeWarning)
+        labels, _ = vad(x.astype(np.float64), audio_io.TARGET_SR)
     intervals = speech_intervals(labels, len(x), audio_io.TARGET_SR, p["vad_window_ms"], p["vad_shift_ms"])
     speech = sum(b - a for a, b in intervals)
     return intervals if speech >= p["min_speech_fraction"] * len(x) else whole

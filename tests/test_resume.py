@@ -1,0 +1,86 @@
+"""Crash safety: a stage killed with SIGKILL mid-way resumes without recomputing finished work."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aitranscribe import audio_prep, data, features, stage
+from aitranscribe.params import stage_spec, validate
+
+SCRIPT = """
+import json, sys
+from aitranscribe import {module} as m, params, stage
+p = json.loads(sys.argv[1])
+stage.setup_logging("WARNING")
+m.run(params.validate(p, params.stage_spec(m.PARAMS), "test"))
+"""
+
+
+def _params(module, common, **kw):
+    return validate({**common, **kw}, stage_spec(module.PARAMS), "test")
+
+
+def _start(module: str, p: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(module=module), json.dumps(p)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_when(proc: subprocess.Popen, condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the stage finished before it could be killed: {proc.stderr.read().decode()[-500:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the kill point was never reached")
+
+
+def test_features_killed_mid_extraction_resume(scratch_params, caplog):
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=2, demo_n_test=2, demo_n_text=10))
+    prep = audio_prep.run(_params(audio_prep, scratch_params))
+    p = _params(features, scratch_params, chunk_size=3, n_clusters=8, pca_dim=16, probe_epochs=0)
+    out = features.output_dir(p, prep)
+    parts = out / "parts" / "train"
+    proc = _start("features", p)
+    _kill_when(proc, lambda: len(list(parts.glob("*.npz"))) >= 2)
+    finished = sorted(parts.glob("*.npz"))
+    assert not (out / stage.DONE).exists() and not list(parts.glob("*.tmp*"))  # no marker, no half files
+    with caplog.at_level("INFO", logger="aitranscribe"):
+        record = features.run(p)
+    assert f"features train: {len(finished)} of 8 chunks were already done and are reused" in caplog.text
+    assert stage.is_done(out, record["params_hash"])
+    feats, lengths = np.load(Path(record["dir"]) / "train.npy"), Path(record["dir"], "train.lengths").read_text().split()
+    assert len(lengths) == 24 and int(sum(map(int, lengths))) == len(feats)
+
+
+def test_training_killed_resumes_from_last_checkpoint(scratch_params):
+    from aitranscribe import text_prep, train
+
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    features.run(_params(features, scratch_params, n_clusters=8, pca_dim=16, probe_epochs=0))
+    text_prep.run(_params(text_prep, scratch_params, min_phones=1))
+    p = _params(train, scratch_params, updates=400, eval_every=20, batch_size=8, disc_dim=16, supervised_epochs=0)
+    frec = stage.load_stage(p, "features", "03_features")
+    trec = stage.load_stage(p, "text", "04_text_prep")
+    run_dir = train.output_dir(p, frec, trec) / "runs" / train.run_name(train.sweep_settings(p)[0])
+    last = run_dir / "checkpoint_last.pt"
+    proc = _start("train", p)
+    _kill_when(proc, lambda: last.is_file() and train.load_checkpoint(last)["step"] >= 40, timeout=180)
+    step_at_kill = train.load_checkpoint(last)["step"]
+    assert 40 <= step_at_kill < 400
+    record = train.run(p)
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history[-1]["update"] == 400
+    updates = [e["update"] for e in history]
+    assert updates == sorted(set(updates))  # resumed: no update evaluated twice, none lost
+    assert Path(record["checkpoint"]).is_file()
