@@ -51,6 +51,13 @@ def test_ci_profile_rates(ci_run):
     assert metrics["train.method"] == "wav2vec-U GAN" and metrics["train.seconds_per_1000_updates"] > 0
 
 
+def test_ci_benchmark_recorded(ci_run):
+    _, metrics = ci_run
+    for key in ("benchmark.speedup_openvino_bs1", "benchmark.speedup_int8_bs8", "benchmark.speedup_compile_bs1",
+                "benchmark.e2e_x_realtime", "benchmark.train_updates_per_s"):
+        assert key in metrics and metrics[key] > 0, key
+
+
 def test_ci_profile_reports(ci_run):
     timings, _ = ci_run
     for notebook in timings:

@@ -213,3 +213,54 @@ def phone_confusions(record: dict, top: int = 15):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def benchmark_overview(summary: dict):
+    """Speedup vs eager per batch size (quartile error bars), throughput, latency at batch 1, stage shares."""
+    from .benchmark import speedups
+
+    sp = speedups(summary)
+    arms = list(summary["arms"])
+    batches = sorted({bs for _, bs in sp})
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    ax = axes[0, 0]
+    width = 0.8 / max(1, len(arms) - 1)
+    for j, arm in enumerate(a for a in arms if a != "eager"):
+        vals = [sp[(arm, b)] for b in batches]
+        pos = np.arange(len(batches)) + j * width
+        y = [v["speedup"] for v in vals]
+        err = [[v["speedup"] - v["low"] for v in vals], [v["high"] - v["speedup"] for v in vals]]
+        ax.bar(pos, y, width, yerr=err, capsize=3, label=arm + (" (vs stock-2.8)" if arm == "ipex" else ""))
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(batches)) + width * (len(arms) - 2) / 2, [str(b) for b in batches])
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("speedup of the generator vs eager")
+    ax.set_title("Generator speedup (median ratio, quartile bars)")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    for arm in arms:
+        g = summary["arms"][arm]["generator"]
+        ax.plot(batches, [g[str(b)]["audio_seconds"] / g[str(b)]["median"] for b in batches], marker="o", label=arm)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("audio seconds per second")
+    ax.set_title("Generator throughput")
+    ax.legend(fontsize=7)
+    ax = axes[1, 0]
+    b1 = str(batches[0])
+    lat = [summary["arms"][a]["generator"][b1] for a in arms]
+    ax.bar(arms, [1000 * v["median"] for v in lat],
+           yerr=[[1000 * (v["median"] - v["q1"]) for v in lat], [1000 * (v["q3"] - v["median"]) for v in lat]], capsize=3)
+    ax.set_ylabel("ms")
+    ax.set_title(f"Generator latency at batch {b1} (median, quartiles)")
+    ax.tick_params(axis="x", labelsize=8)
+    ax = axes[1, 1]
+    e2e = summary["arms"]["eager"].get("e2e")
+    if e2e:
+        shares = {k: v["median"] for k, v in e2e["stages"].items()}
+        ax.pie(list(shares.values()), labels=[f"{k}\n{1000 * v:.0f} ms" for k, v in shares.items()], autopct="%1.0f%%")
+        ax.set_title(f"End to end, eager: {e2e['x_realtime']:.0f}x real time ({e2e['utterances']} utterances)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -1,0 +1,352 @@
+"""Stage 07, benchmark: speed of every stage and of every backend on real prepared audio, measured fairly.
+
+Protocol: each arm (a backend in an environment) runs in its own process (``python -m
+aitranscribe.benchmark``), bound to the same cores and memory node (``numactl`` when present, else
+``taskset``; the binding is recorded), with the same thread count; warm-up calls are discarded; every
+measurement is repeated ``repeats`` times and reported as median, quartiles and p90 with the raw samples
+kept; everything runs under ``torch.inference_mode()``. Before any speedup is shown, every arm's PER on
+the test split must equal the eager arm's within ``per_tolerance``. The machine (lscpu), versions and
+git revision are recorded.
+
+Arms: ``eager``, ``compile``, ``int8``, ``openvino`` in the stock environment; ``stock-2.8`` and ``ipex`` in
+``.venv-intel`` (same torch 2.8 in both, so IPEX is compared fairly) when it exists.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import stage
+from .errors import KitError
+from .params import Param, params_hash
+from .paths import REPO_ROOT, profile_data_dir
+
+log = logging.getLogger(__name__)
+
+KEY = "benchmark"
+NOTEBOOK = "07_benchmark"
+STOCK_ARMS = ("eager", "compile", "int8", "openvino")
+INTEL_ARMS = ("stock-2.8", "ipex")
+
+PARAMS = {
+    "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
+    "batch_sizes": Param([1, 8], list, "generator batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
+    "repeats": Param(20, int, "timed repeats of every measurement, at least 20"),
+    "warmup": Param(3, int, "discarded warm-up calls"),
+    "threads": Param(0, int, "threads per arm, 0 for all bound cores"),
+    "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
+    "train_updates": Param(10, int, "timed GAN updates for training throughput"),
+    "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted"),
+}
+
+
+# ------------------------------------------------------------------------------------------------ machine
+
+def binding(cores: list[int]) -> tuple[list[str], str]:
+    """Command prefix binding a process to ``cores`` (and their memory node) and its description."""
+    cpus = ",".join(map(str, cores))
+    if shutil.which("numactl"):
+        probe = subprocess.run(["numactl", "--physcpubind", cpus, "--membind", "0", "true"], capture_output=True)
+        if probe.returncode == 0:
+            return ["numactl", "--physcpubind", cpus, "--membind", "0"], f"numactl --physcpubind {cpus} --membind 0"
+    if shutil.which("taskset"):
+        return ["taskset", "-c", cpus], f"taskset -c {cpus}"
+    return [], "none (neither numactl nor taskset found)"
+
+
+def machine() -> dict:
+    """CPU model, cores, flags of interest (AVX2/AVX-512/VNNI/AMX), memory, git revision."""
+    info = {"cores": len(os.sched_getaffinity(0))}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+        info["model"] = fields.get("Model name", "").strip()
+        flags = fields.get("Flags", "").split()
+        info["flags"] = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "vnni", "avx512")))
+        mhz = fields.get("CPU max MHz") or fields.get("CPU MHz") or ""
+        if not mhz.strip() and fields.get("BogoMIPS"):
+            mhz = str(float(fields["BogoMIPS"]) / 2)  # BogoMIPS is twice the clock on x86
+        info["max_mhz"] = float(mhz) if mhz.strip() else 0.0
+    except OSError:
+        info["model"] = "unknown"
+    info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    info["git_sha"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                     text=True).stdout.strip()
+    return info
+
+
+def summarize(samples: list[float]) -> dict:
+    """Median, quartiles and p90 (seconds) of timed samples."""
+    a = np.asarray(samples, dtype=np.float64)
+    return {"median": float(np.median(a)), "q1": float(np.percentile(a, 25)), "q3": float(np.percentile(a, 75)),
+            "p90": float(np.percentile(a, 90)), "n": len(a)}
+
+
+# ------------------------------------------------------------------------------------------------ one arm
+
+def _timed(fn, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return samples
+
+
+def run_arm(spec: dict) -> dict:
+    """Measure one arm in this process (called by the worker entry point). ``spec`` holds plain values."""
+    import torch
+
+    from . import audio_io, backends, decode, features, manifest, scoring, train
+    from .inference import _split_items, score, transcribe
+
+    threads = spec["threads"]
+    torch.set_num_threads(threads)
+    backend = "eager" if spec["arm"] == "stock-2.8" else spec["arm"]
+    records = spec["records"]
+    state = train.load_checkpoint(records["train"]["checkpoint"])
+    cfg = train.gan.GanConfig(**json.loads(state["config"]))
+    generator = train.build_generator(cfg, state["generator"])
+    symbols = records["train"]["symbols"]
+    items = _split_items("test", records["features"], records["audio_prep"], records["text"])
+    calibration = [train.pad_features([torch.from_numpy(np.ascontiguousarray(it["feats"])) for it in items[i:i + 8]])
+                   for i in range(0, min(len(items), 32), 8)]
+    runner = backends.make(backend, generator, calibration)
+    timing = (records["features"]["frame_shift_s"], records["features"]["frame_window_s"])
+    result = {"arm": spec["arm"], "torch": torch.__version__, "threads": threads, "python": sys.version.split()[0]}
+    with torch.inference_mode():
+        result["per"] = score(transcribe(items, runner, symbols, None, timing, 32), items)["per"]
+        result["generator"] = {}
+        for bs in spec["batch_sizes"]:
+            chosen = [items[i % len(items)] for i in range(bs)]
+            x, pad = train.pad_features([torch.from_numpy(np.ascontiguousarray(it["feats"])) for it in chosen])
+            samples = _timed(lambda: runner(x, pad), spec["repeats"], spec["warmup"])
+            flops = 2 * x.shape[0] * x.shape[1] * cfg.input_dim * cfg.vocab * cfg.generator_kernel
+            result["generator"][str(bs)] = {"samples": samples, **summarize(samples), "flops": flops,
+                                            "audio_seconds": sum(it["seconds"] for it in chosen), "segments": int((~pad).sum())}
+        if spec["e2e"]:
+            result["e2e"] = _e2e(spec, runner, symbols, timing, records)
+    if spec["train_updates"] > 0 and backend == "eager":
+        result["train_updates_per_s"] = _train_throughput(spec, cfg, symbols, records)
+    return result
+
+
+def _e2e(spec, runner, symbols, timing, records) -> dict:
+    """Per-stage and end-to-end times on silence-removed test utterances: features, segments, generator, decoding."""
+    import torch
+
+    from . import audio_io, decode, features, manifest, train
+
+    transform = features.TrainedTransform(records["features"])
+    m = manifest.read(Path(records["audio_prep"]["manifests"]), "test")
+    n = min(spec["e2e_utterances"], len(m))
+    audio = [audio_io.read(m.audio_path(i))[0] for i in range(n)]
+    stages = {"features": [], "segments": [], "generator": [], "decoding": []}
+    e2e = []
+    for r in range(spec["repeats"] + spec["warmup"]):
+        t = {k: 0.0 for k in stages}
+        for x in audio:
+            t0 = time.perf_counter()
+            frames = transform.extractor(x)
+            t1 = time.perf_counter()
+            seg = features.segment_frames(frames, transform.centroids, transform.A, transform.b,
+                                          transform.params["pool_rate"])
+            t2 = time.perf_counter()
+            feats, pad = train.pad_features([torch.from_numpy(seg["pooled"])])
+            logits = runner(feats, pad)
+            t3 = time.perf_counter()
+            for logp, spans in decode.segment_posteriors(logits, pad):
+                decode.greedy_phones(logp, spans, symbols, None)
+            t4 = time.perf_counter()
+            for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                t[k] += v
+        if r >= spec["warmup"]:
+            for k in stages:
+                stages[k].append(t[k])
+            e2e.append(sum(t.values()))
+    seconds = sum(len(x) for x in audio) / audio_io.TARGET_SR
+    return {"audio_seconds": seconds, "utterances": n, "stages": {k: summarize(v) for k, v in stages.items()},
+            "total": {"samples": e2e, **summarize(e2e)}, "x_realtime": seconds / float(np.median(e2e))}
+
+
+def _train_throughput(spec, cfg, symbols, records) -> float:
+    """Updates per second of GAN training (D and G alternating) at the trained model's sizes."""
+    import torch
+
+    from . import gan, train
+
+    feats = train.load_audio_split(records["features"], "train")[:256]
+    text = train.load_text(records["text"]["phone_text"], symbols, 2000, 0)
+    generator, disc = gan.Generator(cfg), gan.Discriminator(cfg)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=4e-4, betas=(0.5, 0.98), eps=1e-6)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=5e-4, betas=(0.5, 0.98), eps=1e-6, weight_decay=1e-4)
+    rng = np.random.default_rng(0)
+    batch = spec["train_batch_size"]
+
+    def update(step):
+        x, pad = train.pad_features([feats[i] for i in rng.integers(0, len(feats), batch)])
+        real, real_pad = train.one_hot_text([text[i] for i in rng.integers(0, len(text), batch)], cfg.vocab)
+        logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
+        if step % 2:
+            loss, _ = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+            opt = opt_d
+        else:
+            loss, _ = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
+            opt = opt_g
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for s in range(4):
+        update(s)
+    t = time.perf_counter()
+    for s in range(spec["train_updates"]):
+        update(s)
+    return spec["train_updates"] / (time.perf_counter() - t)
+
+
+# ------------------------------------------------------------------------------------------------ the stage
+
+def output_dir(p: dict, train_record: dict) -> Path:
+    """``<data_root>/<profile>/07_benchmark/<hash of parameters and model>``."""
+    return profile_data_dir(p) / NOTEBOOK / f"bench-{params_hash({**p, 'model': train_record['params_hash']})}"
+
+
+def _python_for(arm: str) -> Path | None:
+    if arm in STOCK_ARMS:
+        return Path(sys.executable)
+    intel = REPO_ROOT / ".venv-intel" / "bin" / "python"
+    return intel if intel.is_file() else None
+
+
+def run(p: dict) -> dict:
+    """Run every arm in its own bound process; keep raw samples; check equal PER; skipped when done."""
+    if p["repeats"] < 20:
+        raise KitError(f"repeats must be at least 20 for a median with a meaningful spread, got {p['repeats']}")
+    records = {key: stage.load_stage(p, key, nb) for key, nb in
+               (("audio_prep", "02_audio_prep"), ("features", "03_features"), ("text", "04_text_prep"),
+                ("train", "05_train_gan"))}
+    out_dir = output_dir(p, records["train"])
+    phash = params_hash({**p, "model": records["train"]["params_hash"]})
+    if stage.is_done(out_dir, phash):
+        log.info("07_benchmark: already done for these parameters in %s", out_dir)
+    else:
+        cores = sorted(os.sched_getaffinity(0))
+        prefix, bound = binding(cores)
+        threads = p["threads"] or len(cores)
+        results, skipped = {}, {}
+        for arm in p["arms"]:
+            if arm not in STOCK_ARMS + INTEL_ARMS:
+                raise KitError(f"unknown arm {arm!r}; choose from {list(STOCK_ARMS + INTEL_ARMS)}")
+            python = _python_for(arm)
+            if python is None:
+                skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+                log.warning("arm %s not run: %s", arm, skipped[arm])
+                continue
+            spec = {"arm": arm, "threads": threads, "records": records, "batch_sizes": [int(b) for b in p["batch_sizes"]],
+                    "repeats": p["repeats"], "warmup": p["warmup"], "e2e": True, "e2e_utterances": p["e2e_utterances"],
+                    "train_updates": p["train_updates"], "train_batch_size": 32}
+            path = out_dir / "raw" / f"{arm}.json"
+            if not path.is_file():
+                log.info("arm %s: %s -m aitranscribe.benchmark (bound: %s, %d threads)", arm, python, bound, threads)
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+                done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmark", json.dumps(spec)],
+                                      capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+                if done.returncode != 0:
+                    skipped[arm] = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+                    log.warning("arm %s failed: %s", arm, done.stderr.strip()[-800:])
+                    continue
+                stage.atomic_write_text(path, done.stdout.strip().splitlines()[-1] + "\n")
+            results[arm] = json.loads(path.read_text())
+        if "eager" not in results:
+            raise KitError(f"the eager arm is the reference and did not run: {skipped.get('eager')}")
+        summary = {"machine": machine(), "binding": bound, "threads": threads, "arms": results, "skipped": skipped,
+                   "params": {k: p[k] for k in PARAMS}}
+        stage.atomic_write_json(out_dir / "summary.json", summary)
+        stage.mark_done(out_dir, phash, {"dir": str(out_dir)}, params=p)
+    record = {"dir": str(out_dir), "params_hash": phash}
+    stage.record_stage(p, KEY, record)
+    return record
+
+
+def load_summary(record: dict) -> dict:
+    """summary.json with every arm's results (raw samples included)."""
+    return json.loads((Path(record["dir"]) / "summary.json").read_text())
+
+
+def check_equal_per(summary: dict, tolerance: float) -> dict:
+    """Every arm's test PER against eager's; KitError before any speedup is shown when one differs."""
+    eager = summary["arms"]["eager"]["per"]
+    pers = {arm: r["per"] for arm, r in summary["arms"].items()}
+    bad = {arm: v for arm, v in pers.items() if abs(v - eager) > tolerance}
+    if bad:
+        raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance}: {bad}")
+    return {arm: round(v, 4) for arm, v in pers.items()}
+
+
+def table(summary: dict):
+    """Absolute numbers: per arm and batch size, median/q1/q3/p90 latency (ms), utterances/s, audio-s/s, GFLOP/s."""
+    import pandas as pd
+
+    rows = []
+    for arm, r in summary["arms"].items():
+        for bs, g in r["generator"].items():
+            rows.append({"arm": arm, "torch": r["torch"], "batch": int(bs), "median_ms": 1000 * g["median"],
+                         "q1_ms": 1000 * g["q1"], "q3_ms": 1000 * g["q3"], "p90_ms": 1000 * g["p90"],
+                         "utt_per_s": int(bs) / g["median"], "audio_s_per_s": g["audio_seconds"] / g["median"],
+                         "gflops": g["flops"] / g["median"] / 1e9, "per": r["per"]})
+    return pd.DataFrame(rows).set_index(["arm", "batch"]).round(3)
+
+
+def speedups(summary: dict, reference: str = "eager") -> dict:
+    """Median-latency ratio reference/arm per batch size, with a spread from the quartiles."""
+    ref = summary["arms"][reference]["generator"]
+    out = {}
+    for arm, r in summary["arms"].items():
+        base = summary["arms"]["stock-2.8"]["generator"] if arm == "ipex" and "stock-2.8" in summary["arms"] else ref
+        for bs, g in r["generator"].items():
+            out[(arm, int(bs))] = {"speedup": base[bs]["median"] / g["median"],
+                                   "low": base[bs]["q1"] / g["q3"], "high": base[bs]["q3"] / g["q1"]}
+    return out
+
+
+def roofline_note(summary: dict) -> str:
+    """Achieved GFLOP/s of the generator against the nominal fp32 peak (AVX2: 32 flops per cycle and core)."""
+    best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
+               for bs, g in r["generator"].items())
+    ghz = summary["machine"].get("max_mhz", 0) / 1000
+    text = f"Best generator throughput: {best[0]:.1f} GFLOP/s ({best[1]}, batch {best[2]})."
+    if ghz:
+        flops_per_cycle = 64 if any(f.startswith("avx512f") for f in summary["machine"].get("flags", [])) else 32
+        peak = flops_per_cycle * ghz * summary["threads"]
+        text += (f" Nominal fp32 peak of {summary['threads']} core(s) at {ghz:.2f} GHz with {flops_per_cycle} "
+                 f"flops/cycle: {peak:.0f} GFLOP/s, so {100 * best[0] / peak:.0f}% of peak.")
+    return text + (" The generator is a single small convolution (kernel 4): at small batches its time is call "
+                   "overhead and memory traffic, not arithmetic.")
+
+
+def metrics(summary: dict) -> dict:
+    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime, train_updates_per_s."""
+    out = {f"speedup_{arm.replace('-', '_').replace('.', '')}_bs{bs}": round(v["speedup"], 3)
+           for (arm, bs), v in speedups(summary).items() if arm != "eager"}
+    e2e = {arm: r["e2e"]["x_realtime"] for arm, r in summary["arms"].items() if "e2e" in r}
+    best = max(e2e, key=e2e.get)
+    out["e2e_x_realtime"] = round(e2e[best], 1)
+    out["e2e_best_arm"] = best
+    out["train_updates_per_s"] = round(summary["arms"]["eager"].get("train_updates_per_s", float("nan")), 3)
+    return out
+
+
+if __name__ == "__main__":  # the worker: one arm, its JSON result on the last line of stdout
+    stage.setup_logging("WARNING")
+    print(json.dumps(run_arm(json.loads(sys.argv[1]))))
