@@ -132,7 +132,21 @@ def openvino(generator: gan.Generator, calibration=None):
 
 
 def ipex(generator: gan.Generator, calibration=None):
-    """Intel Extension for PyTorch in .venv-intel, one worker process per call batch list."""
+    """Intel Extension for PyTorch: in-process inside .venv-intel, else through a worker process there."""
+    try:
+        import intel_extension_for_pytorch as ipex_module
+    except ImportError:
+        return _ipex_worker(generator)
+    optimized = ipex_module.optimize(_Unpadded(generator).eval())  # IPEX traces forward(x) only
+
+    def run(x, padding):
+        with torch.inference_mode():
+            return optimized(_masked(x, padding))
+    return run
+
+
+def _ipex_worker(generator: gan.Generator):
+    """The generator run by ``python -m aitranscribe.ipex_worker`` in .venv-intel, one process per call."""
     if not INTEL_PYTHON.is_file():
         raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a 6.8 GB CUDA build), so it lives in .venv-intel, which is "
                                  "not set up on this machine: run `bash run_all.sh --setup-intel` once, then rerun")

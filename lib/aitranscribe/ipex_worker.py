@@ -13,6 +13,7 @@ import torch
 def main(checkpoint: str, source: str, target: str) -> None:
     import intel_extension_for_pytorch as ipex
 
+    from .backends import _Unpadded
     from .gan import GanConfig, Generator
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -21,7 +22,7 @@ def main(checkpoint: str, source: str, target: str) -> None:
                                     generator_kernel=int(state["kernel"]), generator_dropout=0.0)).eval()
     with torch.no_grad():
         generator.proj.weight.copy_(weight)
-    optimized = ipex.optimize(generator)
+    optimized = ipex.optimize(_Unpadded(generator).eval())
     with torch.inference_mode():
         out = optimized(torch.from_numpy(np.load(source)))
     np.save(target, out.numpy())
