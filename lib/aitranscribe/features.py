@@ -245,7 +245,8 @@ def run_probe(p: dict, record: dict) -> dict:
         return {"per": None, "skipped": True}
     if path.is_file():
         cached = json.loads(path.read_text())
-        if cached.get("epochs") == p["probe_epochs"] and cached.get("seed") == p["seed"]:
+        same = cached.get("epochs") == p["probe_epochs"] and cached.get("seed") == p["seed"]
+        if same and (cached.get("lr"), cached.get("batch_size")) == (probe.LEARNING_RATE, probe.BATCH_SIZE):
             return cached
     result = {**probe.train_probe(record["gan_input"], epochs=p["probe_epochs"], seed=p["seed"]), "seed": p["seed"]}
     stage.atomic_write_json(path, result)

@@ -20,6 +20,10 @@ from . import segments
 
 log = logging.getLogger(__name__)
 
+# chosen on the demo's valid split (PER 18.1% vs 19.3% for lr 1e-2, batch 32)
+LEARNING_RATE = 3e-3
+BATCH_SIZE = 16
+
 
 def load_split(directory, split: str) -> tuple[list[np.ndarray], list[list[str]]]:
     """Per-utterance segment features of a split and their reference phone lists."""
@@ -69,7 +73,7 @@ def greedy(model: LinearCTC, feats: list[np.ndarray], symbols: list[str]) -> lis
     return out
 
 
-def train_probe(directory, epochs: int = 15, batch_size: int = 32, lr: float = 1e-2, seed: int = 0,
+def train_probe(directory, epochs: int = 15, batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE, seed: int = 0,
                 eval_split: str = "test", return_model: bool = False) -> dict:
     """Train on ``train`` and report greedy PER on ``eval_split``: ``{"per", "per_train", "symbols", "epochs"}``.
 
@@ -105,7 +109,8 @@ def train_probe(directory, epochs: int = 15, batch_size: int = 32, lr: float = 1
         log.info("probe: %d test phones never seen in train count as errors: %s", len(unknown), sorted(unknown))
     result = {"per": per(greedy(model, test_x, symbols), test_y),
               "per_train": per(greedy(model, [train_x[i] for i in keep[:200]], symbols), [train_y[i] for i in keep[:200]]),
-              "symbols": len(symbols), "epochs": epochs, "eval_split": eval_split}
+              "symbols": len(symbols), "epochs": epochs, "lr": lr, "batch_size": batch_size,
+              "eval_split": eval_split}
     log.info("CTC probe: PER %.1f%% on %s (%.1f%% on train)", 100 * result["per"], eval_split, 100 * result["per_train"])
     if return_model:
         result.update(model=model, symbol_list=symbols)
