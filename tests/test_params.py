@@ -70,3 +70,9 @@ def test_hash_ignores_presentation_only_parameters():
     base = {name: spec.default for name, spec in COMMON.items()}
     assert params_hash(base) == params_hash({**base, "log_level": "DEBUG", "share_safe": False})
     assert params_hash(base) != params_hash({**base, "seed": 1})
+
+
+def test_lists_given_as_strings_by_papermill_are_parsed():
+    assert validate({"names": "[a, b]"}, SPEC, "here")["names"] == ["a", "b"]
+    with pytest.raises(ParamsError, match="parameter 'names' must be list, got 'a b'"):
+        validate({"names": "a b"}, SPEC, "here")

@@ -57,6 +57,15 @@ def _type_name(expected) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
+def _parse_collection(text: str, fallback):
+    """A YAML list or mapping written as a string, else ``fallback`` (left for the type check to reject)."""
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return fallback
+    return parsed if isinstance(parsed, (list, dict)) else fallback
+
+
 def validate(values: dict, spec: dict[str, Param], where: str) -> dict:
     """``values`` checked against ``spec`` and completed with defaults. ``where`` names the source in errors."""
     if not isinstance(values, dict):
@@ -71,6 +80,8 @@ def validate(values: dict, spec: dict[str, Param], where: str) -> dict:
     out = {}
     for name, p in spec.items():
         value = values.get(name, p.default)
+        if isinstance(value, str) and p.type in (list, dict):
+            value = _parse_collection(value, value)  # papermill -p passes "[1, 2]" as a string
         if value is not None and not _type_ok(value, p.type):
             raise ParamsError(
                 f"{where}: parameter '{name}' must be {_type_name(p.type)}, got {value!r} ({type(value).__name__})"
