@@ -6,7 +6,8 @@
 #   bash run_all.sh --from 02 --to 04        only stages 02..04
 #   bash run_all.sh --test                   set up, then run the whole test suite (unit, notebooks, CI pipeline)
 #   bash run_all.sh --setup-only             only set up (apt packages, .venv, kernel, KenLM tools)
-#   bash run_all.sh --setup-intel            also build .venv-intel (IPEX 2.8 on torch 2.8, ~6.8 GB)
+#   bash run_all.sh --setup-intel            also build .venv-intel (IPEX 2.8 on torch 2.8, ~6.8 GB); a run
+#                                            whose profile benchmarks IPEX builds it by itself
 #
 # Set-up installs only what is missing: Debian packages (apt), a .venv with the versions pinned in
 # environment-stock.yml, the "aitranscribe" Jupyter kernel, and KenLM's lmplz/build_binary built from the
@@ -109,6 +110,12 @@ case "$mode" in
     ;;
   run)
     [ -f "$params" ] || die "$params: no such parameter profile"
+    needs=$("$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
+            --needs-intel 2>/dev/null | tail -n 1 || true)  # a bad profile is reported by the run below
+    if [ "$needs" = "yes" ] && [ ! -x "$INTEL_VENV/bin/python" ]; then
+      say "the profile benchmarks IPEX: building .venv-intel (torch 2.8 + IPEX 2.8, ~6.8 GB, several minutes)"
+      setup_venv "$INTEL_VENV" environment-intel.yml
+    fi
     say "running the pipeline with $params"
     "$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
       || die "the pipeline failed (see the message above)"

@@ -127,3 +127,11 @@ def test_selection_picks_lowest_label_free_metric():
                {"run": "c", "dir": "/c", "best": None}]
     chosen = train.select(results, "weighted_lm_ppl")
     assert chosen["run"] == "b" and chosen["checkpoint"] == "/b/checkpoint_best.pt"
+
+
+def test_nll_logu_rule_prefers_higher_log_probability_among_near_best():
+    results = [{"run": "a", "dir": "/a", "best": {"metric": 4.00, "update": 1, "total_logprob": -900.0}},
+               {"run": "b", "dir": "/b", "best": {"metric": 4.10, "update": 2, "total_logprob": -800.0}},
+               {"run": "c", "dir": "/c", "best": {"metric": 5.00, "update": 3, "total_logprob": -100.0}}]
+    assert train.select(results, "nll_logu")["run"] == "b"  # c is not within log(1.2) of the best
+    assert train.select(results, "weighted_lm_ppl")["run"] == "a"

@@ -115,13 +115,27 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     return timings
 
 
+def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
+    """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, or backend=ipex)."""
+    available = stage_registry.available()
+    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in available})
+    keys = {s.key for s in select(numbers_from, numbers_to)}
+    arms = set(profile["benchmark"]["arms"]) if "benchmark" in keys and "benchmark" in profile else set()
+    backend = profile["inference"]["backend"] if "inference" in keys and "inference" in profile else ""
+    return bool(arms & {"ipex", "stock-2.8"}) or backend == "ipex"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params/demo.yaml", help="profile YAML (default: params/demo.yaml)")
     parser.add_argument("--from", dest="numbers_from", help="first stage number, e.g. 02")
     parser.add_argument("--to", dest="numbers_to", help="last stage number, e.g. 04")
+    parser.add_argument("--needs-intel", action="store_true", help="only print yes/no: does the run need .venv-intel")
     args = parser.parse_args(argv)
     setup_logging("INFO")
+    if args.needs_intel:
+        print("yes" if needs_intel(args.params, args.numbers_from, args.numbers_to) else "no")
+        return 0
     try:
         run_profile(args.params, args.numbers_from, args.numbers_to)
     except KitError as exc:

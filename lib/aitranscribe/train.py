@@ -244,7 +244,7 @@ def train_run(job: dict) -> dict:
             history.append(entry)
             metric = entry[job["selection"]]
             if best is None or metric < best["metric"]:
-                best = {"metric": metric, "update": step}
+                best = {"metric": metric, "update": step, "total_logprob": entry["total_logprob"]}
                 _checkpoint(run_dir / "checkpoint_best.pt", {"generator": generator.state_dict(), "update": step,
                                                             "config": json.dumps(asdict(cfg)), "symbols": symbols})
             _checkpoint(last, {"generator": generator.state_dict(), "discriminator": disc.state_dict(),
@@ -326,11 +326,20 @@ def run(p: dict) -> dict:
 
 
 def select(results: list[dict], rule: str) -> dict:
-    """The run whose best checkpoint has the lowest label-free ``rule`` score (weighted_lm_ppl or NLL - log U)."""
+    """The run chosen without labels from each run's best checkpoint.
+
+    ``weighted_lm_ppl``: the lowest score. ``nll_logu`` (the paper's rule): among runs within log(1.2) of the
+    lowest NLL - log U, the one whose transcripts have the highest total LM log-probability.
+    """
     scored = [r for r in results if r["best"] is not None]
     if not scored:
         raise KitError("no run produced a checkpoint")
-    chosen = min(scored, key=lambda r: r["best"]["metric"])
+    if rule == "nll_logu":
+        lowest = min(r["best"]["metric"] for r in scored)
+        near = [r for r in scored if r["best"]["metric"] <= lowest + math.log(1.2)]
+        chosen = max(near, key=lambda r: r["best"]["total_logprob"])
+    else:
+        chosen = min(scored, key=lambda r: r["best"]["metric"])
     return {"run": chosen["run"], "checkpoint": str(Path(chosen["dir"]) / "checkpoint_best.pt"),
             "rule": rule, "metric": chosen["best"]["metric"], "update": chosen["best"]["update"]}
 
