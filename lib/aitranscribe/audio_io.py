@@ -49,12 +49,40 @@ def info(path) -> AudioInfo:
         raise BadInputError(path, f"not readable audio ({_reason(exc)})") from None
     if i.frames <= 0:
         raise BadInputError(path, "audio has no samples")
+    if i.format == "WAV":
+        _check_wav_complete(path)
     return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames))
 
 
+def _check_wav_complete(path: Path) -> None:
+    """A WAV whose data chunk declares more bytes than the file holds was cut off: an error, not a shorter file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF":
+            return
+        f.seek(12)
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                available = size - f.tell()
+                if length != 0xFFFFFFFF and length > available:
+                    raise BadInputError(path, f"truncated WAV: the header declares {length} bytes of audio, "
+                                              f"the file holds {available}")
+                return
+            f.seek(length + (length & 1), 1)
+
+
 def _reason(exc) -> str:
+    """libsndfile's message, without the file name it repeats and with its misleading wordings fixed."""
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return text.replace("Error opening", "cannot open").strip()
+    if ": " in text and text.startswith("Error opening"):
+        text = text.split(": ", 1)[1]
+    if "does not exist or is not a regular file" in text:
+        text = "unrecognised or corrupt data"  # libsndfile's wording for undecodable MP3 and the like
+    return text.strip()
 
 
 def read(path, expect_sr: int | None = TARGET_SR, mono: bool = True) -> tuple[np.ndarray, int]:
@@ -98,6 +126,10 @@ def convert_to_16k_mono(src, dst) -> AudioInfo:
         changes.append(f"{head.channels} channels -> mono")
     if sr != TARGET_SR:
         changes.append(f"{sr} Hz -> {TARGET_SR} Hz")
+    clipped = float(np.mean(np.abs(x) >= 0.999))
+    if clipped > 0.001:
+        log.warning("%s: %.1f%% of the samples are at full scale (clipped recording); kept", Path(src).name,
+                    100 * clipped)
     y = resample(x[:, 0], sr, TARGET_SR)
     peak = float(np.abs(y).max()) if y.size else 0.0
     if peak > 1.0:
