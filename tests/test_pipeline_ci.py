@@ -66,13 +66,49 @@ def test_ci_profile_reports(ci_run):
     assert "01_data" in timings
 
 
-def test_ci_html_is_share_safe(ci_run):
+def _visible_words(html: str) -> set[str]:
+    import re
+
+    html = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", " ", html)
+    html = re.sub(r"<style.*?</style>|<script.*?</script>", " ", html, flags=re.S)
+    return set(re.findall(r"[a-z']+", re.sub(r"<[^>]+>", " ", html).lower()))
+
+
+def test_ci_html_reports_are_share_safe(ci_run):
+    """No test-split transcript, and no distinctive test-split word, appears in any shared HTML report."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
     from aitranscribe import manifest
 
-    html = (REPO_ROOT / "reports" / "ci" / "01_data.html").read_text()
+    timings, _ = ci_run
     record = json.loads((REPO_ROOT / "data" / "ci" / "stages" / "data.json").read_text())
-    for line in manifest.read(record["manifests"], "test").words:
-        assert line not in html
+    test_lines = manifest.read(record["manifests"], "test").words
+    distinctive = {w for line in test_lines for w in line.split() if len(w) >= 8}
+    for notebook in timings:
+        html = (REPO_ROOT / "reports" / "ci" / f"{notebook}.html").read_text()
+        assert not [line for line in test_lines if line in html], notebook
+        template = nbformat.read(str(REPO_ROOT / "notebooks" / f"{notebook}.ipynb"), as_version=4)
+        for cell in template.cells:
+            cell.pop("outputs", None) if cell.cell_type != "code" else cell.update(outputs=[])
+        allowed = _visible_words(HTMLExporter().from_notebook_node(template)[0])
+        leaked = (_visible_words(html) - allowed) & distinctive
+        assert not leaked, f"{notebook}.html shows test-split words {sorted(leaked)[:5]}"
+
+
+def test_share_safe_off_does_show_transcripts(ci_run, tmp_path):
+    """The scan above can fail: rendered without share_safe, the per-utterance cells show the test split."""
+    import shutil
+
+    from aitranscribe import manifest
+    from aitranscribe.pipeline import render_html
+
+    record = json.loads((REPO_ROOT / "data" / "ci" / "stages" / "data.json").read_text())
+    test_lines = manifest.read(record["manifests"], "test").words
+    copy = tmp_path / "01_data.ipynb"
+    shutil.copy(REPO_ROOT / "reports" / "ci" / "01_data.ipynb", copy)
+    html = render_html(copy, share_safe=False).read_text()
+    assert any(line in html for line in test_lines)
 
 
 def test_bad_profile_stops_before_running(tmp_path):

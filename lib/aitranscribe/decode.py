@@ -83,8 +83,9 @@ class WordDecoder:
 
     def __init__(self, symbols: list[str], lexicon_path, word_lm_path, beam: int = 50, lm_weight: float = 2.0,
                  word_score: float = 0.0, sil_score: float = 0.0):
-        from flashlight.lib.text.decoder import (CriterionType, KenLM, LexiconDecoder, LexiconDecoderOptions,
-                                                 SmearingMode, Trie)
+        from flashlight.lib.text.decoder import (CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode,
+                                                 Trie)
+        from flashlight.lib.text.decoder.kenlm import KenLM
         from flashlight.lib.text.dictionary import create_word_dict, load_words
 
         self.symbols = symbols
