@@ -2,7 +2,9 @@
 
 Protocol: each arm (a backend in an environment) runs in its own process (``python -m
 aitranscribe.benchmark``), bound to the same cores and memory node (``numactl`` when present, else
-``taskset``; the binding is recorded), with the same thread count; warm-up calls are discarded; every
+``taskset``; the binding is recorded), with the same thread count (``threads`` for the generator and
+training; the end-to-end run, one utterance at a time, in a second process with ``e2e_threads``: with
+two threads the small per-utterance operations spent most of their time handing work between threads); warm-up calls are discarded; every
 measurement is repeated ``repeats`` times and reported as median, quartiles and p90 with the raw samples
 kept; everything runs under ``torch.inference_mode()``. Before any speedup is shown, every arm's PER on
 the test split must equal the eager arm's within ``per_tolerance``. The machine (lscpu), versions and
@@ -41,7 +43,8 @@ PARAMS = {
     "batch_sizes": Param([1, 8], list, "generator batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
     "repeats": Param(20, int, "timed repeats of every measurement, at least 20"),
     "warmup": Param(3, int, "discarded warm-up calls"),
-    "threads": Param(0, int, "threads per arm, 0 for all bound cores"),
+    "threads": Param(0, int, "threads per arm for the generator and training, 0 for all bound cores"),
+    "e2e_threads": Param(1, int, "threads of the end-to-end run, one utterance at a time"),
     "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
     "train_updates": Param(10, int, "timed GAN updates for training throughput, at the model's and the paper's sizes"),
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
@@ -127,6 +130,9 @@ def run_arm(spec: dict) -> dict:
     result = {"arm": spec["arm"], "torch": torch.__version__, "threads": threads, "python": sys.version.split()[0]}
     with torch.inference_mode():
         result["per"] = score(transcribe(items, runner, symbols, None, timing, 32), items)["per"]
+        if spec["e2e"]:
+            result["e2e"] = {**_e2e(spec, runner, symbols, timing, records), "threads": threads}
+            return result
         result["generator"] = {}
         for bs in spec["batch_sizes"]:
             chosen = [items[i % len(items)] for i in range(bs)]
@@ -135,8 +141,6 @@ def run_arm(spec: dict) -> dict:
             flops = 2 * x.shape[0] * x.shape[1] * cfg.input_dim * cfg.vocab * cfg.generator_kernel
             result["generator"][str(bs)] = {"samples": samples, **summarize(samples), "flops": flops,
                                             "audio_seconds": sum(it["seconds"] for it in chosen), "segments": int((~pad).sum())}
-        if spec["e2e"]:
-            result["e2e"] = _e2e(spec, runner, symbols, timing, records)
     if spec["train_updates"] > 0 and backend == "eager":
         result["train_updates_per_s"] = _train_throughput(spec, cfg, symbols, records, spec["train_batch_size"])
         paper = train.gan.GanConfig(**{**json.loads(state["config"]), "disc_dim": 384, "disc_kernel": 6})
@@ -256,20 +260,17 @@ def run(p: dict) -> dict:
                 log.warning("arm %s not run: %s", arm, skipped[arm])
                 continue
             spec = {"arm": arm, "threads": threads, "records": records, "batch_sizes": [int(b) for b in p["batch_sizes"]],
-                    "repeats": p["repeats"], "warmup": p["warmup"], "e2e": True, "e2e_utterances": p["e2e_utterances"],
+                    "repeats": p["repeats"], "warmup": p["warmup"], "e2e": False, "e2e_utterances": p["e2e_utterances"],
                     "train_updates": p["train_updates"], "train_batch_size": p["train_batch_size"]}
-            path = out_dir / "raw" / f"{arm}.json"
-            if not path.is_file():
-                log.info("arm %s: %s -m aitranscribe.benchmark (bound: %s, %d threads)", arm, python, bound, threads)
-                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-                done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmark", json.dumps(spec)],
-                                      capture_output=True, text=True, env=env, cwd=REPO_ROOT)
-                if done.returncode != 0:
-                    skipped[arm] = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-                    log.warning("arm %s failed: %s", arm, done.stderr.strip()[-800:])
-                    continue
-                stage.atomic_write_text(path, done.stdout.strip().splitlines()[-1] + "\n")
-            results[arm] = json.loads(path.read_text())
+            try:
+                result = _worker(python, prefix, bound, spec, out_dir / "raw" / f"{arm}.json")
+                # end to end in a process of its own: thread pools are fixed when numpy and torch start
+                e2e_spec = {**spec, "threads": p["e2e_threads"], "e2e": True, "train_updates": 0}
+                result["e2e"] = _worker(python, prefix, bound, e2e_spec, out_dir / "raw" / f"{arm}-e2e.json")["e2e"]
+            except KitError as exc:
+                skipped[arm] = str(exc)
+                continue
+            results[arm] = result
         if "eager" not in results:
             raise KitError(f"the eager arm is the reference and did not run: {skipped.get('eager')}")
         summary = {"machine": machine(), "binding": bound, "threads": threads, "arms": results, "skipped": skipped,
@@ -279,6 +280,23 @@ def run(p: dict) -> dict:
     record = {"dir": str(out_dir), "params_hash": phash}
     stage.record_stage(p, KEY, record)
     return record
+
+
+def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path) -> dict:
+    """One bound worker process for ``spec``; its JSON result is kept in ``path`` (reused when present)."""
+    if not path.is_file():
+        threads = spec["threads"]
+        log.info("arm %s%s: %s -m aitranscribe.benchmark (bound: %s, %d thread(s))", spec["arm"],
+                 " end to end" if spec["e2e"] else "", python, bound, threads)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "OPENBLAS_NUM_THREADS": str(threads)}
+        done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmark", json.dumps(spec)],
+                              capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+        if done.returncode != 0:
+            log.warning("arm %s failed: %s", spec["arm"], done.stderr.strip()[-800:])
+            raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        stage.atomic_write_text(path, done.stdout.strip().splitlines()[-1] + "\n")
+    return json.loads(path.read_text())
 
 
 def load_summary(record: dict) -> dict:
@@ -345,6 +363,7 @@ def metrics(summary: dict) -> dict:
     best = max(e2e, key=e2e.get)
     out["e2e_x_realtime"] = round(e2e[best], 1)
     out["e2e_best_arm"] = best
+    out["e2e_threads"] = summary["arms"][best]["e2e"].get("threads")
     eager = summary["arms"]["eager"]
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
