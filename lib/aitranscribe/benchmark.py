@@ -87,6 +87,22 @@ def machine() -> dict:
     return info
 
 
+def busy_fraction(seconds: float = 0.5) -> float:
+    """Share of CPU time the whole machine spent busy over ``seconds`` (from /proc/stat), 0 when unknown."""
+    def snapshot():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = snapshot()
+        time.sleep(seconds)
+        total1, idle1 = snapshot()
+    except OSError:
+        return 0.0
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def summarize(samples: list[float]) -> dict:
     """Median, quartiles and p90 (seconds) of timed samples."""
     a = np.asarray(samples, dtype=np.float64)
@@ -283,8 +299,11 @@ def run(p: dict) -> dict:
 
 
 def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path) -> dict:
-    """One bound worker process for ``spec``; its JSON result is kept in ``path`` (reused when present)."""
+    """One bound worker process for ``spec``; its JSON result, with the load before it, kept in ``path``."""
     if not path.is_file():
+        load = busy_fraction()
+        if load > 0.2:
+            log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"])
         threads = spec["threads"]
         log.info("arm %s%s: %s -m aitranscribe.benchmark (bound: %s, %d thread(s))", spec["arm"],
                  " end to end" if spec["e2e"] else "", python, bound, threads)
@@ -295,7 +314,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
         if done.returncode != 0:
             log.warning("arm %s failed: %s", spec["arm"], done.stderr.strip()[-800:])
             raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
-        stage.atomic_write_text(path, done.stdout.strip().splitlines()[-1] + "\n")
+        result = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": load}
+        stage.atomic_write_text(path, json.dumps(result) + "\n")
     return json.loads(path.read_text())
 
 
