@@ -34,8 +34,3 @@ def record(params: dict, stage: str, values: dict) -> dict:
     log.debug("recorded %d metrics in %s", len(recorded), path)
     return recorded
 
-
-def load(params: dict) -> dict:
-    """All metrics recorded so far for the profile."""
-    path = profile_reports_dir(params) / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}

@@ -101,12 +101,6 @@ def mark_done(out_dir, phash: str, outputs: dict, params: dict | None = None, se
     return record
 
 
-def clear_done(out_dir) -> None:
-    """Forget that ``out_dir`` was completed (before recomputing it with other parameters)."""
-    with contextlib.suppress(FileNotFoundError):
-        (Path(out_dir) / DONE).unlink()
-
-
 def record_stage(params: dict, key: str, info: dict) -> Path:
     """Record where stage ``key`` put its outputs, for the stages after it."""
     return atomic_write_json(profile_data_dir(params) / "stages" / f"{key}.json", info)
