@@ -137,12 +137,12 @@ def test_backends_agree_with_eager(ci_run, backend):
     assert set(pers) == {backend, "eager"} and summary["n_utterances"] == 20
 
 
-def test_ipex_without_intel_env_says_why(ci_run, monkeypatch, tmp_path):
-    from aitranscribe import backends, inference
+def test_ipex_without_intel_env_says_why(monkeypatch, tmp_path):
+    from aitranscribe import backends, gan
 
     monkeypatch.setattr(backends, "INTEL_PYTHON", tmp_path / "missing" / "python")
     with pytest.raises(backends.BackendUnavailable, match="run_all.sh --setup-intel"):
-        inference.run(_inference_params(backend="ipex", words=False))
+        backends.make("ipex", gan.Generator(gan.GanConfig(input_dim=8, vocab=5)))
 
 
 def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
