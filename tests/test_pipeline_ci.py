@@ -171,3 +171,23 @@ def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
     srt = (out / "subtitles" / "session1.srt").read_text()
     assert srt == "" or " --> " in srt
     assert audio_io.info(out / "audio" / "session1.flac").sample_rate == 16000
+
+
+def test_committed_demo_reports_are_share_safe():
+    """reports/demo was rendered with share_safe: none of the demo's test transcripts appears in its HTML.
+
+    The demo corpus is deterministic, so its test sentences are recomputed from WordNet without audio.
+    """
+    import yaml
+
+    from aitranscribe import demo_corpus
+
+    demo = yaml.safe_load((REPO_ROOT / "params" / "demo.yaml").read_text())["data"]
+    sizes = [demo["demo_n_train"], demo["demo_n_valid"], demo["demo_n_test"]]
+    audio, _ = demo_corpus.split_sentences(demo_corpus.wordnet_sentences(), sum(sizes), 10, seed=0)
+    test_lines = [" ".join(demo_corpus.normalize_words(s)) for s in audio[sizes[0] + sizes[1]:]]
+    reports = sorted((REPO_ROOT / "reports" / "demo").glob("*.html"))
+    assert len(reports) == 7
+    for path in reports:
+        html = path.read_text()
+        assert not [line for line in test_lines if line in html], path.name
