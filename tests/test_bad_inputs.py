@@ -137,3 +137,27 @@ def test_transcript_table_malformed(tmp_path):
     table.write_text("a.wav\thello\nno tab on this line\n")
     with pytest.raises(BadInputError, match="transcripts.tsv: line 2: expected 'relative/path<TAB>words'"):
         folder_source.read_transcripts_tsv(table)
+
+
+def test_very_long_recording_is_streamed_not_loaded_whole(tmp_path, monkeypatch):
+    """Past STREAM_SECONDS a recording is converted block by block, with the same result as in one piece."""
+    rng = np.random.default_rng(0)
+    x = (0.2 * rng.standard_normal((44100 * 5, 2))).astype(np.float32)
+    src = tmp_path / "long.wav"
+    sf.write(str(src), x, 44100, subtype="FLOAT")
+    whole = audio_io.convert_to_16k_mono(src, tmp_path / "whole.flac")
+    monkeypatch.setattr(audio_io, "STREAM_SECONDS", 1.0)
+    monkeypatch.setattr(audio_io, "read", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded whole")))
+    streamed = audio_io.convert_to_16k_mono(src, tmp_path / "streamed.flac")
+    a, _ = sf.read(str(tmp_path / "whole.flac"))
+    b, _ = sf.read(str(tmp_path / "streamed.flac"))
+    assert whole.frames == streamed.frames == 80000 and np.abs(a - b).max() <= 1 / 32768
+
+
+def test_stream_resampling_equals_one_shot():
+    rng = np.random.default_rng(1)
+    for rate in (8000, 22050, 44100, 48000):
+        x = (0.1 * rng.standard_normal(rate * 3)).astype(np.float32)
+        blocks = [x[i:i + 9999] for i in range(0, len(x), 9999)]
+        streamed = np.concatenate(list(audio_io.stream_resampled(blocks, rate, block_frames=rate // 2)))
+        assert np.allclose(streamed, audio_io.resample(x, rate), atol=1e-6)

@@ -116,9 +116,17 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = TARGET_SR) -> np.ndarray:
     return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
+STREAM_SECONDS = 120.0  # longer recordings are converted block by block, never loaded whole
+
+
 def convert_to_16k_mono(src, dst) -> AudioInfo:
-    """Read any supported file, mix to mono, resample to 16 kHz and write 16-bit FLAC to ``dst``."""
+    """Read any supported file, mix to mono, resample to 16 kHz and write 16-bit FLAC to ``dst``.
+
+    Recordings longer than ``STREAM_SECONDS`` are streamed in blocks (two passes: peak, then conversion).
+    """
     head = info(src)
+    if head.seconds > STREAM_SECONDS:
+        return _convert_streaming(head, Path(dst))
     x, sr = read(src, expect_sr=None, mono=False)
     changes = []
     if x.shape[1] > 1:
@@ -139,6 +147,71 @@ def convert_to_16k_mono(src, dst) -> AudioInfo:
         log.info("converted %s: %s", Path(src).name, ", ".join(changes))
     write(dst, y)
     return AudioInfo(Path(dst), TARGET_SR, 1, len(y))
+
+
+def stream_resampled(blocks, sr_in: int, block_frames: int = 60 * TARGET_SR):
+    """The 16 kHz resampling of a long mono signal given as consecutive blocks, equal to one-shot
+    :func:`resample` up to rounding: every span is resampled with enough neighbouring input on both sides
+    (more than the filter's half-length) and only the output of the span itself is kept."""
+    ratio = Fraction(TARGET_SR, sr_in)
+    up, down = ratio.numerator, ratio.denominator
+    half = 10 * max(up, down) // up + 1  # resample_poly's default filter half-length, in input samples
+    margin = down * -(-half // down)
+    block_frames = down * -(-block_frames // down)
+    history = pending = np.zeros(0, np.float32)
+    for block in blocks:
+        pending = np.concatenate([pending, np.asarray(block, np.float32)])
+        while len(pending) >= block_frames + margin:
+            span = pending[:block_frames]
+            yield _resample_span(history, span, pending[block_frames:block_frames + margin], up, down)
+            history = np.concatenate([history, span])[-margin:]
+            pending = pending[block_frames:]
+    if len(pending):
+        yield _resample_span(history, pending, np.zeros(0, np.float32), up, down)
+
+
+def _resample_span(history, span, future, up, down) -> np.ndarray:
+    y = resample_poly(np.concatenate([history, span, future]), up, down)
+    offset = len(history) * up // down
+    return y[offset:offset + -(-len(span) * up // down)].astype(np.float32)
+
+
+def _mono_blocks(path: Path, frames: int):
+    with sf.SoundFile(str(path)) as f:
+        while True:
+            block = f.read(frames, dtype="float32", always_2d=True)
+            if not len(block):
+                return
+            if not np.isfinite(block).all():
+                raise BadInputError(path, "audio contains NaN or infinite samples")
+            yield block.mean(axis=1)
+
+
+def _convert_streaming(head: AudioInfo, dst: Path) -> AudioInfo:
+    """Long recordings: peak and clipping in a first pass, then block-wise conversion written as it goes."""
+    from .stage import atomic_path
+
+    block = 60 * head.sample_rate
+    try:
+        peak, clipped = 0.0, 0
+        for x in _mono_blocks(head.path, block):
+            peak = max(peak, float(np.abs(x).max()))
+            clipped += int((np.abs(x) >= 0.999).sum())
+        if clipped > 0.001 * head.frames:
+            log.warning("%s: %.1f%% of the samples are at full scale (clipped recording); kept", head.path.name,
+                        100 * clipped / head.frames)
+        written = 0
+        with atomic_path(dst) as tmp:
+            with sf.SoundFile(str(tmp), "w", TARGET_SR, 1, subtype="PCM_16", format="FLAC") as out:
+                for y in stream_resampled(_mono_blocks(head.path, block), head.sample_rate):
+                    y = y / peak if peak > 1.0 else y
+                    out.write(np.clip(y, -1.0, 1.0))
+                    written += len(y)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise BadInputError(head.path, f"corrupt audio ({_reason(exc)})") from None
+    log.info("converted %s in blocks (%.0f s): %d channel(s) %d Hz -> mono %d Hz", head.path.name, head.seconds,
+             head.channels, head.sample_rate, TARGET_SR)
+    return AudioInfo(Path(dst), TARGET_SR, 1, written)
 
 
 def write(path, samples: np.ndarray, sample_rate: int = TARGET_SR) -> Path:
