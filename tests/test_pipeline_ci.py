@@ -199,3 +199,23 @@ def test_committed_demo_reports_are_share_safe():
         assert not [line for line in test_lines if line in html], path.name
         leaked = (_visible_words(html) - _template_words(path.stem)) & distinctive
         assert not leaked, f"{path.name} shows test-split words {sorted(leaked)[:5]}"
+
+
+def test_word_decoder_aligns_tokens_with_segments(ci_run):
+    """flashlight's results carry one padding entry at each end; words must map to their own segments."""
+    import torch
+
+    from aitranscribe import decode, inference, train
+
+    rec = {k: json.loads((REPO_ROOT / "data" / "ci" / "stages" / f"{k}.json").read_text())
+           for k in ("train", "features", "audio_prep", "text")}
+    state = train.load_checkpoint(rec["train"]["checkpoint"])
+    generator = train.build_generator(train.gan.GanConfig(**json.loads(state["config"])), state["generator"])
+    items = inference._split_items("test", rec["features"], rec["audio_prep"], rec["text"])[:3]
+    x, pad = train.pad_features([torch.from_numpy(np.ascontiguousarray(i["feats"])) for i in items])
+    wd = decode.WordDecoder(rec["train"]["symbols"], rec["text"]["lexicon"], rec["text"]["word_lm"])
+    for logp, spans in decode.segment_posteriors(generator(x, pad).detach(), pad):
+        raw = wd.decoder.decode(np.ascontiguousarray(logp).ctypes.data, *logp.shape)[0]
+        assert len(raw.tokens) == len(logp) + 2
+        words = wd(logp, spans, None)
+        assert [w["word"] for w in words] == [wd.word_dict.get_entry(i) for i in raw.words if i >= 0]

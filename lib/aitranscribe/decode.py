@@ -121,8 +121,9 @@ class WordDecoder:
             return []
         result = self.decoder.decode(emissions.ctypes.data, T, N)[0]
         words, start_frame = [], None
-        tokens = list(result.tokens)[:T] if len(result.tokens) > T else list(result.tokens)
-        word_ids = list(result.words)
+        # flashlight pads both ends: entry t + 1 of tokens and words belongs to segment t
+        tokens = list(result.tokens)[1:T + 1]
+        word_ids = list(result.words)[1:T + 1]
         for t in range(min(T, len(tokens))):
             if start_frame is None and tokens[t] != self.sil:
                 start_frame = t
