@@ -1,6 +1,4 @@
 """The wav2vec-U GAN: shapes, masking, penalties, JOIN segmentation, and that the machinery can learn."""
-import numpy as np
-import pytest
 import torch
 
 from aitranscribe import gan, train
@@ -45,7 +43,6 @@ def test_join_segments_mean_and_random():
 def test_discriminator_is_causal_and_masks_padding():
     disc = gan.Discriminator(CFG).eval()
     x = torch.softmax(torch.randn(1, 6, 5), -1)
-    pad = torch.zeros(1, 6, dtype=torch.bool)
     h = x.transpose(1, 2)
     for layer in disc.layers:  # per-position outputs before the mean
         h = layer(h)

@@ -127,7 +127,7 @@ def run_arm(spec: dict) -> dict:
     """Measure one arm in this process (called by the worker entry point). ``spec`` holds plain values."""
     import torch
 
-    from . import audio_io, backends, decode, features, manifest, scoring, train
+    from . import backends, train
     from .inference import _split_items, score, transcribe
 
     threads = spec["threads"]
@@ -204,30 +204,18 @@ def _e2e(spec, runner, symbols, timing, records) -> dict:
 
 def _train_throughput(spec, cfg, symbols, records, batch: int) -> float:
     """Updates per second of GAN training (D and G alternating) for discriminator sizes ``cfg`` and ``batch``."""
-    import torch
-
     from . import gan, train
 
     feats = train.load_audio_split(records["features"], "train")[:256]
     text = train.load_text(records["text"]["phone_text"], symbols, 2000, 0)
     generator, disc = gan.Generator(cfg), gan.Discriminator(cfg)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=4e-4, betas=(0.5, 0.98), eps=1e-6)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=5e-4, betas=(0.5, 0.98), eps=1e-6, weight_decay=1e-4)
+    opt_g, opt_d = train.make_optimizers(generator, disc, 4e-4, 5e-4, 1e-4)
     rng = np.random.default_rng(0)
 
     def update(step):
         x, pad = train.pad_features([feats[i] for i in rng.integers(0, len(feats), batch)])
         real, real_pad = train.one_hot_text([text[i] for i in rng.integers(0, len(text), batch)], cfg.vocab)
-        logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
-        if step % 2:
-            loss, _ = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
-            opt = opt_d
-        else:
-            loss, _ = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
-            opt = opt_g
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train.gan_update(step, generator, disc, opt_g, opt_d, cfg, x, pad, real, real_pad, clip_norm=5.0)
 
     for s in range(4):
         update(s)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadInputError
-from .stage import atomic_path, atomic_save_npy, atomic_write_text
+from .stage import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -121,21 +121,15 @@ def one_hot_text(batch: list[torch.Tensor], vocab: int) -> tuple[torch.Tensor, t
 
 def greedy_decode(generator, feats: list[torch.Tensor], symbols: list[str], batch_size: int = 64) -> list[list[str]]:
     """Per-segment argmax (mean JOIN segmentation), repeats collapsed, ``<SIL>`` dropped."""
+    from .decode import greedy_phones, segment_posteriors
+
     generator.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(feats), batch_size):
             x, pad = pad_features(feats[start:start + batch_size])
-            logits = generator(x, pad)
-            seg, seg_pad = gan.join_segments(logits, pad, random_frame=False)
-            ids = seg.argmax(-1)
-            for row, row_pad in zip(ids, seg_pad):
-                seq, prev = [], None
-                for i in row[~row_pad].tolist():
-                    if i != prev and symbols[i] != SIL:
-                        seq.append(symbols[i])
-                    prev = i
-                out.append(seq)
+            for logp, spans in segment_posteriors(generator(x, pad), pad):
+                out.append([ph["phone"] for ph in greedy_phones(logp, spans, symbols, None)])
     return out
 
 
@@ -153,6 +147,30 @@ def unsupervised_scores(hyps: list[list[str]], phone_lm, inventory: list[str]) -
 
 
 # ------------------------------------------------------------------------------------------------ one run
+
+def make_optimizers(generator, disc, g_lr: float, d_lr: float, d_weight_decay: float):
+    """fairseq w2vu's Adam settings (betas 0.5/0.98, eps 1e-6); no weight decay on the generator."""
+    opt_g = torch.optim.Adam(generator.parameters(), lr=g_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=0.0)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=d_weight_decay)
+    return opt_g, opt_d
+
+
+def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, pad, real, real_pad,
+               clip_norm: float) -> dict:
+    """One update: the discriminator on odd steps, the generator on even ones, gradients clipped; loss parts."""
+    logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
+    if step % 2 == 1:
+        loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+        model, opt = disc, opt_d
+    else:
+        loss, parts = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
+        model, opt = generator, opt_g
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return parts
+
 
 def run_name(setting: dict) -> str:
     """Directory name of a run: its penalty weights and seed."""
@@ -196,9 +214,7 @@ def train_run(job: dict) -> dict:
 
     torch.manual_seed(job["seed"])
     generator, disc = gan.Generator(cfg), gan.Discriminator(cfg)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=job["g_lr"], betas=(0.5, 0.98), eps=1e-6, weight_decay=0.0)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=job["d_lr"], betas=(0.5, 0.98), eps=1e-6,
-                             weight_decay=job["d_weight_decay"])
+    opt_g, opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])
     history, step, best = [], 0, None
     last = run_dir / "checkpoint_last.pt"
     if last.is_file():
@@ -219,20 +235,7 @@ def train_run(job: dict) -> dict:
         disc.train()
         x, pad = pad_features([train_x[i] for i in rng.integers(0, len(train_x), job["batch_size"])])
         real, real_pad = one_hot_text([text[i] for i in rng.integers(0, len(text), job["batch_size"])], cfg.vocab)
-        logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
-        if step % 2 == 1:  # discriminator on odd updates
-            loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
-            opt_d.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), job["clip_norm"])
-            opt_d.step()
-        else:
-            loss, parts = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
-            opt_g.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(generator.parameters(), job["clip_norm"])
-            opt_g.step()
-        losses.update(parts)
+        losses.update(gan_update(step, generator, disc, opt_g, opt_d, cfg, x, pad, real, real_pad, job["clip_norm"]))
         step += 1
         bar.update(1)
         if step % job["eval_every"] == 0 or step == job["updates"]:
