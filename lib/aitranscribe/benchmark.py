@@ -174,13 +174,14 @@ def _e2e(spec, runner, symbols, timing, records) -> dict:
     m = manifest.read(Path(records["audio_prep"]["manifests"]), "test")
     n = min(spec["e2e_utterances"], len(m))
     audio = [audio_io.read(m.audio_path(i))[0] for i in range(n)]
+    speakers = m.speakers[:n] if m.speakers else [None] * n
     stages = {"features": [], "segments": [], "generator": [], "decoding": []}
     e2e = []
     for r in range(spec["repeats"] + spec["warmup"]):
         t = {k: 0.0 for k in stages}
-        for x in audio:
+        for x, speaker in zip(audio, speakers):
             t0 = time.perf_counter()
-            frames = transform.extractor(x)
+            frames = transform.extractor(x, speaker)
             t1 = time.perf_counter()
             seg = features.segment_frames(frames, transform.centroids, transform.A, transform.b,
                                           transform.params["pool_rate"])

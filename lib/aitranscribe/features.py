@@ -1,7 +1,7 @@
 """Stage 03, features: frame features, k-means units, PCA, merged and pooled segments in fairseq's layout.
 
 Inputs: the 02_audio_prep manifests. Outputs in ``<data_root>/<profile>/03_features/<kind>-<hash>/``:
-``{split}.npy``/``.lengths`` (frame features), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
+``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` (with ``speaker_norm``), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
 ``precompute_pca{D}/``, ``precompute_pca{D}_cls{K}_mean/`` and ``precompute_pca{D}_cls{K}_mean_pooled/``
 (the GAN input, with ``{split}.bounds.npy`` mapping every segment to its frames). Each precompute
 directory also holds the split's ``.tsv``/``.wrd``/``.phn`` as fairseq's own scripts leave them.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import audio_io, manifest, mfcc, segments, stage
+from . import audio_io, manifest, mfcc, segments, speaker_norm, stage
 from .errors import KitError
 from .params import Param, params_hash
 from .paths import profile_data_dir, resolve
@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 
 KEY = "features"
 NOTEBOOK = "03_features"
+NORM_FILE = "speaker_norm.npz"
 
 PARAMS = {
     "features": Param("mfcc", str, "frame features: hand-crafted MFCC or a wav2vec 2.0 checkpoint", ("mfcc", "wav2vec2")),
     "mfcc_context": Param(2, int, "mfcc: frames stacked on each side"),
+    "speaker_norm": Param("none", str, "mfcc: label-free per-speaker normalisation, see speaker_norm.py",
+                          speaker_norm.METHODS),
+    "speaker_norm_utterances": Param(200, int, "mfcc: at most this many utterances per speaker fit its normalisation"),
     "checkpoint": Param("", str, "wav2vec2: path of a fairseq wav2vec 2.0 checkpoint .pt"),
     "layer": Param(14, int, "wav2vec2: transformer block index, 0-based as in fairseq"),
     "n_clusters": Param(128, int, "k-means clusters"),
@@ -56,10 +60,16 @@ def output_dir(p: dict, prep_record: dict) -> Path:
 
 
 class FrameExtractor:
-    """Frame features of 16 kHz audio; ``shift``/``window`` in samples give each frame's place in time."""
+    """Frame features of 16 kHz audio; ``shift``/``window`` in samples give each frame's place in time.
 
-    def __init__(self, p: dict):
+    ``norm`` (MFCC only) normalises each speaker's frames; a speaker it has not seen is adapted on the utterance.
+    """
+
+    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None):
         self.kind = p["features"]
+        self.norm = norm
+        if self.kind != "mfcc" and p.get("speaker_norm", "none") != "none":
+            raise KitError(f"speaker_norm={p['speaker_norm']!r} applies to MFCC features only, not {self.kind}")
         if self.kind == "mfcc":
             self.context = p["mfcc_context"]
             self.shift, self.window, self.dim = mfcc.SHIFT, mfcc.WINDOW, mfcc.dim(13, self.context)
@@ -78,8 +88,10 @@ class FrameExtractor:
                 self.window = (self.window - 1) * stride + kernel
             self.dim = self.model.settings.encoder_embed_dim
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:
         if self.model is None:
+            if self.norm is not None:
+                return self.norm(x, speaker, self.context)
             return mfcc.mfcc_features(x, context=self.context)
         import torch
 
@@ -105,21 +117,22 @@ class TrainedTransform:
     def __init__(self, record: dict):
         marker = json.loads((Path(record["dir"]) / stage.DONE).read_text())
         self.params = marker["params"]
-        self.extractor = FrameExtractor(self.params)
+        norm_path = Path(record["dir"]) / NORM_FILE
+        self.extractor = FrameExtractor(self.params, speaker_norm.SpeakerNorm.load(norm_path) if norm_path.is_file() else None)
         self.centroids = np.load(Path(record["centroids"]) / "centroids.npy")
         pca_dir = Path(record["dir"]) / "pca"
         dim = min(self.params["pca_dim"], self.extractor.dim)
         self.A = np.load(pca_dir / f"{dim}_pca_A.npy")
         self.b = np.load(pca_dir / f"{dim}_pca_b.npy")
 
-    def __call__(self, x: np.ndarray) -> dict:
-        """16 kHz speech (silence already removed) -> the dict of :func:`segment_frames`."""
-        return segment_frames(self.extractor(x), self.centroids, self.A, self.b, self.params["pool_rate"])
+    def __call__(self, x: np.ndarray, speaker: str | None = None) -> dict:
+        """16 kHz speech (silence already removed) of ``speaker`` -> the dict of :func:`segment_frames`."""
+        return segment_frames(self.extractor(x, speaker), self.centroids, self.A, self.b, self.params["pool_rate"])
 
 
 def _extract_split(extractor: FrameExtractor, m: manifest.Manifest, out_dir: Path, split: str, chunk: int):
     def work(indices):
-        feats = [extractor(audio_io.read(m.audio_path(i))[0]) for i in indices]
+        feats = [extractor(audio_io.read(m.audio_path(i))[0], m.speakers[i] if m.speakers else None) for i in indices]
         return {"feats": np.concatenate(feats), "lengths": np.array([len(f) for f in feats], dtype=np.int64)}
 
     parts = stage.process_in_chunks(list(range(len(m))), chunk, out_dir / "parts" / split, work,
@@ -168,9 +181,40 @@ def run(p: dict) -> dict:
     return record
 
 
+def _speaker_audio(m: manifest.Manifest, limit: int, speakers=None) -> dict[str, list[np.ndarray]]:
+    """Up to ``limit`` utterances of each speaker (of ``speakers`` when given), read from the manifest."""
+    out: dict[str, list[np.ndarray]] = {}
+    for i, speaker in enumerate(m.speakers):
+        if (speakers is None or speaker in speakers) and len(out.setdefault(speaker, [])) < limit:
+            out[speaker].append(audio_io.read(m.audio_path(i))[0])
+    return {s: utts for s, utts in out.items() if utts}
+
+
+def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> speaker_norm.SpeakerNorm | None:
+    """The per-speaker normalisation: fitted on train; speakers first heard in valid/test adapted on their audio."""
+    if p["speaker_norm"] == "none":
+        return None
+    path = out_dir / NORM_FILE
+    if path.is_file():
+        return speaker_norm.SpeakerNorm.load(path)
+    manifests = {split: manifest.read(mdir, split) for split in splits}
+    for split, m in manifests.items():
+        if not m.speakers:
+            raise KitError(f"{mdir / (split + '.spk')}: speaker names are needed for speaker_norm={p['speaker_norm']!r}")
+    norm = speaker_norm.fit(_speaker_audio(manifests["train"], p["speaker_norm_utterances"]), p["speaker_norm"], p["seed"])
+    for split, m in manifests.items():
+        unseen = set(m.speakers) - set(norm.warps)
+        for speaker, utts in _speaker_audio(m, p["speaker_norm_utterances"], unseen).items():
+            norm.adapt(speaker, utts)
+    log.info("speaker normalisation %s: %d speakers", p["speaker_norm"], len(norm.warps))
+    norm.save(path)
+    return norm
+
+
 def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
-    extractor = FrameExtractor(p)
     t0 = time.time()
+    norm = fit_speaker_norm(p, out_dir, mdir, splits)
+    extractor = FrameExtractor(p, norm)
     n_seconds = 0.0
     for split in splits:
         m = manifest.read(mdir, split)
@@ -233,6 +277,7 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         "counts": counts, "cluster_usage": usage.tolist(), "explained_variance": explained[:pca_dim].tolist(),
         "audio_seconds": n_seconds, "extract_seconds": round(extract_seconds, 1),
         "gan_input": str(pooled_dir), "merged": str(merged_dir), "pca": str(pca_dir), "centroids": str(clus),
+        "speaker_norm": norm.summary() if norm is not None else None,
     }
 
 

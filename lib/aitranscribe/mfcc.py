@@ -3,6 +3,8 @@
 Frames: 25 ms Hamming windows every 10 ms, pre-emphasis 0.97, 512-point FFT power spectrum, 40 mel
 filters (20 Hz - 7.6 kHz), log, DCT-II (orthonormal) keeping 13 coefficients. Deltas by the usual
 regression over +-2 frames. Stacking with ``context`` c concatenates frames t-c..t+c (edges repeated).
+A ``warp`` factor other than 1 scales the filter edges (vocal tract length normalisation: a voice with
+higher formants is read with a factor above 1).
 """
 from __future__ import annotations
 
@@ -23,20 +25,20 @@ def _mel_inv(m):
     return 700.0 * (10 ** (m / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_mels: int = 40, fmin: float = 20.0, fmax: float = 7600.0) -> np.ndarray:
-    """Triangular mel filters as a (n_fft/2+1) x n_mels matrix."""
+def mel_filterbank(n_mels: int = 40, fmin: float = 20.0, fmax: float = 7600.0, warp: float = 1.0) -> np.ndarray:
+    """Triangular mel filters as a (n_fft/2+1) x n_mels matrix; edges scaled by ``warp`` (kept below Nyquist)."""
     bins = np.linspace(0, SR / 2, N_FFT // 2 + 1)
-    edges = _mel_inv(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
+    edges = np.minimum(_mel_inv(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2)) * warp, SR / 2 - 10.0)
     fb = np.zeros((len(bins), n_mels), dtype=np.float32)
     for m in range(n_mels):
         lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
-        up = (bins - lo) / (mid - lo)
-        down = (hi - bins) / (hi - mid)
+        up = (bins - lo) / max(mid - lo, 1e-6)  # edges clipped at Nyquist can coincide
+        down = (hi - bins) / max(hi - mid, 1e-6)
         fb[:, m] = np.maximum(0.0, np.minimum(up, down))
     return fb
 
 
-_FBANK = mel_filterbank()
+_FBANKS = {1.0: mel_filterbank()}
 _WINDOW = np.hamming(WINDOW).astype(np.float32)
 
 
@@ -45,8 +47,14 @@ def n_frames(n_samples: int) -> int:
     return max(1, 1 + (n_samples - WINDOW) // SHIFT)
 
 
-def log_mel(x: np.ndarray) -> np.ndarray:
-    """Log mel energies, frames x 40."""
+def _fbank(warp: float) -> np.ndarray:
+    if warp not in _FBANKS:
+        _FBANKS[warp] = mel_filterbank(warp=warp)
+    return _FBANKS[warp]
+
+
+def log_mel(x: np.ndarray, warp: float = 1.0) -> np.ndarray:
+    """Log mel energies, frames x 40, with filter edges scaled by ``warp``."""
     x = np.asarray(x, dtype=np.float32)
     if len(x) < WINDOW:
         x = np.pad(x, (0, WINDOW - len(x)))
@@ -55,7 +63,7 @@ def log_mel(x: np.ndarray) -> np.ndarray:
     idx = np.arange(WINDOW)[None, :] + SHIFT * np.arange(n)[:, None]
     frames = x[idx] * _WINDOW
     power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2 / N_FFT
-    return np.log(np.maximum(power @ _FBANK, 1e-10)).astype(np.float32)
+    return np.log(np.maximum(power @ _fbank(warp), 1e-10)).astype(np.float32)
 
 
 def deltas(feats: np.ndarray, width: int = 2) -> np.ndarray:
@@ -74,9 +82,9 @@ def stack(feats: np.ndarray, context: int) -> np.ndarray:
     return np.concatenate([padded[k:k + len(feats)] for k in range(2 * context + 1)], axis=1)
 
 
-def mfcc_features(x: np.ndarray, n_ceps: int = 13, context: int = 2, cmvn: bool = True) -> np.ndarray:
+def mfcc_features(x: np.ndarray, n_ceps: int = 13, context: int = 2, cmvn: bool = True, warp: float = 1.0) -> np.ndarray:
     """MFCC + delta + delta-delta (3 x ``n_ceps``), per-utterance CMVN, stacked +-``context`` frames."""
-    ceps = dct(log_mel(x), type=2, axis=1, norm="ortho")[:, :n_ceps].astype(np.float32)
+    ceps = dct(log_mel(x, warp), type=2, axis=1, norm="ortho")[:, :n_ceps].astype(np.float32)
     d1 = deltas(ceps)
     feats = np.concatenate([ceps, d1, deltas(d1)], axis=1)
     if cmvn:

@@ -103,9 +103,13 @@ def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     Plain BLAS, not faiss: one utterance at a time is a tiny query, and faiss's OpenMP threads spinning
     beside torch's cost more than the search itself.
     """
+    return squared_distances(x, centroids).argmin(1).astype(np.int64)
+
+
+def squared_distances(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """(N, K) squared L2 distances of every row of ``x`` to every centroid."""
     x = np.asarray(x, dtype=np.float32)
-    distances = (x * x).sum(1, keepdims=True) - 2.0 * (x @ centroids.T) + (centroids * centroids).sum(1)
-    return distances.argmin(1).astype(np.int64)
+    return (x * x).sum(1, keepdims=True) - 2.0 * (x @ centroids.T) + (centroids * centroids).sum(1)
 
 
 def fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
