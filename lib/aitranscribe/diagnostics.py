@@ -5,7 +5,8 @@
 * unit purity: how phone-pure the k-means units are, with phones placed on merged segments by CTC forced
   alignment;
 * objective check: the GAN's generator losses and the label-free selection scores at the supervised
-  solution versus at the solution found, to tell a failing objective from a failing search.
+  solution (a GAN generator trained on force-aligned segment labels) versus at the solution found, to
+  tell a failing objective from a failing search.
 None of these numbers feeds training, selection or defaults.
 """
 from __future__ import annotations
@@ -103,23 +104,48 @@ def unit_purity(features_record: dict, references: list[list[str]], epochs: int,
     return {"purity": purity, "segments": total, "units": len(counts), "aligner_per_valid": result["per"]}
 
 
-def supervised_generator(probe_model: probe.LinearCTC, probe_symbols: list[str], symbols: list[str]) -> gan.Generator:
-    """The CTC probe as a GAN generator over ``symbols``: blank dropped, ``<SIL>`` and unseen phones never chosen."""
-    weight = probe_model.conv.weight.detach()  # (V+1, D, k)
-    bias = probe_model.conv.bias.detach()
-    cfg = gan.GanConfig(input_dim=weight.shape[1], vocab=len(symbols), generator_kernel=weight.shape[2],
-                        generator_dropout=0.0, generator_bias=True)
-    generator = gan.Generator(cfg)
+def aligned_generator(probe_model: probe.LinearCTC, probe_symbols: list[str], feats: list[torch.Tensor],
+                      references: list[list[str]], symbols: list[str], kernel: int, epochs: int,
+                      seed: int = 0) -> gan.Generator:
+    """The supervised solution in the GAN's own model family (report-only).
+
+    Every train segment gets the reference phone the CTC probe's forced alignment places on it; a GAN
+    generator (no bias, ``<SIL>`` in its output, kernel ``kernel``) is trained on these labels with
+    cross-entropy. ``feats`` are the pooled segments, one tensor per utterance, in reference order.
+    """
+    index = {s: i + 1 for i, s in enumerate(probe_symbols)}
     where = {s: i for i, s in enumerate(symbols)}
-    new_weight = torch.zeros(len(symbols), weight.shape[1], weight.shape[2])
-    new_bias = torch.full((len(symbols),), -1e4)
-    for j, s in enumerate(probe_symbols):
-        if s in where:
-            new_weight[where[s]] = weight[j + 1]
-            new_bias[where[s]] = bias[j + 1]
-    with torch.no_grad():
-        generator.proj.weight.copy_(new_weight)
-        generator.proj.bias.copy_(new_bias)
+    data = []
+    probe_model.eval()
+    for utt, ref in zip(feats, references):
+        kept = [p for p in ref if p in index and p in where]
+        if not kept or len(kept) > len(utt):
+            continue
+        with torch.inference_mode():
+            logp = F.log_softmax(probe_model(utt[None]), -1)[0].numpy()
+        positions = ctc_align(logp, [index[p] for p in kept])
+        data.append((utt, torch.tensor([where[kept[k]] for k in positions])))
+    torch.manual_seed(seed)
+    cfg = gan.GanConfig(input_dim=feats[0].shape[1], vocab=len(symbols), generator_kernel=kernel)
+    generator = gan.Generator(cfg)
+    opt = torch.optim.Adam(generator.parameters(), lr=probe.LEARNING_RATE)
+    rng = np.random.default_rng(seed)
+    from .train import pad_features
+
+    for _ in range(epochs):
+        generator.train()
+        order = rng.permutation(len(data))
+        for start in range(0, len(order), probe.BATCH_SIZE):
+            batch = [data[i] for i in order[start:start + probe.BATCH_SIZE]]
+            x, pad = pad_features([u for u, _ in batch])
+            y = torch.full(pad.shape, -100, dtype=torch.long)
+            for j, (_, labels) in enumerate(batch):
+                y[j, : len(labels)] = labels
+            loss = F.cross_entropy(generator(x, pad).reshape(-1, len(symbols)), y.reshape(-1), ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    log.info("aligned generator: %d utterances, %d epochs", len(data), epochs)
     return generator.eval()
 
 

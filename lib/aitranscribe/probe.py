@@ -73,6 +73,27 @@ def greedy(model: LinearCTC, feats: list[np.ndarray], symbols: list[str]) -> lis
     return out
 
 
+def fit_ctc(model: nn.Module, feats: list[np.ndarray], targets: list[list[int]], epochs: int,
+            batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE, seed: int = 0) -> nn.Module:
+    """Train ``model`` (features -> logits with blank 0) with CTC on ``targets`` (indices 1..V), Adam, shuffled batches."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    for _ in tqdm(range(epochs), desc="CTC probe", unit="epoch"):
+        model.train()
+        order = rng.permutation(len(feats))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            x, lens = _batch(feats, idx)
+            batch_targets = [torch.tensor(targets[i]) for i in idx]
+            logp = F.log_softmax(model(x), -1).transpose(0, 1)
+            loss = F.ctc_loss(logp, torch.cat(batch_targets), lens, torch.tensor([len(t) for t in batch_targets]),
+                              zero_infinity=True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model
+
+
 def train_probe(directory, epochs: int = 15, batch_size: int = BATCH_SIZE, lr: float = LEARNING_RATE, seed: int = 0,
                 eval_split: str = "test", return_model: bool = False) -> dict:
     """Train on ``train`` and report greedy PER on ``eval_split``: ``{"per", "per_train", "symbols", "epochs"}``.
@@ -89,21 +110,8 @@ def train_probe(directory, epochs: int = 15, batch_size: int = BATCH_SIZE, lr: f
         log.info("probe: %d of %d train utterances have fewer segments than phones and are left out",
                  len(train_y) - len(keep), len(train_y))
     model = LinearCTC(train_x[0].shape[1], len(symbols))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
-    for _ in tqdm(range(epochs), desc="CTC probe", unit="epoch"):
-        model.train()
-        order = rng.permutation(keep)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            x, lens = _batch(train_x, idx)
-            targets = [torch.tensor([index[p] for p in train_y[i]]) for i in idx]
-            logp = F.log_softmax(model(x), -1).transpose(0, 1)
-            loss = F.ctc_loss(logp, torch.cat(targets), lens, torch.tensor([len(t) for t in targets]),
-                              zero_infinity=True)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    fit_ctc(model, [train_x[i] for i in keep], [[index[p] for p in train_y[i]] for i in keep], epochs, batch_size, lr,
+            seed)
     unknown = {p for seq in test_y for p in seq} - set(symbols)
     if unknown:
         log.info("probe: %d test phones never seen in train count as errors: %s", len(unknown), sorted(unknown))

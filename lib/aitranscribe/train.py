@@ -391,7 +391,8 @@ def evaluate(p: dict, record: dict) -> dict:
         last = load_checkpoint(Path(record["checkpoint"]).with_name("checkpoint_last.pt"))
         disc = gan.Discriminator(cfg)
         disc.load_state_dict(last["discriminator"])
-        supervised = diagnostics.supervised_generator(sup["model"], sup["symbol_list"], symbols)
+        supervised = diagnostics.aligned_generator(sup["model"], sup["symbol_list"], load_audio_split(features_record, "train"),
+                                                   train_refs, symbols, cfg.generator_kernel, p["supervised_epochs"], p["seed"])
         result["objective_check"] = diagnostics.objective_check(
             generator, supervised, disc, cfg, feats["valid"], symbols, lm.load(text_record["phone_lm"]), refs["valid"])
     stage.atomic_write_json(out_path, result)
