@@ -1,0 +1,155 @@
+"""Does an unsupervised objective prefer the right answer? Two checks on a finished 03/04 (issue 9).
+
+    .venv/bin/python tools/research/objective_checks.py PROFILE matching [--steps 1500]
+    .venv/bin/python tools/research/objective_checks.py PROFILE gan-from-supervised [--steps 700]
+
+Both start from the *supervised solution* in the GAN's model family: a generator trained on force-aligned
+segment labels (``diagnostics.aligned_generator``; labels are used here only as a diagnostic).
+
+* ``matching``: a non-adversarial objective, the L1 distance between the text's phone unigram and
+  skip-gram (gaps 1-3) distributions and the generator's expected ones after JOIN merging (``<SIL>``
+  excluded on both sides). Prints its value at random, at the supervised solution, and along gradient
+  descent from a random start: if descent reaches values below the supervised solution's with outputs at
+  chance, the objective prefers wrong answers.
+* ``gan-from-supervised``: the discriminator is first trained against the frozen supervised generator
+  (``--d-warmup`` updates), then the GAN trains both: if valid PER rises, the supervised solution is not a
+  stable point of the GAN objective on these features.
+Prints valid PER (report-only), phone-LM perplexity and the losses every 250 steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from aitranscribe import diagnostics, gan, lm, probe, stage, train
+from aitranscribe.paths import REPO_ROOT
+
+GAPS = 3
+
+
+class Setup:
+    """A profile's GAN input, phone text, LM and references (references for report-only numbers)."""
+
+    def __init__(self, profile: str):
+        records = REPO_ROOT / "data" / profile / "stages"
+        self.features = json.loads((records / "features.json").read_text())
+        self.text_record = json.loads((records / "text.json").read_text())
+        self.symbols = train.read_dictionary(self.text_record["dict_phn"])
+        self.sil = self.symbols.index(train.SIL)
+        self.train = train.load_audio_split(self.features, "train")
+        self.valid = train.load_audio_split(self.features, "valid")
+        self.refs_train = train.load_references(self.text_record, "train")
+        self.refs_valid = train.load_references(self.text_record, "valid")
+        self.text = train.load_text(self.text_record["phone_text"], self.symbols, 0, 0)
+        self.phone_lm = lm.load(self.text_record["phone_lm"])
+        self.cfg = gan.GanConfig(input_dim=self.train[0].shape[1], vocab=len(self.symbols), generator_kernel=4,
+                                 disc_dim=256, disc_kernel=6)
+
+    def supervised(self, epochs: int) -> gan.Generator:
+        sup = probe.train_probe(self.features["gan_input"], epochs=epochs, return_model=True)
+        return diagnostics.aligned_generator(sup["model"], sup["symbol_list"], self.train, self.refs_train,
+                                             self.symbols, self.cfg.generator_kernel, epochs)
+
+    def report(self, name: str, generator, extra: str = "") -> None:
+        hyps = train.greedy_decode(generator, self.valid, self.symbols)
+        scores = train.unsupervised_scores(hyps, self.phone_lm, [s for s in self.symbols if s != train.SIL])
+        print(f"{name}: valid PER {probe.per(hyps, self.refs_valid):.3f} phone-LM ppl {scores['lm_ppl']:.1f} "
+              f"vocab {scores['vocab_seen']:.2f} {extra}", flush=True)
+
+
+def text_statistics(s: Setup) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unigram (V) and skip-gram (GAPS, V, V) distributions of the phone text without ``<SIL>``."""
+    V = len(s.symbols)
+    unigram, skips = torch.zeros(V), torch.zeros(GAPS, V, V)
+    for sentence in s.text:
+        sentence = sentence[sentence != s.sil]
+        unigram.index_add_(0, sentence, torch.ones(len(sentence)))
+        for k in range(1, GAPS + 1):
+            if len(sentence) > k:
+                skips[k - 1].index_put_((sentence[:-k], sentence[k:]), torch.ones(len(sentence) - k), accumulate=True)
+    return unigram / unigram.sum(), skips / skips.sum((1, 2), keepdim=True)
+
+
+def matching_loss(s: Setup, generator, feats, target) -> torch.Tensor:
+    x, pad = train.pad_features(feats)
+    logits = generator(x, pad).clone()
+    logits[..., s.sil] = -1e4
+    joined, joined_pad = gan.join_segments(logits, pad, random_frame=False)
+    p = torch.softmax(joined, -1) * (~joined_pad).unsqueeze(-1)
+    unigram = p.sum((0, 1)) / p.sum()
+    skips = []
+    for k in range(1, GAPS + 1):
+        pair = torch.einsum("btv,btw->vw", p[:, :-k], p[:, k:])
+        skips.append(pair / pair.sum().clamp(min=1e-8))
+    return (unigram - target[0]).abs().sum() + (torch.stack(skips) - target[1]).abs().sum((1, 2)).mean()
+
+
+def check_matching(s: Setup, steps: int, epochs: int) -> None:
+    target = text_statistics(s)
+    for seed in range(2):
+        torch.manual_seed(seed)
+        g = gan.Generator(s.cfg).eval()
+        with torch.no_grad():
+            s.report(f"random generator {seed}", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
+    g = s.supervised(epochs)
+    with torch.no_grad():
+        s.report("supervised solution", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
+    torch.manual_seed(0)
+    g = gan.Generator(s.cfg)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    for step in range(1, steps + 1):
+        g.train()
+        loss = matching_loss(s, g, [s.train[i] for i in rng.integers(0, len(s.train), 256)], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 250 == 0:
+            g.eval()
+            with torch.no_grad():
+                s.report(f"descent step {step}", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
+
+
+def check_gan_from_supervised(s: Setup, steps: int, epochs: int, d_warmup: int) -> None:
+    g = s.supervised(epochs)
+    d = gan.Discriminator(s.cfg)
+    opt_g, opt_d = train.make_optimizers(g, d, 4e-4, 5e-4, 1e-4)
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    s.report("supervised solution", g)
+    start = time.time()
+    for step in range(2 * d_warmup + steps):
+        x, pad = train.pad_features([s.train[i] for i in rng.integers(0, len(s.train), 64)])
+        real, real_pad = train.one_hot_text([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
+        g.train()
+        d.train()
+        parity = 1 if step < 2 * d_warmup else step  # odd = discriminator update: warm-up trains D only
+        parts = train.gan_update(parity, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
+        if (step + 1) % 250 == 0:
+            phase = "D warm-up" if step < 2 * d_warmup else f"GAN update {step + 1 - 2 * d_warmup}"
+            s.report(f"{phase} ({time.time() - start:.0f} s)", g, json.dumps({k: round(v, 2) for k, v in parts.items()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile", help="a profile (or research scratch profile) with finished 03 and 04")
+    parser.add_argument("check", choices=("matching", "gan-from-supervised"))
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the supervised solution")
+    parser.add_argument("--d-warmup", type=int, default=300)
+    args = parser.parse_args()
+    stage.setup_logging("WARNING")
+    torch.set_num_threads(1)
+    s = Setup(args.profile)
+    if args.check == "matching":
+        check_matching(s, args.steps, args.epochs)
+    else:
+        check_gan_from_supervised(s, args.steps, args.epochs, args.d_warmup)
+
+
+if __name__ == "__main__":
+    main()
