@@ -68,9 +68,9 @@ class SpeakerNorm:
         scores = {w: _distortion(np.concatenate([base_frames(x, w) for x in sample]), self.codebook) for w in WARPS}
         return min(scores, key=scores.get)
 
-    def adapt(self, speaker: str, utterances: list[np.ndarray]) -> None:
-        """Fit ``speaker``'s warp and whitening on its audio ``utterances`` (16 kHz, silence removed)."""
-        warp = self.choose_warp(utterances)
+    def adapt(self, speaker: str, utterances: list[np.ndarray], warp: float | None = None) -> None:
+        """Fit ``speaker``'s whitening (and warp, unless given) on its audio ``utterances`` (16 kHz, silence removed)."""
+        warp = self.choose_warp(utterances) if warp is None else warp
         frames = np.concatenate([base_frames(x, warp) for x in utterances])
         if len(frames) < 2 * frames.shape[1]:
             raise KitError(f"speaker {speaker!r}: {len(frames)} frames are too few to estimate its normalisation")
@@ -118,8 +118,8 @@ def fit(utterances_by_speaker: dict[str, list[np.ndarray]], method: str, seed: i
     if method not in METHODS or method == "none":
         raise KitError(f"speaker normalisation {method!r}: expected one of {METHODS[1:]}")
     norm = SpeakerNorm(method, None)
+    warps = {s: 1.0 for s in utterances_by_speaker}
     if method == "vtln_whiten":
-        warps = {s: 1.0 for s in utterances_by_speaker}
         for iteration in range(ITERATIONS):
             frames = np.concatenate([base_frames(x, warps[s]) for s, utts in utterances_by_speaker.items()
                                      for x in utts[:WARP_UTTERANCES]])
@@ -128,5 +128,5 @@ def fit(utterances_by_speaker: dict[str, list[np.ndarray]], method: str, seed: i
             warps = {s: norm.choose_warp(utts) for s, utts in utterances_by_speaker.items()}
             log.info("VTLN iteration %d: warps %s", iteration + 1, warps)
     for speaker, utts in utterances_by_speaker.items():
-        norm.adapt(speaker, utts)
+        norm.adapt(speaker, utts, warps[speaker])
     return norm
