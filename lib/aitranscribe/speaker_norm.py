@@ -43,7 +43,9 @@ def _distortion(frames: np.ndarray, codebook: np.ndarray) -> float:
     return float(segments.squared_distances(frames, codebook).min(1).mean())
 
 
-def _whitener(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _whitener(frames: np.ndarray, who: str) -> tuple[np.ndarray, np.ndarray]:
+    if len(frames) < 2 * frames.shape[1]:
+        raise KitError(f"{who}: {len(frames)} frames are too few to estimate its normalisation")
     mean = frames.mean(0)
     cov = np.cov(frames - mean, rowvar=False) + EPS * np.eye(frames.shape[1])
     values, vectors = np.linalg.eigh(cov)
@@ -72,20 +74,18 @@ class SpeakerNorm:
         """Fit ``speaker``'s whitening (and warp, unless given) on its audio ``utterances`` (16 kHz, silence removed)."""
         warp = self.choose_warp(utterances) if warp is None else warp
         frames = np.concatenate([base_frames(x, warp) for x in utterances])
-        if len(frames) < 2 * frames.shape[1]:
-            raise KitError(f"speaker {speaker!r}: {len(frames)} frames are too few to estimate its normalisation")
+        self.means[speaker], self.whiteners[speaker] = _whitener(frames, f"speaker {speaker!r}")
         self.warps[speaker] = warp
-        self.means[speaker], self.whiteners[speaker] = _whitener(frames)
 
     def __call__(self, x: np.ndarray, speaker: str | None, context: int) -> np.ndarray:
         """Normalised MFCC-39 frames of ``x`` stacked +-``context``; an unknown speaker is adapted on ``x`` alone."""
-        if speaker is None or speaker not in self.warps:
-            name = speaker if speaker is not None else "<utterance>"
-            other = SpeakerNorm(self.method, self.codebook)
-            other.adapt(name, [x])
-            return other(x, name, context)
-        frames = (base_frames(x, self.warps[speaker]) - self.means[speaker]) @ self.whiteners[speaker]
-        return mfcc.stack(frames.astype(np.float32), context)
+        if speaker in self.warps:
+            frames = base_frames(x, self.warps[speaker])
+            mean, whitener = self.means[speaker], self.whiteners[speaker]
+        else:
+            frames = base_frames(x, self.choose_warp([x]))
+            mean, whitener = _whitener(frames, f"an utterance of the unseen speaker {speaker!r}")
+        return mfcc.stack(((frames - mean) @ whitener).astype(np.float32), context)
 
     def save(self, path) -> Path:
         """Write the normalisation as ``.npz`` (plain arrays only), atomically."""
