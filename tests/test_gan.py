@@ -79,13 +79,32 @@ def test_penalties_zero_and_nonzero_where_they_should_be():
     assert gp > 0
 
 
+def test_gradient_penalty_is_fairseqs_norm_over_time_per_phone():
+    T, V = 4, 5
+    weights = torch.rand(T, V)
+
+    def linear_disc(x, padding):  # gradient w.r.t. every sample is ``weights``, whatever the interpolation
+        assert not padding.any()  # fairseq scores the interpolations without a padding mask
+        return (x * weights).sum((1, 2))
+
+    real, real_pad = train.one_hot_text([torch.tensor([1, 2, 3, 4])] * 3, V)
+    fake = torch.softmax(torch.randn(3, T, V), -1)
+    per_phone = weights.norm(dim=0)
+    expected = 3 * ((per_phone - 1) ** 2).sum()
+    assert torch.allclose(gan.gradient_penalty(linear_disc, real, real_pad, fake, real_pad), expected)
+    weights /= weights.norm(dim=0)  # unit norm over time for each phone: no penalty, though the sample's norm is sqrt(V)
+    assert gan.gradient_penalty(linear_disc, real, real_pad, fake, real_pad) < 1e-6
+
+
 def test_losses_and_one_update_of_each_side():
     gen, disc = gan.Generator(CFG), gan.Discriminator(CFG)
     x, pad = batch([9, 5, 7])
     real, real_pad = train.one_hot_text([torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1])], 5)
-    logits, fake, fake_pad = gan.generator_forward(gen, x, pad, CFG, training=True)
+    seg_logits, fake, fake_pad = gan.generator_forward(gen, x, pad, CFG, training=True)
+    # the penalties see the JOIN-segmented logits, as the discriminator does (fairseq)
+    assert seg_logits.shape == fake.shape and torch.allclose(torch.softmax(seg_logits, -1), fake)
     d_loss, d_parts = gan.discriminator_loss(disc, CFG, fake, fake_pad, real, real_pad)
-    g_loss, g_parts = gan.generator_loss(disc, CFG, logits, pad, fake, fake_pad)
+    g_loss, g_parts = gan.generator_loss(disc, CFG, seg_logits, fake_pad, fake, fake_pad)
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss) and g_parts["code_ppl"] >= 1
     d_loss.backward()
     assert gen.proj.weight.grad is None  # the discriminator step does not reach the generator

@@ -153,22 +153,24 @@ def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor) -> torch.Ten
 
 def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Tensor, fake: torch.Tensor,
                      fake_pad: torch.Tensor) -> torch.Tensor:
-    """sum((||grad D(mix)|| - 1)^2) on per-sample interpolations, truncated to a common batch and length."""
+    """fairseq's penalty: sum over samples and phones of (||d D(mix) / d mix[:, :, v]|| over time - 1)^2.
+
+    Per-sample interpolations of real and fake, truncated to a common batch and length, scored by D without a
+    padding mask (as fairseq does). The norm runs over time for each phone, not over the whole sample.
+    """
     b = min(real.shape[0], fake.shape[0])
     t = min(real.shape[1], fake.shape[1])
     alpha = torch.rand(b, 1, 1, device=real.device)
     mix = (alpha * real[:b, :t] + (1 - alpha) * fake[:b, :t]).detach().requires_grad_(True)
-    pad = real_pad[:b, :t] & fake_pad[:b, :t]
-    out = disc(mix, pad)
+    out = disc(mix, torch.zeros(b, t, dtype=torch.bool, device=real.device))
     grad, = torch.autograd.grad(out.sum(), mix, create_graph=True)
-    return ((grad.norm(2, dim=(1, 2)) - 1) ** 2).sum()
+    return ((grad.norm(2, dim=1) - 1) ** 2).sum()
 
 
 def generator_forward(gen, x, padding, cfg: GanConfig, training: bool):
-    """Logits, segmented softmax and its padding: ``(logits, dist, dist_padding)``."""
-    logits = gen(x, padding)
-    seg, seg_pad = join_segments(logits, padding, random_frame=training and cfg.segment_random)
-    return logits, torch.softmax(seg, -1), seg_pad
+    """JOIN-segmented logits, their softmax and padding: ``(seg_logits, dist, dist_padding)``."""
+    seg, seg_pad = join_segments(gen(x, padding), padding, random_frame=training and cfg.segment_random)
+    return seg, torch.softmax(seg, -1), seg_pad
 
 
 def discriminator_loss(disc, cfg: GanConfig, fake, fake_pad, real, real_pad) -> tuple[torch.Tensor, dict]:
@@ -184,7 +186,11 @@ def discriminator_loss(disc, cfg: GanConfig, fake, fake_pad, real, real_pad) -> 
 
 
 def generator_loss(disc, cfg: GanConfig, logits, padding, fake, fake_pad) -> tuple[torch.Tensor, dict]:
-    """BCE(D(fake), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B."""
+    """BCE(D(fake), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B.
+
+    As in fairseq, ``logits``/``padding`` are the JOIN-segmented logits (``fake`` is their softmax), so both
+    penalties see the segments the discriminator sees.
+    """
     B, V = logits.shape[0], logits.shape[-1]
     d_fake = disc(fake, fake_pad)
     adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")

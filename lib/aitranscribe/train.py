@@ -158,12 +158,12 @@ def make_optimizers(generator, disc, g_lr: float, d_lr: float, d_weight_decay: f
 def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, pad, real, real_pad,
                clip_norm: float) -> dict:
     """One update: the discriminator on odd steps, the generator on even ones, gradients clipped; loss parts."""
-    logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
+    seg_logits, fake, fake_pad = gan.generator_forward(generator, x, pad, cfg, training=True)
     if step % 2 == 1:
         loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
         model, opt = disc, opt_d
     else:
-        loss, parts = gan.generator_loss(disc, cfg, logits, pad, fake, fake_pad)
+        loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad, fake, fake_pad)
         model, opt = generator, opt_g
     opt.zero_grad()
     loss.backward()
