@@ -1,10 +1,13 @@
-"""Does an unsupervised objective prefer the right answer? Two checks on a finished 03/04 (issue 9).
+"""Does an unsupervised objective prefer the right answer, and can the GAN solve the easy case? (issue 9)
 
-    .venv/bin/python tools/research/objective_checks.py PROFILE matching [--steps 1500]
-    .venv/bin/python tools/research/objective_checks.py PROFILE gan-from-supervised [--steps 700]
+    .venv/bin/python tools/research/objective_checks.py PROFILE matching [--steps 1500] [--oracle]
+    .venv/bin/python tools/research/objective_checks.py PROFILE gan-from-supervised [--steps 700] [--g-lr 4e-4]
+        [--set smoothness=0 ...]
+    .venv/bin/python tools/research/objective_checks.py PROFILE oracle [--steps 2000] [--scale 11] [--no-text-sil]
 
-Both start from the *supervised solution* in the GAN's model family: a generator trained on force-aligned
-segment labels (``diagnostics.aligned_generator``; labels are used here only as a diagnostic).
+PROFILE needs finished 03 and 04 outputs. The first two checks compare with the *supervised solution* in the
+GAN's model family: a generator trained on force-aligned segment labels (``diagnostics.aligned_generator``;
+labels are used here only as a diagnostic).
 
 * ``matching``: a non-adversarial objective, the L1 distance between the text's phone unigram and
   skip-gram (gaps 1-3) distributions and the generator's expected ones after JOIN merging (``<SIL>``
@@ -14,6 +17,10 @@ segment labels (``diagnostics.aligned_generator``; labels are used here only as 
 * ``gan-from-supervised``: the discriminator is first trained against the frozen supervised generator
   (``--d-warmup`` updates), then the GAN trains both: if valid PER rises, the supervised solution is not a
   stable point of the GAN objective on these features.
+* ``oracle`` (and ``matching --oracle``): the audio segments are replaced by the reference phones
+  themselves, one-hot through a random orthogonal basis (``--scale`` sets their norm; the real segments'
+  is ~11), one or two segments per phone; then the GAN (or matching descent) starts from random. If it
+  fails here, better features alone will not make it learn at this budget.
 Prints valid PER (report-only), phone-LM perplexity and the losses every 250 steps.
 """
 from __future__ import annotations
@@ -95,9 +102,10 @@ def check_matching(s: Setup, steps: int, epochs: int) -> None:
         g = gan.Generator(s.cfg).eval()
         with torch.no_grad():
             s.report(f"random generator {seed}", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
-    g = s.supervised(epochs)
+    g = s.supervised(epochs) if epochs > 0 else oracle_generator(s)
     with torch.no_grad():
-        s.report("supervised solution", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
+        s.report("supervised solution" if epochs > 0 else "right answer (oracle)", g,
+                 f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
     torch.manual_seed(0)
     g = gan.Generator(s.cfg)
     opt = torch.optim.Adam(g.parameters(), lr=1e-2)
@@ -114,10 +122,11 @@ def check_matching(s: Setup, steps: int, epochs: int) -> None:
                 s.report(f"descent step {step}", g, f"matching loss {float(matching_loss(s, g, s.valid, target)):.3f}")
 
 
-def check_gan_from_supervised(s: Setup, steps: int, epochs: int, d_warmup: int) -> None:
+def check_gan_from_supervised(s: Setup, steps: int, epochs: int, d_warmup: int, g_lr: float, d_lr: float) -> None:
     g = s.supervised(epochs)
     d = gan.Discriminator(s.cfg)
-    opt_g, opt_d = train.make_optimizers(g, d, 4e-4, 5e-4, 1e-4)
+    opt_g, opt_d = train.make_optimizers(g, d, g_lr, d_lr, 1e-4)
+    print(f"GAN settings: {s.cfg}, g_lr {g_lr}, d_lr {d_lr}", flush=True)
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     s.report("supervised solution", g)
@@ -134,21 +143,96 @@ def check_gan_from_supervised(s: Setup, steps: int, epochs: int, d_warmup: int) 
             s.report(f"{phase} ({time.time() - start:.0f} s)", g, json.dumps({k: round(v, 2) for k, v in parts.items()}))
 
 
+def oracle_features(s: Setup, refs: list[list[str]], basis: torch.Tensor, noise: float, repeat: float,
+                    rng: np.random.Generator) -> list[torch.Tensor]:
+    """Segments that are the reference phones themselves: one-hot through ``basis`` (V, D) plus Gaussian noise.
+
+    Each phone gives one segment, and one more with probability ``repeat`` (the demo has ~1.6 segments per phone).
+    """
+    where = {p: i for i, p in enumerate(s.symbols)}
+    out = []
+    for ref in refs:
+        ids = [where[p] for p in ref if p in where]
+        ids = [i for i in ids for _ in range(1 + int(rng.random() < repeat))] or [s.sil]
+        x = basis[torch.tensor(ids)] + noise * torch.from_numpy(rng.standard_normal((len(ids), basis.shape[1]))).float()
+        out.append(x)
+    return out
+
+
+def use_oracle_features(s: Setup, noise: float, repeat: float, scale: float) -> None:
+    """Replace the train and valid segments by oracle ones (see :func:`oracle_features`)."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    basis = scale * torch.linalg.qr(torch.randn(s.cfg.input_dim, s.cfg.vocab))[0].T.contiguous()  # orthogonal rows
+    s.train = oracle_features(s, s.refs_train, basis, noise, repeat, rng)
+    s.valid = oracle_features(s, s.refs_valid, basis, noise, repeat, rng)
+    s.rng = rng  # the GAN's batches continue this stream
+    s.oracle_basis = basis
+    print(f"oracle segments: scale {scale}, noise {noise}, repeat {repeat}", flush=True)
+
+
+def oracle_generator(s: Setup) -> gan.Generator:
+    """The right answer on oracle segments: the centre tap maps each phone's basis vector to its phone."""
+    g = gan.Generator(s.cfg).eval()
+    basis = s.oracle_basis
+    with torch.no_grad():
+        g.proj.weight.zero_()
+        g.proj.weight[:, :, s.cfg.generator_kernel // 2] = 10 * basis / basis.norm(dim=1, keepdim=True) ** 2
+    return g
+
+
+def check_oracle(s: Setup, steps: int, g_lr: float, d_lr: float, text_sil: bool) -> None:
+    """The GAN from a random start on oracle segments: can this GAN solve the easy case at all?"""
+    if not text_sil:  # the oracle audio side has no silence segments; this removes the mismatch
+        s.text = [t[t != s.sil] for t in s.text if (t != s.sil).any()]
+    rng = s.rng
+    g, d = gan.Generator(s.cfg), gan.Discriminator(s.cfg)
+    opt_g, opt_d = train.make_optimizers(g, d, g_lr, d_lr, 1e-4)
+    print(f"<SIL> in text {text_sil}; GAN settings: {s.cfg}, g_lr {g_lr}, d_lr {d_lr}", flush=True)
+    s.report("random generator", g.eval())
+    start = time.time()
+    for step in range(2 * steps):
+        x, pad = train.pad_features([s.train[i] for i in rng.integers(0, len(s.train), 64)])
+        real, real_pad = train.one_hot_text([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
+        g.train()
+        d.train()
+        parts = train.gan_update(step, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
+        if (step + 1) % 500 == 0:
+            s.report(f"GAN update {(step + 1) // 2} ({time.time() - start:.0f} s)", g.eval(),
+                     json.dumps({k: round(v, 2) for k, v in parts.items()}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", help="a profile (or research scratch profile) with finished 03 and 04")
-    parser.add_argument("check", choices=("matching", "gan-from-supervised"))
+    parser.add_argument("check", choices=("matching", "gan-from-supervised", "oracle"))
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the supervised solution")
     parser.add_argument("--d-warmup", type=int, default=300)
+    parser.add_argument("--g-lr", type=float, default=4e-4)
+    parser.add_argument("--d-lr", type=float, default=5e-4)
+    parser.add_argument("--oracle", action="store_true", help="matching: on oracle segments (no supervised solution)")
+    parser.add_argument("--noise", type=float, default=0.0, help="oracle: noise added to the one-hot segments")
+    parser.add_argument("--scale", type=float, default=1.0, help="oracle: norm of a segment before noise")
+    parser.add_argument("--repeat", type=float, default=0.5, help="oracle: probability of a second segment per phone")
+    parser.add_argument("--no-text-sil", action="store_true", help="oracle: drop <SIL> from the real text")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a GanConfig field (float), e.g. --set smoothness=0")
     args = parser.parse_args()
     stage.setup_logging("WARNING")
     torch.set_num_threads(1)
     s = Setup(args.profile)
+    for item in args.set:
+        field, value = item.split("=", 1)
+        setattr(s.cfg, field, type(getattr(s.cfg, field))(float(value)))
+    if args.oracle or args.check == "oracle":
+        use_oracle_features(s, args.noise, args.repeat, args.scale)
     if args.check == "matching":
-        check_matching(s, args.steps, args.epochs)
+        check_matching(s, args.steps, 0 if args.oracle else args.epochs)
+    elif args.check == "oracle":
+        check_oracle(s, args.steps, args.g_lr, args.d_lr, not args.no_text_sil)
     else:
-        check_gan_from_supervised(s, args.steps, args.epochs, args.d_warmup)
+        check_gan_from_supervised(s, args.steps, args.epochs, args.d_warmup, args.g_lr, args.d_lr)
 
 
 if __name__ == "__main__":
