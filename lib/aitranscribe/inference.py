@@ -42,6 +42,7 @@ PARAMS = {
     "tune_lm_weights": Param([], list, "LM weights tried on valid, chosen by log word-LM ppl x viterbi UER, no labels"),
     "batch_size": Param(32, int, "utterances per generator call"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted for another backend"),
+    "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
 }
 
 
@@ -241,12 +242,13 @@ def load_summary(record: dict) -> dict:
     return json.loads((Path(record["dir"]) / "summary.json").read_text())
 
 
-def check_backend_agreement(summary: dict, tolerance: float) -> dict:
-    """PER of the backend and of eager, asserted equal within ``tolerance``; KitError when they differ."""
+def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: float) -> dict:
+    """PER of the backend and of eager, asserted equal within ``tolerance`` (``int8_tolerance`` for int8)."""
     scores = summary["scores"]
     backend = summary["backend"]
     if "eager" in scores and not math.isnan(scores[backend]["per"]):
         diff = abs(scores[backend]["per"] - scores["eager"]["per"])
+        tolerance = int8_tolerance if backend == "int8" else tolerance
         if diff > tolerance:
             raise KitError(f"backend {backend} changes the PER by {diff:.4f} (> {tolerance}) against eager: "
                            f"{scores[backend]['per']:.4f} vs {scores['eager']['per']:.4f}")
