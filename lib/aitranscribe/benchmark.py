@@ -320,7 +320,8 @@ def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> d
     pers = {arm: r["per"] for arm, r in summary["arms"].items()}
     bad = {arm: v for arm, v in pers.items() if abs(v - eager) > (int8_tolerance if arm == "int8" else tolerance)}
     if bad:
-        raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance}: {bad}")
+        raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance} "
+                       f"({int8_tolerance} for int8): {bad}")
     return {arm: round(v, 4) for arm, v in pers.items()}
 
 
