@@ -104,7 +104,7 @@ def test_losses_and_one_update_of_each_side():
     # the penalties see the JOIN-segmented logits, as the discriminator does (fairseq)
     assert seg_logits.shape == fake.shape and torch.allclose(torch.softmax(seg_logits, -1), fake)
     d_loss, d_parts = gan.discriminator_loss(disc, CFG, fake, fake_pad, real, real_pad)
-    g_loss, g_parts = gan.generator_loss(disc, CFG, seg_logits, fake_pad, fake, fake_pad)
+    g_loss, g_parts = gan.generator_loss(disc, CFG, seg_logits, fake_pad)
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss) and g_parts["code_ppl"] >= 1
     d_loss.backward()
     assert gen.proj.weight.grad is None  # the discriminator step does not reach the generator

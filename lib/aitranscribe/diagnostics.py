@@ -163,7 +163,7 @@ def objective_check(generator: gan.Generator, supervised: gan.Generator, disc: g
         with torch.no_grad():
             logits = g(x, pad)
             seg, seg_pad = gan.join_segments(logits, pad, random_frame=False)
-            _, parts = gan.generator_loss(disc, cfg, seg, seg_pad, torch.softmax(seg, -1), seg_pad)
+            _, parts = gan.generator_loss(disc, cfg, seg, seg_pad)
         hyps = greedy_decode(g, feats, symbols)
         out[name] = {**parts, **unsupervised_scores(hyps, phone_lm, inventory),
                      "per_report_only": phone_error_rate(hyps, refs)}

@@ -185,14 +185,14 @@ def discriminator_loss(disc, cfg: GanConfig, fake, fake_pad, real, real_pad) -> 
     return total, {"d_fake": loss_fake.item(), "d_real": loss_real.item(), "grad_pen": gp.item()}
 
 
-def generator_loss(disc, cfg: GanConfig, logits, padding, fake, fake_pad) -> tuple[torch.Tensor, dict]:
-    """BCE(D(fake), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B.
+def generator_loss(disc, cfg: GanConfig, logits, padding) -> tuple[torch.Tensor, dict]:
+    """BCE(D(softmax), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B.
 
-    As in fairseq, ``logits``/``padding`` are the JOIN-segmented logits (``fake`` is their softmax), so both
-    penalties see the segments the discriminator sees.
+    As in fairseq, ``logits``/``padding`` are the JOIN-segmented logits, so both penalties see the segments
+    the discriminator sees.
     """
     B, V = logits.shape[0], logits.shape[-1]
-    d_fake = disc(fake, fake_pad)
+    d_fake = disc(torch.softmax(logits, -1), padding)
     adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")
     ppl = code_perplexity(logits, padding)
     code = (V - ppl) / V

@@ -163,7 +163,7 @@ def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, 
         loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
         model, opt = disc, opt_d
     else:
-        loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad, fake, fake_pad)
+        loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad)
         model, opt = generator, opt_g
     opt.zero_grad()
     loss.backward()
