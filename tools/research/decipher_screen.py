@@ -7,8 +7,12 @@ Tokens of each utterance (labels never used to make them):
   ``segments``  label-free phone-like segments: peaks of spectral change between frames t-1 and t+1
                 (at least ``--min-gap`` frames apart, prominence ``--prominence`` x the median change),
                 each segment's mean frame given one of ``--k`` k-means units;
+                ``--reference-bounds`` and ``--label-tokens`` swap in the references for the boundaries or
+                the tokens, to tell which of the two breaks a solver;
   ``oracle``    the forced-aligned reference phone of each frame through a random permutation, runs merged
-                (an ideal substitution cipher, to test a solver).
+                (an ideal substitution cipher, to test a solver); ``--homophones H`` splits each phone into H
+                tokens at random and ``--noise R`` replaces a share R of tokens by the token of a phone drawn
+                by frequency, to measure how clean tokens must be for a solver to work.
 Solvers (label-free; the restart with the best objective on train is selected):
   ``hmm``     Baum-Welch of P(token | phone) and self-loops in a phone HMM whose transitions are the text's
               phone bigram;
@@ -86,13 +90,23 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
     index = {s: i for i, s in enumerate(symbols)}
     stats = {}
     if kind == "oracle":
-        perm = np.random.RandomState(args.seed).permutation(len(symbols))
+        rng = np.random.RandomState(args.seed)
+        n_tokens = len(symbols) * args.homophones
+        perm = rng.permutation(n_tokens)
         tokens, token_labels = {}, {}
         for split in ("train", "test"):
             runs = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
-            token_labels[split] = [majority(l, b) for l, b in zip(labels[split], runs)]
-            tokens[split] = [perm[[index[p] for p in l]] for l in token_labels[split]]
-        return tokens, token_labels, len(symbols), stats
+            phones = [np.array([index[p] for p in majority(l, b)]) for l, b in zip(labels[split], runs)]
+            frequency = np.bincount(np.concatenate(phones), minlength=len(symbols)) / sum(map(len, phones))
+            tokens[split], token_labels[split] = [], []
+            for ph in phones:
+                if args.indels:  # a share of tokens dropped, as many doubled (merged and split segments)
+                    fate = rng.rand(len(ph))
+                    ph = np.repeat(ph, np.where(fate < args.indels / 2, 0, np.where(fate > 1 - args.indels / 2, 2, 1)))
+                token_labels[split].append(np.array(symbols, dtype=object)[ph])
+                ph = np.where(rng.rand(len(ph)) < args.noise, rng.choice(len(symbols), len(ph), p=frequency), ph)
+                tokens[split].append(perm[ph * args.homophones + rng.randint(args.homophones, size=len(ph))])
+        return tokens, token_labels, n_tokens, stats
     if kind == "units":
         tokens = {split: read_units(features_record, split) for split in ("train", "test")}
         return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats
@@ -100,12 +114,18 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
     for split in ("train", "test"):
         feats, lengths = segments.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
-        bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
+        if args.reference_bounds:
+            bounds[split] = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
+        else:
+            bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
         means[split] = [np.stack([f[a:b].mean(0) for a, b in zip(bd[:-1], bd[1:])]) for f, bd in zip(frames, bounds[split])]
     x = np.concatenate(means["train"])
     centroids = segments.fit_kmeans(segments.sample_rows(x, 100000, args.seed), args.k, 20, 1, args.seed)
     tokens = {split: [segments.assign(m, centroids) for m in means[split]] for split in means}
     token_labels = {split: [majority(l, b) for l, b in zip(labels[split], bounds[split])] for split in bounds}
+    if args.label_tokens:
+        perm = np.random.RandomState(args.seed).permutation(len(symbols))
+        tokens = {split: [perm[[index[p] for p in l]] for l in token_labels[split]] for split in token_labels}
     n_phones = sum(1 + int((l[1:] != l[:-1]).sum()) for l in labels["train"])
     hits = found = n_ref = n_hyp = 0
     for l, b in zip(labels["train"], bounds["train"]):
@@ -116,7 +136,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
             hits, found = hits + int((gap.min(1) <= 2).sum()), found + int((gap.min(0) <= 2).sum())
     stats = {"segments_per_phone": round(len(x) / n_phones, 3), "boundary_recall_2frames": round(hits / n_ref, 3),
              "boundary_precision_2frames": round(found / n_hyp, 3)}
-    return tokens, token_labels, args.k, stats
+    return tokens, token_labels, len(symbols) if args.label_tokens else args.k, stats
 
 
 def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1) -> dict:
@@ -357,6 +377,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=128, help="segments: k-means units of segment means")
     parser.add_argument("--min-gap", type=int, default=3, help="segments: least frames between two boundaries")
     parser.add_argument("--prominence", type=float, default=0.05, help="segments: peak prominence / median change")
+    parser.add_argument("--reference-bounds", action="store_true",
+                        help="segments: the forced alignment's phone boundaries (report-only diagnosis)")
+    parser.add_argument("--label-tokens", action="store_true",
+                        help="segments: each segment's token is its majority reference phone, permuted (diagnosis)")
+    parser.add_argument("--homophones", type=int, default=1, help="oracle: tokens per phone")
+    parser.add_argument("--noise", type=float, default=0.0, help="oracle: share of tokens replaced at random")
+    parser.add_argument("--indels", type=float, default=0.0, help="oracle: share of tokens dropped or doubled")
     parser.add_argument("--stay", type=float, default=0.0, help="self-loop of every phone; 0: hmm learns them")
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--iters", type=int, default=40, help="EM iterations (counts: per stage)")
