@@ -18,6 +18,10 @@ Solvers (label-free; the restart with the best objective on train is selected):
               phone bigram;
   ``counts``  EM of P(token | phone) matching the train tokens' bigram counts to the text's phone bigram,
               then the restarts with the best bigram fit are refined on trigram counts;
+  ``skipgrams`` EM of P(token | phone) matching the counts of token pairs ``--distances`` apart to the
+              text's phone pairs as far apart (adjacent tokens share coarticulation, which the models
+              above cannot explain); ``--split``/``--merge`` give the chance that a token continues its
+              phone or skips one, so a token distance maps to a mixture of phone distances;
   ``hard``    simulated annealing of a many-to-one map token -> phone under the likelihood of the mapped,
               merged sequence (text phone bigram, per-phone run lengths and token frequencies).
 Report-only, with labels: the same objective at the supervised solution (counted from a forced alignment of
@@ -77,6 +81,14 @@ def change_segments(frames: np.ndarray, min_gap: int, prominence: float) -> np.n
     return np.unique(np.r_[0, peaks, len(frames)])
 
 
+def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
+    """Mean of a segment's frames, or of its middle third only (less of its neighbours' coarticulation)."""
+    if part == "middle" and len(frames) >= 3:
+        third = len(frames) // 3
+        frames = frames[third: len(frames) - third]
+    return frames.mean(0)
+
+
 def majority(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -118,7 +130,8 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
             bounds[split] = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
         else:
             bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
-        means[split] = [np.stack([f[a:b].mean(0) for a, b in zip(bd[:-1], bd[1:])]) for f, bd in zip(frames, bounds[split])]
+        means[split] = [np.stack([segment_vector(f[a:b], args.segment_part) for a, b in zip(bd[:-1], bd[1:])])
+                        for f, bd in zip(frames, bounds[split])]
     x = np.concatenate(means["train"])
     centroids = segments.fit_kmeans(segments.sample_rows(x, 100000, args.seed), args.k, 20, 1, args.seed)
     tokens = {split: [segments.assign(m, centroids) for m in means[split]] for split in means}
@@ -140,16 +153,18 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
 
 
 def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1) -> dict:
-    """Start/end probabilities, between-phone transitions (self removed), unigram and trigram joint of the text."""
+    """Start/end probabilities, between-phone transitions (self removed), unigram and trigram joint of the text,
+    and its phone lines as index arrays with runs merged."""
     index = {s: i for i, s in enumerate(symbols)}
     n = len(symbols)
     start, end, pair = np.full(n, smoothing), np.full(n, smoothing), np.full((n, n), smoothing)
-    unigram, triple = np.zeros(n), np.full((n, n, n), 1e-3)
+    unigram, triple, lines = np.zeros(n), np.full((n, n, n), 1e-3), []
     for line in phone_text.read_text().splitlines():
         seq = [index[p] for p in line.split() if p in index]
         seq = np.array([p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]], dtype=np.int64)
         if not len(seq):
             continue
+        lines.append(seq)
         start[seq[0]] += 1
         end[seq[-1]] += 1
         np.add.at(unigram, seq, 1)
@@ -158,7 +173,7 @@ def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1
             np.add.at(triple, (seq[:-2], seq[1:-1], seq[2:]), 1)
     np.fill_diagonal(pair, 0.0)
     return {"start": start / start.sum(), "end": end / end.sum(), "between": pair / pair.sum(1, keepdims=True),
-            "unigram": unigram / unigram.sum(), "trigram": triple / triple.sum()}
+            "unigram": unigram / unigram.sum(), "trigram": triple / triple.sum(), "lines": lines}
 
 
 class TokenHMM:
@@ -288,6 +303,36 @@ def xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log(np.maximum(x, 1e-300)), 0.0)
 
 
+class SkipGramModel:
+    """Token pairs d apart explained by the text's phone pairs through P(token | phone) (one EM objective)."""
+
+    def __init__(self, tokens: list[np.ndarray], n_tokens: int, phone_lines: list[np.ndarray], n_phones: int,
+                 distances: list[int], split: float, merge: float):
+        step = np.array([split, 1 - split - merge, merge])  # phones advanced by one token step: 0, 1 or 2
+        unigram = np.bincount(np.concatenate(phone_lines), minlength=n_phones).astype(float)
+        apart = [np.diag(unigram / unigram.sum())]
+        for k in range(1, 2 * max(distances) + 1):
+            pairs = np.full((n_phones, n_phones), 1e-3)
+            for line in phone_lines:
+                if len(line) > k:
+                    np.add.at(pairs, (line[:-k], line[k:]), 1)
+            apart.append(pairs / pairs.sum())
+        self.joints, self.counts = [], []
+        for d in distances:
+            weights = np.array([1.0])
+            for _ in range(d):
+                weights = np.convolve(weights, step)
+            self.joints.append(torch.tensor(sum(w * apart[k] for k, w in enumerate(weights))))
+            counts = np.zeros((n_tokens, n_tokens))
+            for u in tokens:
+                if len(u) > d:
+                    np.add.at(counts, (u[:-d], u[d:]), 1)
+            self.counts.append(torch.tensor(counts / counts.sum()))
+
+    def loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
+
+
 class HardMap:
     """Likelihood of a many-to-one map token -> phone: the merged phone sequence under the text bigram, the
     per-phone probability of continuing a run, and each token's share of its phone (from token bigram counts)."""
@@ -373,18 +418,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile")
     parser.add_argument("--tokens", choices=("units", "segments", "oracle"), required=True)
-    parser.add_argument("--solver", choices=("hmm", "counts", "hard"), required=True)
+    parser.add_argument("--solver", choices=("hmm", "counts", "skipgrams", "hard"), required=True)
     parser.add_argument("--k", type=int, default=128, help="segments: k-means units of segment means")
     parser.add_argument("--min-gap", type=int, default=3, help="segments: least frames between two boundaries")
     parser.add_argument("--prominence", type=float, default=0.05, help="segments: peak prominence / median change")
+    parser.add_argument("--segment-part", choices=("mean", "middle"), default="mean",
+                        help="segments: token of the whole segment's mean or of its middle third")
     parser.add_argument("--reference-bounds", action="store_true",
                         help="segments: the forced alignment's phone boundaries (report-only diagnosis)")
     parser.add_argument("--label-tokens", action="store_true",
                         help="segments: each segment's token is its majority reference phone, permuted (diagnosis)")
+    parser.add_argument("--resample", action="store_true",
+                        help="redraw every token from P(token | its reference phone) (diagnosis: confusions without context)")
     parser.add_argument("--homophones", type=int, default=1, help="oracle: tokens per phone")
     parser.add_argument("--noise", type=float, default=0.0, help="oracle: share of tokens replaced at random")
     parser.add_argument("--indels", type=float, default=0.0, help="oracle: share of tokens dropped or doubled")
     parser.add_argument("--stay", type=float, default=0.0, help="self-loop of every phone; 0: hmm learns them")
+    parser.add_argument("--distances", default="2,3,4,5", help="skipgrams: token distances, comma-separated")
+    parser.add_argument("--split", type=float, default=0.0, help="skipgrams: chance a token continues its phone")
+    parser.add_argument("--merge", type=float, default=0.0, help="skipgrams: chance a token step skips a phone")
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--iters", type=int, default=40, help="EM iterations (counts: per stage)")
     parser.add_argument("--refine", type=int, default=4, help="counts: best bigram restarts refined on trigrams")
@@ -405,6 +457,15 @@ def main() -> None:
     text = text_statistics(Path(text_record["phone_text"]), symbols)
     labels = reference_frame_labels(args.profile, features_record, text_record)
     tokens, token_labels, n_tokens, stats = make_tokens(args.tokens, args, features_record, labels, symbols)
+    if args.resample:  # each token drawn afresh from P(token | its phone): same confusions, no context effects
+        confusion = np.full((len(symbols), n_tokens), 1e-9)
+        for u, l in zip(tokens["train"], token_labels["train"]):
+            np.add.at(confusion, ([index[p] for p in l], u), 1)
+        cumulative = np.cumsum(confusion / confusion.sum(1, keepdims=True), 1)
+        draw = np.random.RandomState(args.seed)
+        for split in tokens:
+            tokens[split] = [np.minimum((cumulative[[index[p] for p in l]] < draw.rand(len(l), 1)).sum(1), n_tokens - 1)
+                             for l in token_labels[split]]
     refs = train.load_references(text_record, "test")
     n_phones = len(symbols)
 
@@ -434,7 +495,17 @@ def main() -> None:
         stay = torch.full((n_phones,), args.stay or 0.5, dtype=torch.float64)
         test_hmm = TokenHMM(tokens["test"], text["start"], text["end"], text["between"])
         per = lambda emit, stay: probe.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
-        if args.solver == "hmm":
+        if args.solver == "skipgrams":
+            model = SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
+                                  [int(d) for d in args.distances.split(",")], args.split, args.merge)
+            at_supervised = (float(model.loglik(supervised)), per(supervised, stay))
+            emit = CountModel.em(model.loglik, supervised, args.iters)
+            from_supervised = (float(model.loglik(emit)), per(emit, stay))
+            restarts = []
+            for r in range(args.restarts):
+                emit = CountModel.em(model.loglik, random_emission(args.seed + r), args.iters)
+                restarts.append((float(model.loglik(emit)), per(emit, stay)))
+        elif args.solver == "hmm":
             hmm = TokenHMM(tokens["train"], text["start"], text["end"], text["between"])
             at_supervised = (hmm.e_step(supervised, stay)[0], per(supervised, stay))
             value, emit, stay_found = baum_welch(hmm, supervised, stay, args.iters, not args.stay)
