@@ -7,7 +7,9 @@ Tokens of each utterance (labels never used to make them):
   ``segments``  label-free phone-like segments: peaks of spectral change between frames t-1 and t+1
                 (at least ``--min-gap`` frames apart, prominence ``--prominence`` x the median change),
                 each segment's mean frame given one of ``--k`` k-means units;
-                ``--reference-bounds`` and ``--label-tokens`` swap in the references for the boundaries or
+                ``--bounds groups`` cuts instead where the frames' unit group changes (``--groups`` groups of
+                units that often follow each other, runs of at least ``--min-gap`` frames);
+                ``--bounds reference`` and ``--label-tokens`` swap in the references for the boundaries or
                 the tokens, to tell which of the two breaks a solver;
   ``oracle``    the forced-aligned reference phone of each frame through a random permutation, runs merged
                 (an ideal substitution cipher, to test a solver); ``--homophones H`` splits each phone into H
@@ -68,6 +70,15 @@ def reference_frame_labels(profile: str, features_record: dict, text_record: dic
     return labels
 
 
+def profile_inputs(profile: str) -> tuple[dict, dict, list[str]]:
+    """Stage 03 and 04 records of a profile and the text's phone symbols with <SIL>."""
+    stages_dir = REPO_ROOT / "data" / profile / "stages"
+    features_record = json.loads((stages_dir / "features.json").read_text())
+    text_record = json.loads((stages_dir / "text.json").read_text())
+    symbols = train.read_dictionary(text_record["dict_phn"])
+    return features_record, text_record, symbols + ([SIL] if SIL not in symbols else [])
+
+
 def read_units(features_record: dict, split: str) -> list[np.ndarray]:
     path = Path(features_record["centroids"]) / f"{split}.src"
     return [np.array(line.split(), dtype=np.int64) for line in path.read_text().splitlines()]
@@ -79,6 +90,27 @@ def change_segments(frames: np.ndarray, min_gap: int, prominence: float) -> np.n
     change = np.r_[0, np.linalg.norm(centre[2:] - centre[:-2], axis=1), 0]
     peaks, _ = find_peaks(change, distance=min_gap, prominence=prominence * np.median(change))
     return np.unique(np.r_[0, peaks, len(frames)])
+
+
+def unit_groups(features_record: dict, n_groups: int, seed: int) -> np.ndarray:
+    """Group of each k-means unit: spectral clustering of how often two units follow each other in train
+    (most changes of unit happen inside a phone, so units that alternate belong together)."""
+    from sklearn.cluster import SpectralClustering
+
+    units = read_units(features_record, "train")
+    n = int(max(u.max() for u in units)) + 1
+    follows = np.zeros((n, n))
+    for u in units:
+        change = u[1:] != u[:-1]
+        np.add.at(follows, (u[:-1][change], u[1:][change]), 1)
+    return SpectralClustering(n_groups, affinity="precomputed", random_state=seed).fit_predict(follows + follows.T + 1e-6)
+
+
+def group_segments(groups: np.ndarray, min_run: int) -> np.ndarray:
+    """Bounds where the frames' unit group changes, keeping only changes into a run of at least min_run frames."""
+    starts = np.r_[0, np.flatnonzero(groups[1:] != groups[:-1]) + 1, len(groups)]
+    kept = [b for b, nxt in zip(starts[1:-1], starts[2:]) if nxt - b >= min_run]
+    return np.array([0, *kept, len(groups)])
 
 
 def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
@@ -126,8 +158,11 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
     for split in ("train", "test"):
         feats, lengths = segments.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
-        if args.reference_bounds:
+        if args.bounds == "reference":
             bounds[split] = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
+        elif args.bounds == "groups":
+            groups = unit_groups(features_record, args.groups, args.seed)
+            bounds[split] = [group_segments(groups[u], args.min_gap) for u in read_units(features_record, split)]
         else:
             bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
         means[split] = [np.stack([segment_vector(f[a:b], args.segment_part) for a, b in zip(bd[:-1], bd[1:])])
@@ -424,8 +459,10 @@ def main() -> None:
     parser.add_argument("--prominence", type=float, default=0.05, help="segments: peak prominence / median change")
     parser.add_argument("--segment-part", choices=("mean", "middle"), default="mean",
                         help="segments: token of the whole segment's mean or of its middle third")
-    parser.add_argument("--reference-bounds", action="store_true",
-                        help="segments: the forced alignment's phone boundaries (report-only diagnosis)")
+    parser.add_argument("--bounds", choices=("change", "groups", "reference"), default="change",
+                        help="segments: spectral change points, changes of unit group, or the forced alignment's "
+                             "phone boundaries (report-only diagnosis)")
+    parser.add_argument("--groups", type=int, default=20, help="segments, bounds groups: unit groups")
     parser.add_argument("--label-tokens", action="store_true",
                         help="segments: each segment's token is its majority reference phone, permuted (diagnosis)")
     parser.add_argument("--resample", action="store_true",
@@ -448,11 +485,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     stage.setup_logging("WARNING")
     t0 = time.time()
-    stages_dir = REPO_ROOT / "data" / args.profile / "stages"
-    features_record = json.loads((stages_dir / "features.json").read_text())
-    text_record = json.loads((stages_dir / "text.json").read_text())
-    symbols = train.read_dictionary(text_record["dict_phn"])
-    symbols += [SIL] if SIL not in symbols else []
+    features_record, text_record, symbols = profile_inputs(args.profile)
     index = {s: i for i, s in enumerate(symbols)}
     text = text_statistics(Path(text_record["phone_text"]), symbols)
     labels = reference_frame_labels(args.profile, features_record, text_record)

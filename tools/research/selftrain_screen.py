@@ -1,0 +1,157 @@
+"""Decipherment, then self-training of a frame classifier on its transcripts (issue 9; labels are report-only).
+
+    .venv/bin/python tools/research/selftrain_screen.py PROFILE [--restarts 10] [--rounds 3] [--epochs 3]
+
+1. Unit-group segments and skip-gram EM of P(token | phone) as in ``decipher_screen.py`` (``--bounds
+   groups --solver skipgrams``); the restart with the best objective is kept (label-free).
+2. Viterbi decoding of the train tokens with the text's phone bigram gives every frame a phone.
+3. Each round trains a frame classifier (convolution over 5 frames, 256 hidden, on stage 03's frames) on
+   those frame labels, then decodes every utterance with the hybrid HMM: the classifier's posteriors over
+   the label prior, the text bigram between phones and a self-loop read off the current labels. The new
+   train paths are the next round's labels.
+PER against the references is report-only. One JSON row per run is appended to
+``reports/research/selftrain_screen.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+import decipher_screen as screen  # noqa: E402
+
+from aitranscribe import probe, segments, stage, train  # noqa: E402
+from aitranscribe.paths import REPO_ROOT  # noqa: E402
+
+RESULTS = REPO_ROOT / "reports" / "research" / "selftrain_screen.jsonl"
+
+
+def frame_viterbi(log_emit: np.ndarray, text: dict, stay: float) -> np.ndarray:
+    """Best phone path over frames: log emission scores (T x S), the text bigram between phones, a self-loop."""
+    log_move = np.log(np.maximum(text["between"], 1e-30)) + np.log(1 - stay)
+    np.fill_diagonal(log_move, np.log(stay))
+    delta = np.log(text["start"]) + log_emit[0]
+    back = np.zeros(log_emit.shape, dtype=np.int64)
+    for t in range(1, len(log_emit)):
+        candidates = delta[:, None] + log_move
+        back[t] = candidates.argmax(0)
+        delta = candidates.max(0) + log_emit[t]
+    state = int((delta + np.log(text["end"])).argmax())
+    path = [state]
+    for t in range(len(log_emit) - 1, 0, -1):
+        state = int(back[t, state])
+        path.append(state)
+    return np.array(path[::-1])
+
+
+def phones_of(path: np.ndarray, symbols: list[str]) -> list[str]:
+    merged = path[np.r_[True, path[1:] != path[:-1]]]
+    return [symbols[p] for p in merged if symbols[p] != screen.SIL]
+
+
+def train_classifier(frames: list[torch.Tensor], labels: list[np.ndarray], n_phones: int, epochs: int, seed: int):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv1d(frames[0].shape[1], 256, 5, padding=2), nn.ReLU(), nn.Dropout(0.2),
+                        nn.Conv1d(256, n_phones, 1))
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    rng = np.random.RandomState(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(frames))
+        for start in range(0, len(order), 32):
+            batch = order[start:start + 32]
+            loss = sum(F.cross_entropy(net(frames[i].T[None])[0].T, torch.from_numpy(labels[i]), reduction="sum")
+                       for i in batch) / sum(len(labels[i]) for i in batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile")
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--min-gap", type=int, default=2)
+    parser.add_argument("--distances", default="2,3,4,5")
+    parser.add_argument("--split", type=float, default=0.2)
+    parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    stage.setup_logging("WARNING")
+    t0 = time.time()
+    features_record, text_record, symbols = screen.profile_inputs(args.profile)
+    n_phones = len(symbols)
+    text = screen.text_statistics(Path(text_record["phone_text"]), symbols)
+    labels = screen.reference_frame_labels(args.profile, features_record, text_record)
+    token_args = argparse.Namespace(seed=args.seed, k=128, min_gap=args.min_gap, bounds="groups", groups=args.groups,
+                                    label_tokens=False, segment_part="mean", prominence=0.0)
+    tokens, _, n_tokens, stats = screen.make_tokens("segments", token_args, features_record, labels, symbols)
+    groups = screen.unit_groups(features_record, args.groups, args.seed)
+    bounds = [screen.group_segments(groups[u], args.min_gap) for u in screen.read_units(features_record, "train")]
+
+    model = screen.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
+                                 [int(d) for d in args.distances.split(",")], args.split, 0.0)
+    best = None
+    for r in range(args.restarts):
+        emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(args.seed + r),
+                          dtype=torch.float64) + 0.5
+        emit = screen.CountModel.em(model.loglik, emit / emit.sum(1, keepdim=True), 300)
+        value = float(model.loglik(emit))
+        if best is None or value > best[0]:
+            best = (value, emit)
+    refs = {split: train.load_references(text_record, split) for split in ("train", "test")}
+    stay = torch.full((n_phones,), args.split, dtype=torch.float64)
+    hmm = {split: screen.TokenHMM(tokens[split], text["start"], text["end"], text["between"]) for split in tokens}
+    paths = hmm["train"].viterbi(best[1], stay)
+    decipher_per = {split: probe.per(screen.viterbi_phones(hmm[split], best[1], stay, symbols), refs[split])
+                    for split in hmm}
+    frame_labels = [np.repeat(np.array(p), np.diff(b)) for p, b in zip(paths, bounds)]
+    decipher_seconds = time.time() - t0
+
+    frames = {}
+    for split in ("train", "test"):
+        feats, lengths = segments.read_features(features_record["dir"], split)
+        frames[split] = [torch.from_numpy(np.array(x, dtype=np.float32)) for x in segments.utterances(feats, lengths)]
+    rounds = []
+    for k in range(args.rounds):
+        prior = np.bincount(np.concatenate(frame_labels), minlength=n_phones) + 1.0
+        log_prior = np.log(prior / prior.sum())
+        changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in frame_labels)
+        self_loop = 1 - changes / sum(map(len, frame_labels))
+        net = train_classifier(frames["train"], frame_labels, n_phones, args.epochs, args.seed + k)
+        decoded = {}
+        with torch.no_grad():
+            for split in frames:
+                decoded[split] = [frame_viterbi(F.log_softmax(net(x.T[None])[0].T, -1).numpy() - log_prior, text, self_loop)
+                                  for x in frames[split]]
+        rounds.append({"round": k + 1, "self_loop": round(self_loop, 3),
+                       **{f"per_{split}": round(probe.per([phones_of(p, symbols) for p in decoded[split]], refs[split]), 4)
+                          for split in decoded}, "seconds": round(time.time() - t0, 1)})
+        print(json.dumps(rounds[-1]), flush=True)
+        frame_labels = decoded["train"]
+    row = {"profile": args.profile, "settings": {k: v for k, v in vars(args).items() if k != "profile"}, **stats,
+           "decipherment": {"objective": round(best[0], 4), **{f"per_{s}": round(v, 4) for s, v in decipher_per.items()},
+                            "seconds": round(decipher_seconds, 1)},
+           "self_training": rounds, "seconds": round(time.time() - t0, 1), "machine": platform.machine(),
+           "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "torch": torch.__version__,
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    print(json.dumps(row), flush=True)
+    with RESULTS.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
