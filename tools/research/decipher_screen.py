@@ -334,6 +334,20 @@ class CountModel:
         return emit.detach()
 
 
+def swap_search(objective, emit: torch.Tensor, steps: int, rng, iters: int = 60) -> tuple[float, torch.Tensor]:
+    """Local search from an EM solution: swap the rows of two phones, run a short EM, keep it if better."""
+    best = float(objective(emit))
+    for _ in range(steps):
+        p, q = rng.choice(len(emit), 2, replace=False)
+        candidate = emit.clone()
+        candidate[[p, q]] = emit[[q, p]]
+        candidate = CountModel.em(objective, candidate, iters)
+        value = float(objective(candidate))
+        if value > best:
+            best, emit = value, candidate
+    return best, emit
+
+
 def xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log(np.maximum(x, 1e-300)), 0.0)
 
@@ -474,6 +488,8 @@ def main() -> None:
     parser.add_argument("--distances", default="2,3,4,5", help="skipgrams: token distances, comma-separated")
     parser.add_argument("--split", type=float, default=0.0, help="skipgrams: chance a token continues its phone")
     parser.add_argument("--merge", type=float, default=0.0, help="skipgrams: chance a token step skips a phone")
+    parser.add_argument("--swaps", type=int, default=0,
+                        help="skipgrams: phone-swap local search steps from the best restart (its result is one more row)")
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--iters", type=int, default=40, help="EM iterations (counts: per stage)")
     parser.add_argument("--refine", type=int, default=4, help="counts: best bigram restarts refined on trigrams")
@@ -534,9 +550,14 @@ def main() -> None:
             at_supervised = (float(model.loglik(supervised)), per(supervised, stay))
             emit = CountModel.em(model.loglik, supervised, args.iters)
             from_supervised = (float(model.loglik(emit)), per(emit, stay))
-            restarts = []
+            restarts, best = [], None
             for r in range(args.restarts):
                 emit = CountModel.em(model.loglik, random_emission(args.seed + r), args.iters)
+                restarts.append((float(model.loglik(emit)), per(emit, stay)))
+                best = max(best, (restarts[-1][0], r, emit), key=lambda x: x[0]) if best else (restarts[-1][0], r, emit)
+            if args.swaps:
+                value, emit = swap_search(model.loglik, best[2], args.swaps, rng)
+                emit = CountModel.em(model.loglik, emit, args.iters)
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
         elif args.solver == "hmm":
             hmm = TokenHMM(tokens["train"], text["start"], text["end"], text["between"])
