@@ -229,10 +229,10 @@ class TokenHMM:
     def transitions(self, stay: torch.Tensor) -> torch.Tensor:
         return torch.diag(stay) + (1 - stay)[:, None] * self.between
 
-    def e_step(self, emit: torch.Tensor, stay: torch.Tensor, power: float = 1.0):
-        """Log-likelihood per frame, expected emission counts (S x K) and expected self/total occupancy."""
+    def e_step(self, emit: torch.Tensor, stay: torch.Tensor):
+        """Log-likelihood per token, expected emission counts (S x K) and expected self/total occupancy."""
         A = self.transitions(stay)
-        E = (emit ** power).T[self.units]  # N x T x S
+        E = emit.T[self.units]  # N x T x S
         N, T, S = E.shape
         alpha = torch.empty(N, T, S, dtype=torch.float64)
         scale = torch.ones(N, T, dtype=torch.float64)
@@ -265,24 +265,25 @@ class TokenHMM:
         return float(loglik.sum() / self.lengths.sum()), counts.T, selfs, leaving
 
     def viterbi(self, emit: torch.Tensor, stay: torch.Tensor) -> list[list[int]]:
+        """Best phone path of every sequence under the emission table (S x K)."""
+        return self.viterbi_scores(emit.clamp_min(1e-30).log().T[self.units], stay)
+
+    def viterbi_scores(self, log_emit: torch.Tensor, stay: torch.Tensor) -> list[list[int]]:
+        """Best phone path of every sequence from per-position log emission scores (N x T x S, padded)."""
         logA = self.transitions(stay).log()
-        logE = emit.clamp_min(1e-30).log().T[self.units]
-        N, T, S = logE.shape
+        N, T, S = log_emit.shape
         back = torch.zeros(N, T, S, dtype=torch.long)
-        delta = self.start.log()[None] + logE[:, 0]
+        delta = self.start.log()[None] + log_emit[:, 0]
         for t in range(1, T):
-            cand = delta[:, :, None] + logA[None]
-            best, arg = cand.max(1)
-            live = self.valid[:, t, None]
-            delta = torch.where(live, best + logE[:, t], delta)
+            best, arg = (delta[:, :, None] + logA[None]).max(1)
+            delta = torch.where(self.valid[:, t, None], best + log_emit[:, t], delta)
             back[:, t] = arg
         delta = delta + self.end.log()[None]
         paths = []
         for i in range(N):
-            L = int(self.lengths[i])
             s = int(delta[i].argmax())
             path = [s]
-            for t in range(L - 1, 0, -1):
+            for t in range(int(self.lengths[i]) - 1, 0, -1):
                 s = int(back[i, t, s])
                 path.append(s)
             paths.append(path[::-1])

@@ -36,22 +36,15 @@ from aitranscribe.paths import REPO_ROOT  # noqa: E402
 RESULTS = REPO_ROOT / "reports" / "research" / "selftrain_screen.jsonl"
 
 
-def frame_viterbi(log_emit: np.ndarray, text: dict, stay: float) -> np.ndarray:
-    """Best phone path over frames: log emission scores (T x S), the text bigram between phones, a self-loop."""
-    log_move = np.log(np.maximum(text["between"], 1e-30)) + np.log(1 - stay)
-    np.fill_diagonal(log_move, np.log(stay))
-    delta = np.log(text["start"]) + log_emit[0]
-    back = np.zeros(log_emit.shape, dtype=np.int64)
-    for t in range(1, len(log_emit)):
-        candidates = delta[:, None] + log_move
-        back[t] = candidates.argmax(0)
-        delta = candidates.max(0) + log_emit[t]
-    state = int((delta + np.log(text["end"])).argmax())
-    path = [state]
-    for t in range(len(log_emit) - 1, 0, -1):
-        state = int(back[t, state])
-        path.append(state)
-    return np.array(path[::-1])
+def hybrid_paths(net: nn.Module, frames: list[torch.Tensor], log_prior: np.ndarray, text: dict, self_loop: float):
+    """Best phone path over the frames of every utterance: classifier log posteriors over the label prior as
+    emission scores, the text bigram between phones and one self-loop for all."""
+    with torch.no_grad():
+        scores = [F.log_softmax(net(x.T[None])[0].T, -1).double() - torch.from_numpy(log_prior) for x in frames]
+    padded = torch.nn.utils.rnn.pad_sequence(scores, batch_first=True)
+    positions = [np.zeros(len(x), dtype=np.int64) for x in frames]  # only the lengths matter here
+    hmm = screen.TokenHMM(positions, text["start"], text["end"], text["between"])
+    return [np.array(p) for p in hmm.viterbi_scores(padded, torch.full((len(log_prior),), self_loop, dtype=torch.float64))]
 
 
 def phones_of(path: np.ndarray, symbols: list[str]) -> list[str]:
@@ -132,11 +125,7 @@ def main() -> None:
         changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in frame_labels)
         self_loop = 1 - changes / sum(map(len, frame_labels))
         net = train_classifier(frames["train"], frame_labels, n_phones, args.epochs, args.seed + k)
-        decoded = {}
-        with torch.no_grad():
-            for split in frames:
-                decoded[split] = [frame_viterbi(F.log_softmax(net(x.T[None])[0].T, -1).numpy() - log_prior, text, self_loop)
-                                  for x in frames[split]]
+        decoded = {split: hybrid_paths(net, frames[split], log_prior, text, self_loop) for split in frames}
         rounds.append({"round": k + 1, "self_loop": round(self_loop, 3),
                        **{f"per_{split}": round(probe.per([phones_of(p, symbols) for p in decoded[split]], refs[split]), 4)
                           for split in decoded}, "seconds": round(time.time() - t0, 1)})
