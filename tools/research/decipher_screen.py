@@ -108,7 +108,7 @@ def unit_groups(features_record: dict, n_groups: int, seed: int) -> np.ndarray:
 
 def group_segments(groups: np.ndarray, min_run: int) -> np.ndarray:
     """Bounds where the frames' unit group changes, keeping only changes into a run of at least min_run frames."""
-    starts = np.r_[0, np.flatnonzero(groups[1:] != groups[:-1]) + 1, len(groups)]
+    starts = run_bounds(groups)
     kept = [b for b, nxt in zip(starts[1:-1], starts[2:]) if nxt - b >= min_run]
     return np.array([0, *kept, len(groups)])
 
@@ -121,6 +121,11 @@ def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
     return frames.mean(0)
 
 
+def run_bounds(values: np.ndarray) -> np.ndarray:
+    """Bounds (0, ..., len) of the runs of equal values."""
+    return np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1, len(values)]
+
+
 def majority(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -130,7 +135,8 @@ def majority(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 
 def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: list[str]):
-    """(tokens, reference phone of each token) per split and the token inventory size, plus report-only stats."""
+    """(tokens, reference phone of each token) per split, the token inventory size, report-only stats and, for
+    segments, each split's segment bounds (else None)."""
     index = {s: i for i, s in enumerate(symbols)}
     stats = {}
     if kind == "oracle":
@@ -139,8 +145,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
         perm = rng.permutation(n_tokens)
         tokens, token_labels = {}, {}
         for split in ("train", "test"):
-            runs = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
-            phones = [np.array([index[p] for p in majority(l, b)]) for l, b in zip(labels[split], runs)]
+            phones = [np.array([index[p] for p in majority(l, run_bounds(l))]) for l in labels[split]]
             frequency = np.bincount(np.concatenate(phones), minlength=len(symbols)) / sum(map(len, phones))
             tokens[split], token_labels[split] = [], []
             for ph in phones:
@@ -150,18 +155,18 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
                 token_labels[split].append(np.array(symbols, dtype=object)[ph])
                 ph = np.where(rng.rand(len(ph)) < args.noise, rng.choice(len(symbols), len(ph), p=frequency), ph)
                 tokens[split].append(perm[ph * args.homophones + rng.randint(args.homophones, size=len(ph))])
-        return tokens, token_labels, n_tokens, stats
+        return tokens, token_labels, n_tokens, stats, None
     if kind == "units":
         tokens = {split: read_units(features_record, split) for split in ("train", "test")}
-        return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats
+        return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats, None
     bounds, means = {}, {}
+    groups = unit_groups(features_record, args.groups, args.seed) if args.bounds == "groups" else None
     for split in ("train", "test"):
         feats, lengths = segments.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
         if args.bounds == "reference":
-            bounds[split] = [np.r_[0, np.flatnonzero(l[1:] != l[:-1]) + 1, len(l)] for l in labels[split]]
+            bounds[split] = [run_bounds(l) for l in labels[split]]
         elif args.bounds == "groups":
-            groups = unit_groups(features_record, args.groups, args.seed)
             bounds[split] = [group_segments(groups[u], args.min_gap) for u in read_units(features_record, split)]
         else:
             bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
@@ -184,7 +189,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
             hits, found = hits + int((gap.min(1) <= 2).sum()), found + int((gap.min(0) <= 2).sum())
     stats = {"segments_per_phone": round(len(x) / n_phones, 3), "boundary_recall_2frames": round(hits / n_ref, 3),
              "boundary_precision_2frames": round(found / n_hyp, 3)}
-    return tokens, token_labels, len(symbols) if args.label_tokens else args.k, stats
+    return tokens, token_labels, len(symbols) if args.label_tokens else args.k, stats, bounds
 
 
 def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1) -> dict:
@@ -506,7 +511,7 @@ def main() -> None:
     index = {s: i for i, s in enumerate(symbols)}
     text = text_statistics(Path(text_record["phone_text"]), symbols)
     labels = reference_frame_labels(args.profile, features_record, text_record)
-    tokens, token_labels, n_tokens, stats = make_tokens(args.tokens, args, features_record, labels, symbols)
+    tokens, token_labels, n_tokens, stats, _ = make_tokens(args.tokens, args, features_record, labels, symbols)
     if args.resample:  # each token drawn afresh from P(token | its phone): same confusions, no context effects
         confusion = np.full((len(symbols), n_tokens), 1e-9)
         for u, l in zip(tokens["train"], token_labels["train"]):

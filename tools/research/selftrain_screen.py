@@ -91,9 +91,7 @@ def main() -> None:
     labels = screen.reference_frame_labels(args.profile, features_record, text_record)
     token_args = argparse.Namespace(seed=args.seed, k=128, min_gap=args.min_gap, bounds="groups", groups=args.groups,
                                     label_tokens=False, segment_part="mean", prominence=0.0)
-    tokens, _, n_tokens, stats = screen.make_tokens("segments", token_args, features_record, labels, symbols)
-    groups = screen.unit_groups(features_record, args.groups, args.seed)
-    bounds = [screen.group_segments(groups[u], args.min_gap) for u in screen.read_units(features_record, "train")]
+    tokens, _, n_tokens, stats, bounds = screen.make_tokens("segments", token_args, features_record, labels, symbols)
 
     model = screen.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
                                  [int(d) for d in args.distances.split(",")], args.split, 0.0)
@@ -111,7 +109,7 @@ def main() -> None:
     paths = hmm["train"].viterbi(best[1], stay)
     decipher_per = {split: probe.per(screen.viterbi_phones(hmm[split], best[1], stay, symbols), refs[split])
                     for split in hmm}
-    frame_labels = [np.repeat(np.array(p), np.diff(b)) for p, b in zip(paths, bounds)]
+    frame_labels = [np.repeat(np.array(p), np.diff(b)) for p, b in zip(paths, bounds["train"])]
     decipher_seconds = time.time() - t0
 
     frames = {}
