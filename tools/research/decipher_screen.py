@@ -23,7 +23,9 @@ Solvers (label-free; the restart with the best objective on train is selected):
   ``skipgrams`` EM of P(token | phone) matching the counts of token pairs ``--distances`` apart to the
               text's phone pairs as far apart (adjacent tokens share coarticulation, which the models
               above cannot explain); ``--split``/``--merge`` give the chance that a token continues its
-              phone or skips one, so a token distance maps to a mixture of phone distances;
+              phone or skips one, so a token distance maps to a mixture of phone distances; ``--triples``
+              adds token triples (d1, d2 apart) matched to the text's phone triples, and the best pair
+              restarts are refined on both (``--pair-weight 0``: on the triples alone);
   ``hard``    simulated annealing of a many-to-one map token -> phone under the likelihood of the mapped,
               merged sequence (text phone bigram, per-phone run lengths and token frequencies).
 Report-only, with labels: the same objective at the supervised solution (counted from a forced alignment of
@@ -354,16 +356,42 @@ def swap_search(objective, emit: torch.Tensor, steps: int, rng, iters: int = 60)
     return best, emit
 
 
+def parse_triples(text: str) -> list[tuple[int, int]]:
+    """"2,2;3,3" -> [(2, 2), (3, 3)]."""
+    return [tuple(int(d) for d in part.split(",")) for part in text.split(";") if part]
+
+
+def skipgram_restarts(model, random_emission, args) -> list[torch.Tensor]:
+    """EM of the pairs' objective from ``args.restarts`` random tables; with triples, the ``args.refine``
+    restarts with the best full objective are refined by EM of it (``args.refine_iters``)."""
+    found = [CountModel.em(model.pair_loglik, random_emission(args.seed + r), args.iters) for r in range(args.restarts)]
+    if not model.triple_joints:
+        return found
+    found.sort(key=lambda emit: -float(model.loglik(emit)))
+    return [CountModel.em(model.loglik, emit, args.refine_iters) for emit in found[:args.refine]]
+
+
 def xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log(np.maximum(x, 1e-300)), 0.0)
 
 
+def step_weights(distance: int, step: np.ndarray) -> np.ndarray:
+    """Chances that ``distance`` token steps advance 0, 1, 2, ... phones, each step advancing by ``step``."""
+    weights = np.array([1.0])
+    for _ in range(distance):
+        weights = np.convolve(weights, step)
+    return weights
+
+
 class SkipGramModel:
-    """Token pairs d apart explained by the text's phone pairs through P(token | phone) (one EM objective)."""
+    """Token pairs d apart (and triples d1, d2 apart) explained by the text's phone pairs (triples) as far apart
+    through P(token | phone); the objective is ``pair_weight`` x the pairs' log-likelihood plus the triples'."""
 
     def __init__(self, tokens: list[np.ndarray], n_tokens: int, phone_lines: list[np.ndarray], n_phones: int,
-                 distances: list[int], split: float, merge: float):
+                 distances: list[int], split: float, merge: float, triples: list[tuple[int, int]] = (),
+                 pair_weight: float = 1.0):
         step = np.array([split, 1 - split - merge, merge])  # phones advanced by one token step: 0, 1 or 2
+        self.pair_weight = pair_weight
         unigram = np.bincount(np.concatenate(phone_lines), minlength=n_phones).astype(float)
         apart = [np.diag(unigram / unigram.sum())]
         for k in range(1, 2 * max(distances) + 1):
@@ -374,18 +402,49 @@ class SkipGramModel:
             apart.append(pairs / pairs.sum())
         self.joints, self.counts = [], []
         for d in distances:
-            weights = np.array([1.0])
-            for _ in range(d):
-                weights = np.convolve(weights, step)
+            weights = step_weights(d, step)
             self.joints.append(torch.tensor(sum(w * apart[k] for k, w in enumerate(weights))))
             counts = np.zeros((n_tokens, n_tokens))
             for u in tokens:
                 if len(u) > d:
                     np.add.at(counts, (u[:-d], u[d:]), 1)
             self.counts.append(torch.tensor(counts / counts.sum()))
+        self.triple_joints, self.triple_counts = [], []
+        for d1, d2 in triples:
+            w1, w2 = step_weights(d1, step), step_weights(d2, step)
+            joint = sum(w1[a] * w2[b] * phone_triples(phone_lines, n_phones, a, b)
+                        for a in range(len(w1)) for b in range(len(w2)) if w1[a] * w2[b] > 1e-4)
+            self.triple_joints.append(torch.tensor(joint))
+            counts = np.zeros((n_tokens,) * 3)
+            for u in tokens:
+                m = len(u) - d1 - d2
+                if m > 0:
+                    np.add.at(counts, (u[:m], u[d1:d1 + m], u[d1 + d2:]), 1)
+            self.triple_counts.append(torch.tensor(counts / counts.sum()))
+
+    def pair_loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
+
+    def triple_loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), dtype=emit.dtype)
+        for joint, counts in zip(self.triple_joints, self.triple_counts):
+            x = torch.einsum("pqr,pa,qb->abr", joint, emit, emit)
+            total = total + (counts * (x @ emit).clamp_min(1e-300).log()).sum()
+        return total
 
     def loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
+        value = self.pair_weight * self.pair_loglik(emit)
+        return value + self.triple_loglik(emit) if self.triple_joints else value
+
+
+def phone_triples(phone_lines: list[np.ndarray], n_phones: int, k1: int, k2: int) -> np.ndarray:
+    """Joint of the phones at positions i, i + k1, i + k1 + k2 of the text's lines (lightly smoothed)."""
+    counts = np.full((n_phones,) * 3, 1e-4)
+    for line in phone_lines:
+        m = len(line) - k1 - k2
+        if m > 0:
+            np.add.at(counts, (line[:m], line[k1:k1 + m], line[k1 + k2:]), 1)
+    return counts / counts.sum()
 
 
 class HardMap:
@@ -493,12 +552,17 @@ def main() -> None:
     parser.add_argument("--stay", type=float, default=0.0, help="self-loop of every phone; 0: hmm learns them")
     parser.add_argument("--distances", default="2,3,4,5", help="skipgrams: token distances, comma-separated")
     parser.add_argument("--split", type=float, default=0.0, help="skipgrams: chance a token continues its phone")
+    parser.add_argument("--triples", default="",
+                        help="skipgrams: also token triples d1,d2 apart, e.g. '2,2;3,3;2,3;3,2'")
+    parser.add_argument("--pair-weight", type=float, default=1.0, help="skipgrams: weight of the pairs with triples")
+    parser.add_argument("--refine-iters", type=int, default=100, help="skipgrams with triples: EM iterations of the refinement")
     parser.add_argument("--merge", type=float, default=0.0, help="skipgrams: chance a token step skips a phone")
     parser.add_argument("--swaps", type=int, default=0,
                         help="skipgrams: phone-swap local search steps from the best restart (its result is one more row)")
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--iters", type=int, default=40, help="EM iterations (counts: per stage)")
-    parser.add_argument("--refine", type=int, default=4, help="counts: best bigram restarts refined on trigrams")
+    parser.add_argument("--refine", type=int, default=4,
+                        help="counts: best bigram restarts refined on trigrams; skipgrams: best pair restarts refined with triples")
     parser.add_argument("--steps", type=int, default=50000, help="hard: annealing steps per restart")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -552,15 +616,15 @@ def main() -> None:
         per = lambda emit, stay: probe.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
         if args.solver == "skipgrams":
             model = SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
-                                  [int(d) for d in args.distances.split(",")], args.split, args.merge)
+                                  [int(d) for d in args.distances.split(",")], args.split, args.merge,
+                                  parse_triples(args.triples), args.pair_weight)
             at_supervised = (float(model.loglik(supervised)), per(supervised, stay))
             emit = CountModel.em(model.loglik, supervised, args.iters)
             from_supervised = (float(model.loglik(emit)), per(emit, stay))
             restarts, best = [], None
-            for r in range(args.restarts):
-                emit = CountModel.em(model.loglik, random_emission(args.seed + r), args.iters)
+            for emit in skipgram_restarts(model, random_emission, args):
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
-                best = max(best, (restarts[-1][0], r, emit), key=lambda x: x[0]) if best else (restarts[-1][0], r, emit)
+                best = max(best, (restarts[-1][0], len(restarts), emit), key=lambda x: x[0]) if best else (restarts[-1][0], 0, emit)
             if args.swaps:
                 value, emit = swap_search(model.loglik, best[2], args.swaps, rng)
                 emit = CountModel.em(model.loglik, emit, args.iters)
