@@ -3,12 +3,15 @@
     .venv/bin/python tools/research/selftrain_screen.py PROFILE [--restarts 10] [--rounds 3] [--epochs 3]
 
 1. Unit-group segments and skip-gram EM of P(token | phone) as in ``decipher_screen.py`` (``--bounds
-   groups --solver skipgrams``); the restart with the best objective is kept (label-free).
+   groups --solver skipgrams``, optionally ``--triples``); the restart with the best objective is kept
+   (label-free).
 2. Viterbi decoding of the train tokens with the text's phone bigram gives every frame a phone.
 3. Each round trains a frame classifier (convolution over 5 frames, 256 hidden, on stage 03's frames) on
    those frame labels, then decodes every utterance with the hybrid HMM: the classifier's posteriors over
    the label prior, the text bigram between phones and a self-loop read off the current labels. The new
-   train paths are the next round's labels.
+   train paths are the next round's labels; with ``--redecipher`` they first restart the decipherment
+   (the table they give each token, refined by EM) and its Viterbi labels replace them when its objective
+   beats the best so far (``better``: a label-free move between the decipherment's basins) or ``always``.
 PER against the references is report-only. One JSON row per run is appended to
 ``reports/research/selftrain_screen.jsonl``.
 """
@@ -77,9 +80,16 @@ def main() -> None:
     parser.add_argument("--min-gap", type=int, default=2)
     parser.add_argument("--distances", default="2,3,4,5")
     parser.add_argument("--split", type=float, default=0.2)
+    parser.add_argument("--triples", default="", help="token triples d1,d2 apart, e.g. '2,2;3,3;2,3;3,2'")
+    parser.add_argument("--pair-weight", type=float, default=1.0)
     parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--refine", type=int, default=3, help="with triples: best pair restarts refined with them")
+    parser.add_argument("--refine-iters", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--redecipher", choices=("no", "better", "always"), default="no",
+                        help="after each round, restart the decipherment from the round's labels; the next round "
+                             "trains on its Viterbi labels if its objective beats the best so far (better) or always")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -94,15 +104,17 @@ def main() -> None:
     tokens, _, n_tokens, stats, bounds = screen.make_tokens("segments", token_args, features_record, labels, symbols)
 
     model = screen.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
-                                 [int(d) for d in args.distances.split(",")], args.split, 0.0)
-    best = None
-    for r in range(args.restarts):
-        emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(args.seed + r),
-                          dtype=torch.float64) + 0.5
-        emit = screen.CountModel.em(model.loglik, emit / emit.sum(1, keepdim=True), 300)
-        value = float(model.loglik(emit))
-        if best is None or value > best[0]:
-            best = (value, emit)
+                                 [int(d) for d in args.distances.split(",")], args.split, 0.0,
+                                 screen.parse_triples(args.triples), args.pair_weight)
+
+    def random_emission(seed: int) -> torch.Tensor:
+        emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
+        return emit / emit.sum(1, keepdim=True)
+
+    em_args = argparse.Namespace(seed=args.seed, restarts=args.restarts, iters=300, refine=args.refine,
+                                 refine_iters=args.refine_iters)
+    best = max(((float(model.loglik(emit)), emit) for emit in screen.skipgram_restarts(model, random_emission, em_args)),
+               key=lambda x: x[0])
     refs = {split: train.load_references(text_record, split) for split in ("train", "test")}
     stay = torch.full((n_phones,), args.split, dtype=torch.float64)
     hmm = {split: screen.TokenHMM(tokens[split], text["start"], text["end"], text["between"]) for split in tokens}
@@ -110,7 +122,7 @@ def main() -> None:
     decipher_per = {split: probe.per(screen.viterbi_phones(hmm[split], best[1], stay, symbols), refs[split])
                     for split in hmm}
     frame_labels = [np.repeat(np.array(p), np.diff(b)) for p, b in zip(paths, bounds["train"])]
-    decipher_seconds = time.time() - t0
+    decipher_seconds, decipher_objective = time.time() - t0, best[0]
 
     frames = {}
     for split in ("train", "test"):
@@ -127,10 +139,23 @@ def main() -> None:
         rounds.append({"round": k + 1, "self_loop": round(self_loop, 3),
                        **{f"per_{split}": round(probe.per([phones_of(p, symbols) for p in decoded[split]], refs[split]), 4)
                           for split in decoded}, "seconds": round(time.time() - t0, 1)})
-        print(json.dumps(rounds[-1]), flush=True)
         frame_labels = decoded["train"]
+        if args.redecipher != "no":  # the round's labels give a new start for the decipherment; keep it if it fits better
+            table = np.full((n_phones, n_tokens), 0.01)
+            for path, b, u in zip(frame_labels, bounds["train"], tokens["train"]):
+                np.add.at(table, (screen.majority(path, b), u), 1)
+            emit = screen.CountModel.em(model.loglik, torch.tensor(table / table.sum(1, keepdims=True)), args.refine_iters)
+            value = float(model.loglik(emit))
+            taken = value > best[0] or args.redecipher == "always"
+            rounds[-1]["redecipher"] = {"objective": round(value, 4), "taken": taken, "per_test": round(
+                probe.per(screen.viterbi_phones(hmm["test"], emit, stay, symbols), refs["test"]), 4)}
+            if taken:
+                best = max(best, (value, emit), key=lambda x: x[0])
+                frame_labels = [np.repeat(np.array(p), np.diff(b))
+                                for p, b in zip(hmm["train"].viterbi(emit, stay), bounds["train"])]
+        print(json.dumps(rounds[-1]), flush=True)
     row = {"profile": args.profile, "settings": {k: v for k, v in vars(args).items() if k != "profile"}, **stats,
-           "decipherment": {"objective": round(best[0], 4), **{f"per_{s}": round(v, 4) for s, v in decipher_per.items()},
+           "decipherment": {"objective": round(decipher_objective, 4), **{f"per_{s}": round(v, 4) for s, v in decipher_per.items()},
                             "seconds": round(decipher_seconds, 1)},
            "self_training": rounds, "seconds": round(time.time() - t0, 1), "machine": platform.machine(),
            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "torch": torch.__version__,
