@@ -555,7 +555,8 @@ def main() -> None:
     parser.add_argument("--triples", default="",
                         help="skipgrams: also token triples d1,d2 apart, e.g. '2,2;3,3;2,3;3,2'")
     parser.add_argument("--pair-weight", type=float, default=1.0, help="skipgrams: weight of the pairs with triples")
-    parser.add_argument("--refine-iters", type=int, default=100, help="skipgrams with triples: EM iterations of the refinement")
+    parser.add_argument("--refine-iters", type=int, default=100,
+                        help="skipgrams with triples: EM iterations of the refinement")
     parser.add_argument("--merge", type=float, default=0.0, help="skipgrams: chance a token step skips a phone")
     parser.add_argument("--swaps", type=int, default=0,
                         help="skipgrams: phone-swap local search steps from the best restart (its result is one more row)")
@@ -624,9 +625,10 @@ def main() -> None:
             restarts, best = [], None
             for emit in skipgram_restarts(model, random_emission, args):
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
-                best = max(best, (restarts[-1][0], len(restarts), emit), key=lambda x: x[0]) if best else (restarts[-1][0], 0, emit)
+                if best is None or restarts[-1][0] > best[0]:
+                    best = (restarts[-1][0], emit)
             if args.swaps:
-                value, emit = swap_search(model.loglik, best[2], args.swaps, rng)
+                value, emit = swap_search(model.loglik, best[1], args.swaps, rng)
                 emit = CountModel.em(model.loglik, emit, args.iters)
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
         elif args.solver == "hmm":

@@ -12,8 +12,9 @@
    train paths are the next round's labels; with ``--redecipher`` they first restart the decipherment
    (the table they give each token, refined by EM) and its Viterbi labels replace them when its objective
    beats the best so far (``better``: a label-free move between the decipherment's basins) or ``always``.
-PER against the references is report-only. One JSON row per run is appended to
-``reports/research/selftrain_screen.jsonl``.
+Label-free per round: the share of train frames whose label the round changed and the 4-gram phone-LM
+perplexity of the train transcripts. PER against the references is report-only. One JSON row per run is
+appended to ``reports/research/selftrain_screen.jsonl``.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 import decipher_screen as screen  # noqa: E402
 
-from aitranscribe import probe, segments, stage, train  # noqa: E402
+from aitranscribe import lm, probe, segments, stage, train  # noqa: E402
 from aitranscribe.paths import REPO_ROOT  # noqa: E402
 
 RESULTS = REPO_ROOT / "reports" / "research" / "selftrain_screen.jsonl"
@@ -128,6 +129,7 @@ def main() -> None:
     for split in ("train", "test"):
         feats, lengths = segments.read_features(features_record["dir"], split)
         frames[split] = [torch.from_numpy(np.array(x, dtype=np.float32)) for x in segments.utterances(feats, lengths)]
+    phone_lm = lm.load(text_record["phone_lm"])
     rounds = []
     for k in range(args.rounds):
         prior = np.bincount(np.concatenate(frame_labels), minlength=n_phones) + 1.0
@@ -136,15 +138,20 @@ def main() -> None:
         self_loop = 1 - changes / sum(map(len, frame_labels))
         net = train_classifier(frames["train"], frame_labels, n_phones, args.epochs, args.seed + k)
         decoded = {split: hybrid_paths(net, frames[split], log_prior, text, self_loop) for split in frames}
+        train_phones = [" ".join(phones_of(p, symbols)) for p in decoded["train"]]
         rounds.append({"round": k + 1, "self_loop": round(self_loop, 3),
+                       "label_change": round(float(np.mean(np.concatenate(decoded["train"])
+                                                           != np.concatenate(frame_labels))), 4),
+                       "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in train_phones if t]), 2),
                        **{f"per_{split}": round(probe.per([phones_of(p, symbols) for p in decoded[split]], refs[split]), 4)
                           for split in decoded}, "seconds": round(time.time() - t0, 1)})
         frame_labels = decoded["train"]
-        if args.redecipher != "no":  # the round's labels give a new start for the decipherment; keep it if it fits better
+        if args.redecipher != "no":  # the round's labels restart the decipherment
             table = np.full((n_phones, n_tokens), 0.01)
             for path, b, u in zip(frame_labels, bounds["train"], tokens["train"]):
                 np.add.at(table, (screen.majority(path, b), u), 1)
-            emit = screen.CountModel.em(model.loglik, torch.tensor(table / table.sum(1, keepdims=True)), args.refine_iters)
+            emit = torch.tensor(table / table.sum(1, keepdims=True))
+            emit = screen.CountModel.em(model.loglik, emit, args.refine_iters)
             value = float(model.loglik(emit))
             taken = value > best[0] or args.redecipher == "always"
             rounds[-1]["redecipher"] = {"objective": round(value, 4), "taken": taken, "per_test": round(
