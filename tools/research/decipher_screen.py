@@ -361,10 +361,17 @@ def parse_triples(text: str) -> list[tuple[int, int]]:
     return [tuple(int(d) for d in part.split(",")) for part in text.split(";") if part]
 
 
-def skipgram_restarts(model, random_emission, args) -> list[torch.Tensor]:
+def random_emission(n_phones: int, n_tokens: int, seed: int) -> torch.Tensor:
+    """A random P(token | phone) table (rows near uniform) to start EM from."""
+    emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
+    return emit / emit.sum(1, keepdim=True)
+
+
+def skipgram_restarts(model, n_phones: int, n_tokens: int, args) -> list[torch.Tensor]:
     """EM of the pairs' objective from ``args.restarts`` random tables; with triples, the ``args.refine``
     restarts with the best full objective are refined by EM of it (``args.refine_iters``)."""
-    found = [CountModel.em(model.pair_loglik, random_emission(args.seed + r), args.iters) for r in range(args.restarts)]
+    found = [CountModel.em(model.pair_loglik, random_emission(n_phones, n_tokens, args.seed + r), args.iters)
+             for r in range(args.restarts)]
     if not model.triple_joints:
         return found
     found.sort(key=lambda emit: -float(model.loglik(emit)))
@@ -596,10 +603,6 @@ def main() -> None:
     supervised = torch.tensor(counts / counts.sum(1, keepdims=True))
     rng = np.random.RandomState(args.seed)
 
-    def random_emission(seed: int) -> torch.Tensor:
-        emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
-        return emit / emit.sum(1, keepdim=True)
-
     if args.solver == "hard":
         model = HardMap(tokens["train"], n_tokens, text)
         per = lambda f: probe.per(HardMap.decode(f, tokens["test"], symbols), refs)
@@ -623,7 +626,7 @@ def main() -> None:
             emit = CountModel.em(model.loglik, supervised, args.iters)
             from_supervised = (float(model.loglik(emit)), per(emit, stay))
             restarts, best = [], None
-            for emit in skipgram_restarts(model, random_emission, args):
+            for emit in skipgram_restarts(model, n_phones, n_tokens, args):
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
                 if best is None or restarts[-1][0] > best[0]:
                     best = (restarts[-1][0], emit)
@@ -638,7 +641,8 @@ def main() -> None:
             from_supervised = (value, per(emit, stay_found))
             restarts = []
             for r in range(args.restarts):
-                value, emit, stay_found = baum_welch(hmm, random_emission(args.seed + r), stay, args.iters, not args.stay)
+                start = random_emission(n_phones, n_tokens, args.seed + r)
+                value, emit, stay_found = baum_welch(hmm, start, stay, args.iters, not args.stay)
                 restarts.append((value, per(emit, stay_found)))
         else:
             model = CountModel(tokens["train"], n_tokens, text, args.stay)
@@ -650,7 +654,8 @@ def main() -> None:
 
             emit = model.em(model.trigram_loglik, solve(supervised)[1], args.iters)
             from_supervised = (float(model.trigram_loglik(emit)), per(emit, stay))
-            firsts = sorted((solve(random_emission(args.seed + r)) for r in range(args.restarts)), key=lambda x: -x[0])
+            firsts = sorted((solve(random_emission(n_phones, n_tokens, args.seed + r)) for r in range(args.restarts)),
+                            key=lambda x: -x[0])
             restarts = []
             for _, emit in firsts[:args.refine]:
                 emit = model.em(model.trigram_loglik, emit, args.iters)

@@ -108,14 +108,10 @@ def main() -> None:
                                  [int(d) for d in args.distances.split(",")], args.split, 0.0,
                                  screen.parse_triples(args.triples), args.pair_weight)
 
-    def random_emission(seed: int) -> torch.Tensor:
-        emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
-        return emit / emit.sum(1, keepdim=True)
-
     em_args = argparse.Namespace(seed=args.seed, restarts=args.restarts, iters=300, refine=args.refine,
                                  refine_iters=args.refine_iters)
-    best = max(((float(model.loglik(emit)), emit) for emit in screen.skipgram_restarts(model, random_emission, em_args)),
-               key=lambda x: x[0])
+    found = screen.skipgram_restarts(model, n_phones, n_tokens, em_args)
+    best = max(((float(model.loglik(emit)), emit) for emit in found), key=lambda x: x[0])
     refs = {split: train.load_references(text_record, split) for split in ("train", "test")}
     stay = torch.full((n_phones,), args.split, dtype=torch.float64)
     hmm = {split: screen.TokenHMM(tokens[split], text["start"], text["end"], text["between"]) for split in tokens}
