@@ -123,6 +123,14 @@ def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
     return frames.mean(0)
 
 
+def token_counts(phones: list[np.ndarray], tokens: list[np.ndarray], n_phones: int, n_tokens: int) -> np.ndarray:
+    """How often each phone (row) goes with each token (column): the phone ids given per token."""
+    counts = np.zeros((n_phones, n_tokens))
+    for ph, u in zip(phones, tokens):
+        np.add.at(counts, (ph, u), 1)
+    return counts
+
+
 def run_bounds(values: np.ndarray) -> np.ndarray:
     """Bounds (0, ..., len) of the runs of equal values."""
     return np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1, len(values)]
@@ -585,9 +593,8 @@ def main() -> None:
     labels = reference_frame_labels(args.profile, features_record, text_record)
     tokens, token_labels, n_tokens, stats, _ = make_tokens(args.tokens, args, features_record, labels, symbols)
     if args.resample:  # each token drawn afresh from P(token | its phone): same confusions, no context effects
-        confusion = np.full((len(symbols), n_tokens), 1e-9)
-        for u, l in zip(tokens["train"], token_labels["train"]):
-            np.add.at(confusion, ([index[p] for p in l], u), 1)
+        phone_ids = [[index[p] for p in l] for l in token_labels["train"]]
+        confusion = token_counts(phone_ids, tokens["train"], len(symbols), n_tokens) + 1e-9
         cumulative = np.cumsum(confusion / confusion.sum(1, keepdims=True), 1)
         draw = np.random.RandomState(args.seed)
         for split in tokens:
@@ -596,11 +603,9 @@ def main() -> None:
     refs = train.load_references(text_record, "test")
     n_phones = len(symbols)
 
-    counts = np.full((n_phones, n_tokens), 0.01)
-    for u, l in zip(tokens["train"], token_labels["train"]):
-        np.add.at(counts, ([index[p] for p in l], u), 1)
-    purity = float((counts - 0.01).max(0).sum() / (counts - 0.01).sum())
-    supervised = torch.tensor(counts / counts.sum(1, keepdims=True))
+    counts = token_counts([[index[p] for p in l] for l in token_labels["train"]], tokens["train"], n_phones, n_tokens)
+    purity = float(counts.max(0).sum() / counts.sum())
+    supervised = torch.tensor((counts + 0.01) / (counts + 0.01).sum(1, keepdims=True))
     rng = np.random.RandomState(args.seed)
 
     if args.solver == "hard":

@@ -143,9 +143,8 @@ def main() -> None:
                           for split in decoded}, "seconds": round(time.time() - t0, 1)})
         frame_labels = decoded["train"]
         if args.redecipher != "no":  # the round's labels restart the decipherment
-            table = np.full((n_phones, n_tokens), 0.01)
-            for path, b, u in zip(frame_labels, bounds["train"], tokens["train"]):
-                np.add.at(table, (screen.majority(path, b), u), 1)
+            phones = [screen.majority(path, b) for path, b in zip(frame_labels, bounds["train"])]
+            table = screen.token_counts(phones, tokens["train"], n_phones, n_tokens) + 0.01
             emit = torch.tensor(table / table.sum(1, keepdims=True))
             emit = screen.CountModel.em(model.loglik, emit, args.refine_iters)
             value = float(model.loglik(emit))
