@@ -19,7 +19,7 @@ def _summary(per_int8=0.30):
     def arm(median, per):
         g = {"median": median, "q1": median * 0.9, "q3": median * 1.1, "p90": median * 1.2, "flops": 1e9,
              "audio_seconds": 10.0}
-        return {"per": per, "torch": "x", "generator": {"1": g, "8": dict(g, median=4 * median)}}
+        return {"per": per, "torch": "x", "model": {"1": g, "8": dict(g, median=4 * median)}}
     return {"arms": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
 
 

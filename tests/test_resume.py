@@ -69,7 +69,8 @@ def test_training_killed_resumes_from_last_checkpoint(scratch_params):
     audio_prep.run(_params(audio_prep, scratch_params))
     features.run(_params(features, scratch_params, n_clusters=8, pca_dim=16, probe_epochs=0))
     text_prep.run(_params(text_prep, scratch_params, min_phones=1))
-    p = _params(train, scratch_params, updates=400, eval_every=20, batch_size=8, disc_dim=16, supervised_epochs=0)
+    p = _params(train, scratch_params, method="gan", updates=400, eval_every=20, batch_size=8, disc_dim=16,
+                supervised_epochs=0)
     frec = stage.load_stage(p, "features", "03_features")
     trec = stage.load_stage(p, "text", "04_text_prep")
     run_dir = train.output_dir(p, frec, trec) / "runs" / train.run_name(train.sweep_settings(p)[0])
@@ -84,3 +85,27 @@ def test_training_killed_resumes_from_last_checkpoint(scratch_params):
     updates = [e["update"] for e in history]
     assert updates == sorted(set(updates))  # resumed: no update evaluated twice, none lost
     assert Path(record["checkpoint"]).is_file()
+
+
+def test_self_training_killed_resumes_after_its_last_finished_round(scratch_params):
+    from aitranscribe import text_prep, train
+
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
+    text_prep.run(_params(text_prep, scratch_params, min_phones=1))
+    p = _params(train, scratch_params, method="decipher", decipher_groups=6, decipher_tokens=16, decipher_restarts=2,
+                decipher_iters=20, decipher_refine=1, decipher_refine_iters=10, selftrain_rounds=3,
+                selftrain_epochs=1, classifier_hidden=16, supervised_epochs=0)
+    frec = stage.load_stage(p, "features", "03_features")
+    trec = stage.load_stage(p, "text", "04_text_prep")
+    rounds = train.output_dir(p, frec, trec) / "rounds"
+    proc = _start("train", p)
+    _kill_when(proc, lambda: (rounds / "round-1" / "round.json").is_file(), timeout=300)
+    assert not (rounds / "round-3" / "round.json").is_file()
+    first = (rounds / "round-1" / "model.pt").stat().st_mtime_ns
+    record = train.run(p)
+    assert (rounds / "round-1" / "model.pt").stat().st_mtime_ns == first  # a finished round is never redone
+    selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
+    assert [r["round"] for r in selection["rounds"]] == [1, 2, 3]
+    assert Path(record["checkpoint"]).is_file() and record["run"] == f"round-{selection['update']}"

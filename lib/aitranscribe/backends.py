@@ -1,20 +1,22 @@
-"""Interchangeable CPU backends for the generator: eager, torch.compile, INT8, OpenVINO, IPEX.
+"""Interchangeable CPU backends for the acoustic model: eager, torch.compile, INT8, OpenVINO, IPEX.
 
-Every backend turns a trained :class:`~aitranscribe.gan.Generator` into a callable
-``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T, V)``. A backend that cannot run here raises
+Every backend turns a trained network (the GAN's :class:`~aitranscribe.torch.nn.Module` or the decipher
+method's :class:`~aitranscribe.frame_classifier.FrameClassifier`; both have ``input_dim``, ``config()`` and
+``linear_form()``) into a callable ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T, V)``. A backend that cannot run here raises
 :class:`BackendUnavailable` saying why; nothing silently falls back to another backend.
 
 * ``eager``: stock PyTorch fp32.
 * ``compile``: ``torch.compile`` (Inductor) with dynamic shapes.
 * ``int8``: static INT8 with Intel Neural Compressor 3.x (PT2E path), calibrated on given batches, then
-  compiled by Inductor. Conv1d does not quantise, so the generator is rewritten as a Linear over unfolded
-  windows (equal in fp32).
+  compiled by Inductor. Conv1d does not quantise, so the network runs in its Linear form (the generator as
+  a Linear over unfolded windows, equal in fp32).
 * ``openvino``: ``openvino.convert_model`` + ``compile_model`` on the CPU device, dynamic batch and length.
 * ``ipex``: Intel Extension for PyTorch 2.8, which needs torch 2.8: it runs in ``.venv-intel`` (built by
   ``bash run_all.sh --setup-intel``) through ``python -m aitranscribe.ipex_worker``.
 """
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -24,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import gan
 from .errors import KitError
 from .paths import REPO_ROOT
 
@@ -42,7 +43,7 @@ def _masked(x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(padding.unsqueeze(-1), 0.0)
 
 
-def eager(generator: gan.Generator, calibration=None):
+def eager(generator: torch.nn.Module, calibration=None):
     """Stock fp32 PyTorch."""
     generator = generator.eval()
 
@@ -52,7 +53,7 @@ def eager(generator: gan.Generator, calibration=None):
     return run
 
 
-def compiled(generator: gan.Generator, calibration=None):
+def compiled(generator: torch.nn.Module, calibration=None):
     """torch.compile (Inductor) with dynamic shapes; the first call compiles (seconds)."""
     try:
         fn = torch.compile(generator.eval(), dynamic=True)
@@ -76,7 +77,7 @@ class _Unpadded(torch.nn.Module):
         return self.module(x)
 
 
-def int8(generator: gan.Generator, calibration: list[tuple[torch.Tensor, torch.Tensor]]):
+def int8(generator: torch.nn.Module, calibration: list[tuple[torch.Tensor, torch.Tensor]]):
     """Static INT8 via Intel Neural Compressor 3.x (PT2E) on the Linear form of the generator."""
     try:
         from neural_compressor.torch.export import export
@@ -84,9 +85,9 @@ def int8(generator: gan.Generator, calibration: list[tuple[torch.Tensor, torch.T
     except ImportError as exc:
         raise BackendUnavailable(f"Intel Neural Compressor is not installed ({exc}); it is pinned in "
                                  f"environment-stock.yml: run bash run_all.sh --setup-only") from None
-    if generator.bn is not None:
+    if getattr(generator, "bn", None) is not None:
         raise BackendUnavailable("the int8 backend does not support the w2vu2 BatchNorm input (generator_batch_norm)")
-    model = _Unpadded(gan.GeneratorLinear(generator)).eval()
+    model = _Unpadded(generator.linear_form()).eval()
     example = _masked(*calibration[0])
     dynamic = {"x": {0: torch.export.Dim("batch", min=1, max=1024), 1: torch.export.Dim("time", min=4, max=100000)}}
     try:
@@ -113,14 +114,14 @@ def int8(generator: gan.Generator, calibration: list[tuple[torch.Tensor, torch.T
     return run
 
 
-def openvino(generator: gan.Generator, calibration=None):
+def openvino(generator: torch.nn.Module, calibration=None):
     """OpenVINO on the CPU device, converted from the PyTorch module with dynamic batch and length."""
     try:
         import openvino as ov
     except ImportError as exc:
         raise BackendUnavailable(f"OpenVINO is not installed ({exc})") from None
     model = _Unpadded(generator.eval())
-    dim = generator.proj.weight.shape[1]
+    dim = generator.input_dim
     example = torch.zeros(1, 8, dim)
     ov_model = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, -1, dim])])
     compiled_model = ov.Core().compile_model(ov_model, "CPU")
@@ -131,7 +132,7 @@ def openvino(generator: gan.Generator, calibration=None):
     return run
 
 
-def ipex(generator: gan.Generator, calibration=None):
+def ipex(generator: torch.nn.Module, calibration=None):
     """Intel Extension for PyTorch: in-process inside .venv-intel, else through a worker process there."""
     try:
         import intel_extension_for_pytorch as ipex_module
@@ -145,13 +146,14 @@ def ipex(generator: gan.Generator, calibration=None):
     return run
 
 
-def _ipex_worker(generator: gan.Generator):
+def _ipex_worker(generator: torch.nn.Module):
     """The generator run by ``python -m aitranscribe.ipex_worker`` in .venv-intel, one process per call."""
     if not INTEL_PYTHON.is_file():
         raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a 6.8 GB CUDA build), so it lives in .venv-intel, which is "
                                  "not set up on this machine: run `bash run_all.sh --setup-intel` once, then rerun")
     checkpoint = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
-    torch.save({"weight": generator.proj.weight.detach(), "kernel": generator.kernel}, checkpoint.name)
+    torch.save({"class": type(generator).__name__, "config": json.dumps(generator.config()),
+                "state": generator.state_dict()}, checkpoint.name)
 
     def run(x, padding):
         with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +170,7 @@ def _ipex_worker(generator: gan.Generator):
 FACTORIES = {"eager": eager, "compile": compiled, "int8": int8, "openvino": openvino, "ipex": ipex}
 
 
-def make(name: str, generator: gan.Generator, calibration: list | None = None):
+def make(name: str, generator: torch.nn.Module, calibration: list | None = None):
     """The callable of backend ``name`` for ``generator``; ``calibration`` batches are needed by ``int8``."""
     if name not in FACTORIES:
         raise KitError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")

@@ -2,7 +2,7 @@
 
 Protocol: each arm (a backend in an environment) runs in its own process (``python -m
 aitranscribe.benchmark``), bound to the same cores and memory node (``numactl`` when present, else
-``taskset``; the binding is recorded), with the same thread count (``threads`` for the generator and
+``taskset``; the binding is recorded), with the same thread count (``threads`` for the acoustic model and
 training; the end-to-end run, one utterance at a time, in a second process with ``e2e_threads``: with
 two threads the small per-utterance operations spent most of their time handing work between threads); warm-up calls are discarded; every
 measurement is repeated ``repeats`` times and reported as median, quartiles and p90 with the raw samples
@@ -15,6 +15,7 @@ Arms: ``eager``, ``compile``, ``int8``, ``openvino`` in the stock environment; `
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -40,10 +41,10 @@ INTEL_ARMS = ("stock-2.8", "ipex")
 
 PARAMS = {
     "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
-    "batch_sizes": Param([1, 8], list, "generator batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
+    "batch_sizes": Param([1, 8], list, "acoustic-model batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
     "repeats": Param(20, int, "timed repeats of every measurement, at least 20"),
     "warmup": Param(3, int, "discarded warm-up calls"),
-    "threads": Param(0, int, "threads per arm for the generator and training, 0 for all bound cores"),
+    "threads": Param(0, int, "threads per arm for the acoustic model and training, 0 for all bound cores"),
     "e2e_threads": Param(1, int, "threads of the end-to-end run, one utterance at a time"),
     "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
     "train_updates": Param(10, int, "timed GAN updates for training throughput, at the model's and the paper's sizes"),
@@ -135,48 +136,87 @@ def run_arm(spec: dict) -> dict:
     torch.set_num_threads(threads)
     backend = "eager" if spec["arm"] == "stock-2.8" else spec["arm"]
     records = spec["records"]
-    state = train.load_checkpoint(records["train"]["checkpoint"])
-    cfg = train.gan.GanConfig(**json.loads(state["config"]))
-    generator = train.build_generator(cfg, state["generator"])
+    model = train.load_model(records["train"])
     symbols = records["train"]["symbols"]
-    items = _split_items("test", records["features"], records["audio_prep"], records["text"])
+    items = _split_items("test", records["features"], records["audio_prep"], records["text"], model.input)
     calibration = [train.pad_features([torch.from_numpy(np.ascontiguousarray(it["feats"])) for it in items[i:i + 8]])
                    for i in range(0, min(len(items), 32), 8)]
-    runner = backends.make(backend, generator, calibration)
+    runner = backends.make(backend, model.net, calibration)
     timing = (records["features"]["frame_shift_s"], records["features"]["frame_window_s"])
     result = {"arm": spec["arm"], "torch": torch.__version__, "threads": threads, "python": sys.version.split()[0]}
     with torch.inference_mode():
-        result["per"] = score(transcribe(items, runner, symbols, None, timing, 32), items)["per"]
+        result["per"] = score(transcribe(items, runner, model, symbols, None, timing, 32), items)["per"]
         if spec["e2e"]:
-            result["e2e"] = {**_e2e(spec, runner, symbols, timing, records), "threads": threads}
+            result["e2e"] = {**_e2e(spec, runner, model, symbols, records), "threads": threads}
             return result
-        result["generator"] = {}
+        result["model"] = {}
         for bs in spec["batch_sizes"]:
             chosen = [items[i % len(items)] for i in range(bs)]
             x, pad = train.pad_features([torch.from_numpy(np.ascontiguousarray(it["feats"])) for it in chosen])
             samples = _timed(lambda: runner(x, pad), spec["repeats"], spec["warmup"])
-            flops = 2 * x.shape[0] * x.shape[1] * cfg.input_dim * cfg.vocab * cfg.generator_kernel
-            result["generator"][str(bs)] = {"samples": samples, **summarize(samples), "flops": flops,
-                                            "audio_seconds": sum(it["seconds"] for it in chosen), "segments": int((~pad).sum())}
+            result["model"][str(bs)] = {"samples": samples, **summarize(samples),
+                                        "flops": model.net.flops(x.shape[0], x.shape[1]),
+                                        "audio_seconds": sum(it["seconds"] for it in chosen), "steps": int((~pad).sum())}
     if spec["train_updates"] > 0 and backend == "eager":
-        result["train_updates_per_s"] = _train_throughput(spec, cfg, symbols, records, spec["train_batch_size"])
-        paper = train.gan.GanConfig(**{**json.loads(state["config"]), "disc_dim": 384, "disc_kernel": 6})
+        if model.input == "frames":
+            result["train_updates_per_s"] = _classifier_throughput(spec, model, items, spec["train_batch_size"])
+            result["train_update"] = "one Adam step of the frame classifier on a batch of utterances"
+            gan_config = train.gan.GanConfig(input_dim=_gan_input_dim(records), vocab=len(symbols))
+        else:
+            result["train_updates_per_s"] = _train_throughput(spec, model.net.cfg, symbols, records,
+                                                              spec["train_batch_size"])
+            result["train_update"] = "one GAN update (D and G alternating)"
+            gan_config = model.net.cfg
+        paper = train.gan.GanConfig(**{**dataclasses.asdict(gan_config), "disc_dim": 384, "disc_kernel": 6})
         result["train_updates_per_s_paper_sizes"] = _train_throughput(spec, paper, symbols, records, 160)
     return result
 
 
-def _e2e(spec, runner, symbols, timing, records) -> dict:
-    """Per-stage and end-to-end times on silence-removed test utterances: features, segments, generator, decoding."""
+def _gan_input_dim(records: dict) -> int:
+    return int(np.load(Path(records["features"]["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
+
+
+def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:
+    """Adam steps per second of training the frame classifier (cross-entropy on per-frame targets)."""
+    import torch
+
+    from .selftrain import pad_frames
+
+    net = type(model.net)(**model.net.config()).train()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    rng = np.random.default_rng(0)
+
+    def update():
+        x, padding = pad_frames([items[i]["feats"] for i in rng.integers(0, len(items), batch)])
+        targets = torch.from_numpy(rng.integers(0, net.vocab, padding.shape)).masked_fill(padding, -100)
+        loss = torch.nn.functional.cross_entropy(net(x, padding).reshape(-1, net.vocab), targets.reshape(-1),
+                                                 ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(4):
+        update()
+    t = time.perf_counter()
+    for _ in range(spec["train_updates"]):
+        update()
+    return spec["train_updates"] / (time.perf_counter() - t)
+
+
+def _e2e(spec, runner, model, symbols, records) -> dict:
+    """Per-stage and end-to-end times on silence-removed test utterances: features, segments (GAN only), the
+    acoustic model, decoding (greedy for the GAN, the hybrid HMM for the decipher method)."""
     import torch
 
     from . import audio_io, decode, features, manifest, train
+    from .inference import decode_batch
 
     transform = features.TrainedTransform(records["features"])
     m = manifest.read(Path(records["audio_prep"]["manifests"]), "test")
     n = min(spec["e2e_utterances"], len(m))
     audio = [audio_io.read(m.audio_path(i))[0] for i in range(n)]
     speakers = m.speakers[:n] if m.speakers else [None] * n
-    stages = {"features": [], "segments": [], "generator": [], "decoding": []}
+    stages = {"features": [], "segments": [], "model": [], "decoding": []}
     e2e = []
     for r in range(spec["repeats"] + spec["warmup"]):
         t = {k: 0.0 for k in stages}
@@ -184,14 +224,17 @@ def _e2e(spec, runner, symbols, timing, records) -> dict:
             t0 = time.perf_counter()
             frames = transform.extractor(x, speaker)
             t1 = time.perf_counter()
-            seg = features.segment_frames(frames, transform.centroids, transform.A, transform.b,
-                                          transform.params["pool_rate"])
+            if model.input == "frames":
+                x = np.asarray(frames, dtype=np.float32)
+            else:
+                x = features.segment_frames(frames, transform.centroids, transform.A, transform.b,
+                                            transform.params["pool_rate"])["pooled"]
             t2 = time.perf_counter()
-            feats, pad = train.pad_features([torch.from_numpy(seg["pooled"])])
+            feats, pad = train.pad_features([torch.from_numpy(x)])
             logits = runner(feats, pad)
             t3 = time.perf_counter()
-            for logp, spans in decode.segment_posteriors(logits, pad):
-                decode.greedy_phones(logp, spans, symbols, None)
+            for _, ids, spans in decode_batch(model, logits, pad):
+                decode.path_phones(ids, spans, symbols, None)
             t4 = time.perf_counter()
             for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 t[k] += v
@@ -331,7 +374,7 @@ def table(summary: dict):
 
     rows = []
     for arm, r in summary["arms"].items():
-        for bs, g in r["generator"].items():
+        for bs, g in r["model"].items():
             rows.append({"arm": arm, "torch": r["torch"], "batch": int(bs), "median_ms": 1000 * g["median"],
                          "q1_ms": 1000 * g["q1"], "q3_ms": 1000 * g["q3"], "p90_ms": 1000 * g["p90"],
                          "utt_per_s": int(bs) / g["median"], "audio_s_per_s": g["audio_seconds"] / g["median"],
@@ -341,29 +384,29 @@ def table(summary: dict):
 
 def speedups(summary: dict, reference: str = "eager") -> dict:
     """Median-latency ratio reference/arm per batch size, with a spread from the quartiles."""
-    ref = summary["arms"][reference]["generator"]
+    ref = summary["arms"][reference]["model"]
     out = {}
     for arm, r in summary["arms"].items():
-        base = summary["arms"]["stock-2.8"]["generator"] if arm == "ipex" and "stock-2.8" in summary["arms"] else ref
-        for bs, g in r["generator"].items():
+        base = summary["arms"]["stock-2.8"]["model"] if arm == "ipex" and "stock-2.8" in summary["arms"] else ref
+        for bs, g in r["model"].items():
             out[(arm, int(bs))] = {"speedup": base[bs]["median"] / g["median"],
                                    "low": base[bs]["q1"] / g["q3"], "high": base[bs]["q3"] / g["q1"]}
     return out
 
 
 def roofline_note(summary: dict) -> str:
-    """Achieved GFLOP/s of the generator against the nominal fp32 peak (AVX2: 32 flops per cycle and core)."""
+    """Achieved GFLOP/s of the acoustic model against the nominal fp32 peak (AVX2: 32 flops per cycle and core)."""
     best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
-               for bs, g in r["generator"].items())
+               for bs, g in r["model"].items())
     ghz = summary["machine"].get("max_mhz", 0) / 1000
-    text = f"Best generator throughput: {best[0]:.1f} GFLOP/s ({best[1]}, batch {best[2]})."
+    text = f"Best acoustic-model throughput: {best[0]:.1f} GFLOP/s ({best[1]}, batch {best[2]})."
     if ghz:
         flops_per_cycle = 64 if any(f.startswith("avx512f") for f in summary["machine"].get("flags", [])) else 32
         peak = flops_per_cycle * ghz * summary["threads"]
         text += (f" Nominal fp32 peak of {summary['threads']} core(s) at {ghz:.2f} GHz with {flops_per_cycle} "
                  f"flops/cycle: {peak:.0f} GFLOP/s, so {100 * best[0] / peak:.0f}% of peak.")
-    return text + (" The generator is a single small convolution (kernel 4): at small batches its time is call "
-                   "overhead and memory traffic, not arithmetic.")
+    return text + (" The model is small (the GAN's generator is one convolution of kernel 4, the frame classifier "
+                   "two Linear layers): at small batches its time is call overhead and memory traffic, not arithmetic.")
 
 
 def metrics(summary: dict) -> dict:

@@ -1,6 +1,8 @@
-"""Phones and words with timestamps from generator outputs.
+"""Phones and words with timestamps from the acoustic model's outputs.
 
-Greedy phones: per-segment argmax (JOIN segmentation with run means), repeats collapsed, ``<SIL>`` dropped.
+Greedy phones (GAN): per-segment argmax (JOIN segmentation with run means), repeats collapsed, ``<SIL>``
+dropped. Frame paths (decipher method): the hybrid HMM's best phone per frame; each run of a phone is a
+segment whose emission for the word decoder is the log-softmax of its mean logits.
 Words: flashlight-text's lexicon beam search over the segment emissions with the KenLM word LM (CTC
 criterion with ``<SIL>`` as the blank and the silence token), no Kaldi.
 Times: a segment covers frames ``[start, end)`` of the silence-removed audio; a frame ``f`` starts at
@@ -62,7 +64,22 @@ def segment_posteriors(logits: torch.Tensor, padding: torch.Tensor) -> list[tupl
 
 def greedy_phones(logp: np.ndarray, spans: list, symbols: list[str], timing: Timing | None) -> list[dict]:
     """Collapsed argmax phones without ``<SIL>``, each with start/end seconds when ``timing`` is given."""
-    ids = logp.argmax(-1)
+    return path_phones(logp.argmax(-1), spans, symbols, timing)
+
+
+def run_posteriors(logits: torch.Tensor, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """One utterance's frame logits (T, V) and best frame path -> per run of the path: log-probabilities of the
+    run's mean logits (as JOIN segments for the GAN), the run's phone id and its span of frames."""
+    starts = np.r_[0, np.flatnonzero(path[1:] != path[:-1]) + 1]
+    ends = np.r_[starts[1:], len(path)]
+    run_of_frame = torch.from_numpy(np.repeat(np.arange(len(starts)), ends - starts))
+    sums = torch.zeros(len(starts), logits.shape[-1]).index_add_(0, run_of_frame, logits[:len(path)].float())
+    logp = torch.log_softmax(sums / torch.from_numpy(ends - starts)[:, None], -1)
+    return logp.numpy(), path[starts], [(int(a), int(b) - 1) for a, b in zip(starts, ends)]
+
+
+def path_phones(ids: np.ndarray, spans: list, symbols: list[str], timing: Timing | None) -> list[dict]:
+    """Phones of a path of symbol ids over spans: runs collapsed, ``<SIL>`` dropped, times when ``timing`` is given."""
     phones = []
     for j, i in enumerate(ids):
         if symbols[i] == SIL:

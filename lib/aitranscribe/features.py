@@ -107,7 +107,7 @@ def segment_frames(frames: np.ndarray, centroids: np.ndarray, A: np.ndarray, b: 
     projected = np.asarray(frames, dtype=np.float32) @ A + b
     merged, merged_bounds = segments.merge_runs(projected, ids)
     pooled, pooled_bounds = segments.mean_pool(merged, merged_bounds, pool_rate)
-    return {"ids": ids, "projected": projected, "merged": merged, "merged_bounds": merged_bounds,
+    return {"frames": frames, "ids": ids, "projected": projected, "merged": merged, "merged_bounds": merged_bounds,
             "pooled": pooled, "pooled_bounds": pooled_bounds}
 
 

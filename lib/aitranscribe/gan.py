@@ -7,7 +7,7 @@ unfolded windows (``GeneratorLinear``) so INT8 paths that do not quantise Conv1d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -39,6 +39,8 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: GanConfig):
         super().__init__()
+        self.cfg = cfg
+        self.input_dim = cfg.input_dim
         self.kernel = cfg.generator_kernel
         self.bn = nn.BatchNorm1d(cfg.input_dim) if cfg.generator_batch_norm > 0 else None
         self.bn_scale = cfg.generator_batch_norm
@@ -54,6 +56,17 @@ class Generator(nn.Module):
         if self.bn is not None:
             h = self.bn(h) * self.bn_scale
         return self.proj(h).transpose(1, 2)[:, : x.shape[1]]
+
+    def config(self) -> dict:
+        return asdict(self.cfg)
+
+    def flops(self, batch: int, length: int) -> int:
+        """Multiply-adds x 2 of one call on ``batch`` x ``length`` segments."""
+        return 2 * batch * length * self.cfg.input_dim * self.cfg.vocab * self.kernel
+
+    def linear_form(self) -> "GeneratorLinear":
+        """The same function with a Linear over unfolded windows (INT8 paths do not quantise Conv1d)."""
+        return GeneratorLinear(self)
 
 
 class GeneratorLinear(nn.Module):

@@ -1,7 +1,8 @@
 """Stage 06, inference: phones and words with timestamps on a prepared split or a folder of new recordings.
 
-Inputs: the selected generator (05), the train-fitted features pipeline (03: k-means, PCA, pooling; never
-refitted), VAD settings (02), lexicon and word LM (04). A folder of new recordings goes through the same
+Inputs: the selected model (05: the GAN's generator over pooled segments, or the decipher method's frame
+classifier and hybrid HMM over stage 03's frames), the train-fitted features pipeline (03: speaker
+normalisation, k-means, PCA, pooling; never refitted), VAD settings (02), lexicon and word LM (04). A folder of new recordings goes through the same
 preparation: 16 kHz mono conversion, rVAD silence removal, features, units, PCA, merging and pooling.
 Outputs in ``<data_root>/<profile>/06_inference/<input>-<backend>-<hash>/``: ``transcripts.json``
 (phones and words with start/end seconds on the original recordings), ``phones.txt``, ``words.txt``,
@@ -32,7 +33,7 @@ KEY = "inference"
 NOTEBOOK = "06_inference"
 
 PARAMS = {
-    "backend": Param("eager", str, "generator backend", backends.BACKENDS),
+    "backend": Param("eager", str, "backend of the acoustic model", backends.BACKENDS),
     "split": Param("test", str, "prepared split to transcribe when no folder is given", ("train", "valid", "test")),
     "folder": Param("", str, "a folder of new recordings to transcribe instead of a split"),
     "words": Param(True, bool, "decode words with the lexicon and the word LM as well as phones"),
@@ -40,7 +41,7 @@ PARAMS = {
     "lm_weight": Param(2.0, float, "word LM weight"),
     "word_score": Param(0.0, float, "word insertion score"),
     "tune_lm_weights": Param([], list, "LM weights tried on valid, chosen by log word-LM ppl x viterbi UER, no labels"),
-    "batch_size": Param(32, int, "utterances per generator call"),
+    "batch_size": Param(32, int, "utterances per acoustic-model call"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted for another backend"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
 }
@@ -48,10 +49,16 @@ PARAMS = {
 
 # ------------------------------------------------------------------------------------------------ inputs
 
-def _split_items(split: str, features_record: dict, prep_record: dict, text_record: dict) -> list[dict]:
-    """Pooled segments, bounds, VAD intervals, durations and references of a prepared split."""
-    feats, lengths = segments.read_features(features_record["gan_input"], split, mmap=False)
-    bounds = np.load(Path(features_record["gan_input"]) / f"{split}.bounds.npy")
+def _split_items(split: str, features_record: dict, prep_record: dict, text_record: dict,
+                 model_input: str = "segments") -> list[dict]:
+    """The model's input (pooled segments or frames), their frame bounds, VAD intervals, durations and references
+    of a prepared split."""
+    if model_input == "frames":
+        feats, lengths = segments.read_features(features_record["dir"], split, mmap=False)
+        bounds = np.concatenate([np.stack([np.arange(n), np.arange(n) + 1], 1) for n in lengths])
+    else:
+        feats, lengths = segments.read_features(features_record["gan_input"], split, mmap=False)
+        bounds = np.load(Path(features_record["gan_input"]) / f"{split}.bounds.npy")
     vads = audio_prep.read_vads(Path(prep_record["dir"]) / f"{split}.vads")
     original = manifest.read(Path(prep_record["data_dir"]) / "manifests", split, check_files=False)
     refs = train_stage.load_references(text_record, split)
@@ -66,7 +73,8 @@ def _split_items(split: str, features_record: dict, prep_record: dict, text_reco
     return items
 
 
-def _folder_items(folder: str, out_dir: Path, prep_record: dict, features_record: dict) -> tuple[list[dict], list]:
+def _folder_items(folder: str, out_dir: Path, prep_record: dict, features_record: dict,
+                  model_input: str) -> tuple[list[dict], list]:
     """New recordings prepared exactly as the training audio (train-fitted transforms); bad files reported."""
     from rVADfast import rVADfast
 
@@ -95,7 +103,12 @@ def _folder_items(folder: str, out_dir: Path, prep_record: dict, features_record
             bad.append({"file": str(src), "reason": reason})
             continue
         side = src.with_suffix(".txt")
-        items.append({"name": rel.with_suffix("").as_posix(), "feats": seg["pooled"], "bounds": seg["pooled_bounds"],
+        if model_input == "frames":
+            n = len(seg["frames"])
+            feats, bounds = seg["frames"].astype(np.float32), np.stack([np.arange(n), np.arange(n) + 1], 1)
+        else:
+            feats, bounds = seg["pooled"], seg["pooled_bounds"]
+        items.append({"name": rel.with_suffix("").as_posix(), "feats": feats, "bounds": bounds,
                       "vads": intervals, "seconds": len(x) / audio_io.TARGET_SR, "ref_phones": None,
                       "ref_words": " ".join(folder_source.normalize_words(side.read_text())) if side.is_file() else None})
     if not items:
@@ -111,17 +124,26 @@ def _batches(items: list[dict], size: int):
         yield chunk, train_stage.pad_features([torch.from_numpy(np.ascontiguousarray(it["feats"])) for it in chunk])
 
 
-def transcribe(items: list[dict], runner, symbols: list[str], word_decoder, timing: tuple[float, float],
+def decode_batch(model, logits: torch.Tensor, padding: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray, list]]:
+    """Per utterance: segment log-probabilities for the word decoder, the phone id of each segment, its span.
+
+    GAN: JOIN segments and their argmax. Decipher: the runs of the hybrid HMM's best frame path and their phone."""
+    if model.input == "frames":
+        return [decode.run_posteriors(logits[b], path) for b, path in enumerate(model.paths(logits, padding))]
+    return [(logp, logp.argmax(-1), spans) for logp, spans in decode.segment_posteriors(logits, padding)]
+
+
+def transcribe(items: list[dict], runner, model, symbols: list[str], word_decoder, timing: tuple[float, float],
                batch_size: int) -> list[dict]:
-    """Phones (and words) with times for every item, using the backend ``runner``."""
+    """Phones (and words) with times for every item, the network run by the backend ``runner``."""
     shift, window = timing
     out = []
     for chunk, (x, padding) in _batches(items, batch_size):
         logits = runner(x, padding)
-        for item, (logp, spans) in zip(chunk, decode.segment_posteriors(logits, padding)):
+        for item, (logp, ids, spans) in zip(chunk, decode_batch(model, logits, padding)):
             t = decode.Timing(item["bounds"], shift, window, item["vads"])
             entry = {"name": item["name"], "seconds": round(item["seconds"], 3),
-                     "phones": decode.greedy_phones(logp, spans, symbols, t)}
+                     "phones": decode.path_phones(ids, spans, symbols, t)}
             if word_decoder is not None:
                 entry["words"] = word_decoder(logp, spans, t)
             out.append(entry)
@@ -139,10 +161,10 @@ def score(results: list[dict], items: list[dict]) -> dict:
     return out
 
 
-def _tune_lm_weight(p, generator, symbols, text_record, features_record, prep_record) -> tuple[float, list]:
+def _tune_lm_weight(p, model, symbols, text_record, features_record, prep_record) -> tuple[float, list]:
     """The LM weight with the lowest log word-LM perplexity x viterbi UER on valid (no labels)."""
-    items = _split_items("valid", features_record, prep_record, text_record)
-    runner = backends.make("eager", generator)
+    items = _split_items("valid", features_record, prep_record, text_record, model.input)
+    runner = backends.make("eager", model.net)
     word_lm = lm.load(text_record["word_lm"])
     lexicon = dict(line.split("\t") for line in Path(text_record["lexicon"]).read_text(encoding="utf-8").splitlines())
     table = []
@@ -150,7 +172,7 @@ def _tune_lm_weight(p, generator, symbols, text_record, features_record, prep_re
         wd = decode.WordDecoder(symbols, text_record["lexicon"], text_record["word_lm"], p["beam"], float(weight),
                                 p["word_score"])
         timing = (features_record["frame_shift_s"], features_record["frame_window_s"])
-        results = transcribe(items, runner, symbols, wd, timing, p["batch_size"])
+        results = transcribe(items, runner, model, symbols, wd, timing, p["batch_size"])
         viterbi = [[ph["phone"] for ph in r["phones"]] for r in results]
         word_phones = [[ph for w in r["words"] for ph in lexicon[w["word"]].split()] for r in results]
         uer = scoring.per(word_phones, viterbi)
@@ -190,31 +212,30 @@ def run(p: dict) -> dict:
 
 def _run(p, out_dir, train_record, features_record, prep_record, text_record) -> dict:
     symbols = train_record["symbols"]
-    state = train_stage.load_checkpoint(train_record["checkpoint"])
-    cfg = train_stage.gan.GanConfig(**json.loads(state["config"]))
-    generator = train_stage.build_generator(cfg, state["generator"])
+    model = train_stage.load_model(train_record)
     timing = (features_record["frame_shift_s"], features_record["frame_window_s"])
     start = time.time()
     bad = []
     if p["folder"]:
-        items, bad = _folder_items(p["folder"], out_dir, prep_record, features_record)
+        items, bad = _folder_items(p["folder"], out_dir, prep_record, features_record, model.input)
     else:
-        items = _split_items(p["split"], features_record, prep_record, text_record)
+        items = _split_items(p["split"], features_record, prep_record, text_record, model.input)
     prep_seconds = time.time() - start
     lm_weight, tuning = p["lm_weight"], []
     if p["words"] and p["tune_lm_weights"]:
-        lm_weight, tuning = _tune_lm_weight(p, generator, symbols, text_record, features_record, prep_record)
+        lm_weight, tuning = _tune_lm_weight(p, model, symbols, text_record, features_record, prep_record)
     word_decoder = (decode.WordDecoder(symbols, text_record["lexicon"], text_record["word_lm"], p["beam"], lm_weight,
                                        p["word_score"]) if p["words"] else None)
     calibration = [b for _, b in _batches(items[: 4 * p["batch_size"]], p["batch_size"])]
-    runner = backends.make(p["backend"], generator, calibration)
+    runner = backends.make(p["backend"], model.net, calibration)
     runner(*calibration[0])  # warm-up (torch.compile compiles here); not part of the timed step
     t0 = time.time()
-    results = transcribe(items, runner, symbols, word_decoder, timing, p["batch_size"])
+    results = transcribe(items, runner, model, symbols, word_decoder, timing, p["batch_size"])
     step_seconds = time.time() - t0 + prep_seconds
     scores = {p["backend"]: score(results, items)}
     if p["backend"] != "eager":
-        eager_results = transcribe(items, backends.make("eager", generator), symbols, None, timing, p["batch_size"])
+        eager_results = transcribe(items, backends.make("eager", model.net), model, symbols, None, timing,
+                                   p["batch_size"])
         scores["eager"] = score(eager_results, items)
     audio_seconds = sum(it["seconds"] for it in items)
     _write_outputs(out_dir, results)

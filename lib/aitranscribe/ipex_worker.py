@@ -1,28 +1,38 @@
-"""Run the generator with Intel Extension for PyTorch (inside .venv-intel, torch 2.8).
+"""Run the acoustic model with Intel Extension for PyTorch (inside .venv-intel, torch 2.8).
 
-    python -m aitranscribe.ipex_worker GENERATOR.pt INPUT.npy OUTPUT.npy
+    python -m aitranscribe.ipex_worker MODEL.pt INPUT.npy OUTPUT.npy
 
-GENERATOR.pt holds ``weight`` (V, D, k) and ``kernel``; INPUT.npy is (B, T, D) float32, already masked.
+MODEL.pt holds ``class`` (``Generator`` or ``FrameClassifier``), ``config`` (JSON) and ``state`` (weights);
+INPUT.npy is (B, T, D) float32, already masked.
 """
+import json
 import sys
 
 import numpy as np
 import torch
 
 
+def build(saved: dict) -> torch.nn.Module:
+    """The network of a saved ``{class, config, state}``, in eval mode."""
+    from .frame_classifier import FrameClassifier
+    from .gan import GanConfig, Generator
+
+    config = json.loads(saved["config"])
+    builders = {"Generator": lambda: Generator(GanConfig(**config)), "FrameClassifier": lambda: FrameClassifier(**config)}
+    if saved["class"] not in builders:
+        raise ValueError(f"unknown network class {saved['class']!r}")
+    net = builders[saved["class"]]()
+    net.load_state_dict(saved["state"])
+    return net.eval()
+
+
 def main(checkpoint: str, source: str, target: str) -> None:
     import intel_extension_for_pytorch as ipex
 
     from .backends import _Unpadded
-    from .gan import GanConfig, Generator
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    weight = state["weight"]
-    generator = Generator(GanConfig(input_dim=weight.shape[1], vocab=weight.shape[0],
-                                    generator_kernel=int(state["kernel"]), generator_dropout=0.0)).eval()
-    with torch.no_grad():
-        generator.proj.weight.copy_(weight)
-    optimized = ipex.optimize(_Unpadded(generator).eval())
+    net = build(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    optimized = ipex.optimize(_Unpadded(net).eval())
     with torch.inference_mode():
         out = optimized(torch.from_numpy(np.load(source)))
     np.save(target, out.numpy())

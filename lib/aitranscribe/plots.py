@@ -148,9 +148,25 @@ def sentence_lengths(summary: dict):
 
 
 def training_curves(record: dict):
-    """Per run: D and G losses, penalties, the label-free selection metric and the report-only PER."""
+    """GAN, per run: D and G losses, penalties, the label-free selection metric and the report-only PER.
+    Decipher, per self-training round: train phone-LM perplexity (selection), labels changed, report-only PER."""
     import json
 
+    if record.get("method", "gan") == "decipher":
+        rounds = json.loads((Path(record["dir"]) / "selection.json").read_text())["rounds"]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+        panels = [("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
+                  ("label_change", "share of train frames relabelled"),
+                  ("per_valid_report_only", "valid PER (report-only, labels)")]
+        for ax, (key, title) in zip(axes, panels):
+            ax.plot([r["round"] for r in rounds], [r.get(key, np.nan) for r in rounds], marker="o")
+            ax.axvline(int(record["run"].split("-")[1]), color="grey", linestyle=":", label="selected")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("self-training round")
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
     runs = sorted((Path(record["dir"]) / "runs").iterdir())
     fig, axes = plt.subplots(2, 3, figsize=(13, 6))
     panels = [("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
@@ -234,26 +250,26 @@ def benchmark_overview(summary: dict):
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(batches)) + width * (len(arms) - 2) / 2, [str(b) for b in batches])
     ax.set_xlabel("batch size")
-    ax.set_ylabel("speedup of the generator vs eager")
-    ax.set_title("Generator speedup (median ratio, quartile bars)")
+    ax.set_ylabel("speedup of the acoustic model vs eager")
+    ax.set_title("Acoustic-model speedup (median ratio, quartile bars)")
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     for arm in arms:
-        g = summary["arms"][arm]["generator"]
+        g = summary["arms"][arm]["model"]
         ax.plot(batches, [g[str(b)]["audio_seconds"] / g[str(b)]["median"] for b in batches], marker="o", label=arm)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("audio seconds per second")
-    ax.set_title("Generator throughput")
+    ax.set_title("Acoustic-model throughput")
     ax.legend(fontsize=7)
     ax = axes[1, 0]
     b1 = str(batches[0])
-    lat = [summary["arms"][a]["generator"][b1] for a in arms]
+    lat = [summary["arms"][a]["model"][b1] for a in arms]
     ax.bar(arms, [1000 * v["median"] for v in lat],
            yerr=[[1000 * (v["median"] - v["q1"]) for v in lat], [1000 * (v["q3"] - v["median"]) for v in lat]], capsize=3)
     ax.set_ylabel("ms")
-    ax.set_title(f"Generator latency at batch {b1} (median, quartiles)")
+    ax.set_title(f"Acoustic-model latency at batch {b1} (median, quartiles)")
     ax.tick_params(axis="x", labelsize=8)
     ax = axes[1, 1]
     e2e = summary["arms"]["eager"].get("e2e")

@@ -1,9 +1,14 @@
-"""Stage 05, GAN training: a sweep of wav2vec-U runs, label-free model selection, report-only diagnostics.
+"""Stage 05, unsupervised training: label-free model selection and report-only diagnostics, two methods.
 
-Inputs: the 03_features GAN input (pooled segments) and the 04_text_prep phone text, dictionary and phone
-LM. Outputs in ``<data_root>/<profile>/05_train_gan/<hash>/``: ``runs/<settings>/`` (one directory per
-run, never shared: ``checkpoint_last.pt`` to resume, ``checkpoint_best.pt``, ``history.json``),
-``selection.json`` (the chosen run and checkpoint, chosen without labels) and ``diagnostics.json``.
+``method: gan``, wav2vec-U: a sweep of GAN runs on the 03_features GAN input (pooled segments). Outputs in
+``<data_root>/<profile>/05_train_gan/gan-<hash>/``: ``runs/<settings>/`` (one directory per run, never
+shared: ``checkpoint_last.pt`` to resume, ``checkpoint_best.pt``, ``history.json``).
+``method: decipher`` (the demo's default; see :mod:`selftrain`): decipherment of segment tokens with the
+text's phone pair and triple statistics, then rounds of self-training a frame classifier on stage 03's frames
+decoded by a hybrid HMM. Outputs in ``05_train_gan/decipher-<hash>/``: ``decipherment.npz`` and
+``rounds/round-<k>/``.
+Both: ``selection.json`` (the chosen run or round and its checkpoint, chosen without labels) and
+``diagnostics.json``. Inputs of both: the 04_text_prep phone text, dictionary and phone LM.
 
 Labels (reference phones of the audio) are read only for report-only numbers: PER curves, chance PER,
 the supervised CTC reference, unit purity and the objective check. Training, early stopping and
@@ -36,11 +41,26 @@ from .stage import atomic_write_json, setup_logging
 
 log = logging.getLogger(__name__)
 
+DECIPHER_PARAMS = ("decipher_groups", "decipher_min_run", "decipher_tokens", "decipher_split", "decipher_restarts",
+                   "decipher_iters", "decipher_refine", "decipher_refine_iters", "selftrain_rounds", "selftrain_epochs",
+                   "classifier_hidden")
 KEY = "train"
 NOTEBOOK = "05_train_gan"
 SIL = "<SIL>"
 
 PARAMS = {
+    "method": Param("decipher", str, "decipherment + self-training, or the wav2vec-U GAN", ("decipher", "gan")),
+    "decipher_groups": Param(20, int, "decipher: groups of k-means units whose changes cut segments"),
+    "decipher_min_run": Param(2, int, "decipher: least frames of a segment"),
+    "decipher_tokens": Param(128, int, "decipher: k-means tokens of segment means"),
+    "decipher_split": Param(0.2, float, "decipher: chance that a token continues its phone"),
+    "decipher_restarts": Param(10, int, "decipher: EM restarts from random tables"),
+    "decipher_iters": Param(300, int, "decipher: EM iterations of each restart (token pairs)"),
+    "decipher_refine": Param(3, int, "decipher: best restarts refined on token triples"),
+    "decipher_refine_iters": Param(100, int, "decipher: EM iterations on the triples"),
+    "selftrain_rounds": Param(2, int, "decipher: self-training rounds; the lowest phone-LM perplexity is kept"),
+    "selftrain_epochs": Param(3, int, "decipher: classifier epochs per round"),
+    "classifier_hidden": Param(256, int, "decipher: hidden units of the frame classifier"),
     "updates": Param(300, int, "updates per run, D and G alternating; 150000 in the paper"),
     "batch_size": Param(32, int, "utterances and text sentences per update; 160 in the paper"),
     "disc_dim": Param(64, int, "discriminator width; 384 in the paper"),
@@ -62,6 +82,7 @@ PARAMS = {
     "max_text_sentences": Param(0, int, "at most this many phone-text sentences are loaded, 0 for all"),
     "supervised_epochs": Param(10, int, "epochs of the supervised CTC reference, report-only; 0 skips it"),
 }
+GAN_PARAMS = tuple(k for k in PARAMS if k not in DECIPHER_PARAMS and k not in ("method", "supervised_epochs"))
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -188,6 +209,38 @@ def load_checkpoint(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+class GanModel:
+    """The selected wav2vec-U generator over pooled segments; phones are read greedily off JOIN segments."""
+
+    input = "segments"
+
+    def __init__(self, generator: gan.Generator):
+        self.net = generator
+
+
+def load_model(record: dict):
+    """The selected model of a 05 record: a :class:`GanModel` or a :class:`~aitranscribe.selftrain.FrameModel`."""
+    if record.get("method", "gan") == "decipher":
+        from .selftrain import FrameModel
+
+        return FrameModel.load(record["checkpoint"])
+    state = load_checkpoint(record["checkpoint"])
+    if "generator" not in state:
+        raise KitError(f"{record['checkpoint']}: not a generator checkpoint of the GAN method")
+    return GanModel(build_generator(gan.GanConfig(**json.loads(state["config"])), state["generator"]))
+
+
+def model_phones(model, features_record: dict, split: str, symbols: list[str]) -> list[list[str]]:
+    """Phones of every utterance of a prepared split (``<SIL>`` dropped) from the model's own input and decoding."""
+    if model.input == "frames":
+        from .selftrain import decode_paths, phones_of
+
+        feats, lengths = segments.read_features(features_record["dir"], split)
+        frames = [np.asarray(u, dtype=np.float32) for u in segments.utterances(feats, lengths)]
+        return [phones_of(path, symbols) for path in decode_paths(model, frames)]
+    return greedy_decode(model.net, load_audio_split(features_record, split), symbols)
+
+
 def build_generator(cfg: gan.GanConfig, state: dict | None = None) -> gan.Generator:
     """A generator for ``cfg``, with weights from a checkpoint's ``generator`` state when given."""
     generator = gan.Generator(cfg)
@@ -264,14 +317,15 @@ def train_run(job: dict) -> dict:
 # ------------------------------------------------------------------------------------------------ the stage
 
 def stage_hash(p: dict, features_record: dict, text_record: dict) -> str:
-    """Hash of the parameters (report-only ones left out) and of both input stages."""
+    """Hash of the method's parameters (report-only ones and the other method's left out) and of both inputs."""
+    other = DECIPHER_PARAMS if p["method"] == "gan" else GAN_PARAMS
     return params_hash({**p, "features": features_record["params_hash"], "text": text_record["params_hash"]},
-                       report_only=("supervised_epochs",))
+                       report_only=("supervised_epochs", *other))
 
 
 def output_dir(p: dict, features_record: dict, text_record: dict) -> Path:
-    """``<data_root>/<profile>/05_train_gan/gan-<hash of parameters and inputs>``."""
-    return profile_data_dir(p) / NOTEBOOK / f"gan-{stage_hash(p, features_record, text_record)}"
+    """``<data_root>/<profile>/05_train_gan/<method>-<hash of parameters and inputs>``."""
+    return profile_data_dir(p) / NOTEBOOK / f"{p['method']}-{stage_hash(p, features_record, text_record)}"
 
 
 def sweep_settings(p: dict) -> list[dict]:
@@ -282,16 +336,19 @@ def sweep_settings(p: dict) -> list[dict]:
 
 
 def run(p: dict) -> dict:
-    """Train every run of the sweep (resuming unfinished ones), then select a checkpoint without labels."""
+    """Train with the chosen method (resuming unfinished work), then select a checkpoint without labels."""
     features_record = stage.load_stage(p, "features", "03_features")
     text_record = stage.load_stage(p, "text", "04_text_prep")
     out_dir = output_dir(p, features_record, text_record)
     phash = stage_hash(p, features_record, text_record)
     symbols = read_dictionary(text_record["dict_phn"])
-    dim = int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
     if stage.is_done(out_dir, phash):
         log.info("05_train_gan: already done for these parameters in %s", out_dir)
+    elif p["method"] == "decipher":
+        selection = _run_decipher(p, out_dir, features_record, text_record, symbols)
+        stage.mark_done(out_dir, phash, {"dir": str(out_dir)}, params=p, seconds=selection["seconds"])
     else:
+        dim = int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
         settings = sweep_settings(p)
         cores = len(os.sched_getaffinity(0))
         parallel = p["parallel_runs"] or max(1, min(len(settings), cores))
@@ -321,11 +378,36 @@ def run(p: dict) -> dict:
         atomic_write_json(out_dir / "selection.json", {**selection, "runs": results})
         stage.mark_done(out_dir, phash, {"dir": str(out_dir)}, params=p, seconds=selection["seconds"])
     selection = json.loads((out_dir / "selection.json").read_text())
-    record = {"dir": str(out_dir), "params_hash": phash, "checkpoint": selection["checkpoint"],
+    record = {"dir": str(out_dir), "params_hash": phash, "method": p["method"], "checkpoint": selection["checkpoint"],
               "run": selection["run"], "symbols": symbols, "features": features_record["dir"],
               "text": text_record["dir"]}
     stage.record_stage(p, KEY, record)
     return record
+
+
+def _run_decipher(p: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str]) -> dict:
+    """Decipherment and self-training rounds (resumed), the round selected without labels; writes selection.json."""
+    from . import decipher, selftrain
+
+    frames = {split: [np.asarray(u, dtype=np.float32) for u in segments.utterances(
+        *segments.read_features(features_record["dir"], split, mmap=False))] for split in ("train", "valid")}
+    settings = {"groups": p["decipher_groups"], "min_run": p["decipher_min_run"], "tokens": p["decipher_tokens"],
+                "split": p["decipher_split"], "restarts": p["decipher_restarts"], "iters": p["decipher_iters"],
+                "refine": p["decipher_refine"], "refine_iters": p["decipher_refine_iters"],
+                "rounds": p["selftrain_rounds"], "epochs": p["selftrain_epochs"], "hidden": p["classifier_hidden"],
+                "seed": p["seed"]}
+    chain = selftrain.run_chain(out_dir, frames, decipher.read_units(features_record["centroids"], "train"),
+                                decipher.phone_lines(text_record["phone_text"], symbols), symbols, settings,
+                                lm.load(text_record["phone_lm"]), load_references(text_record, "valid"))
+    chosen = selftrain.select_round(chain["rounds"])
+    name = f"round-{chosen['round']}"
+    selection = {"run": name, "checkpoint": str(out_dir / "rounds" / name / "model.pt"),
+                 "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"], "update": chosen["round"],
+                 "seconds": round(chain["decipherment"]["seconds"] + sum(r["seconds"] for r in chain["rounds"]), 1),
+                 **chain}
+    atomic_write_json(out_dir / "selection.json", selection)
+    log.info("05_train_gan: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
+    return selection
 
 
 def select(results: list[dict], rule: str) -> dict:
@@ -353,7 +435,8 @@ def evaluate(p: dict, record: dict) -> dict:
     """Report-only figures of the selected model and the reference points; cached in diagnostics.json.
 
     Uses the audio's reference phones: PER of the selected checkpoint on valid and test, chance PER, the
-    supervised CTC reference, unit purity and the objective check (losses at the supervised vs found solution).
+    supervised CTC reference, unit purity and, for the GAN, the objective check (losses at the supervised vs
+    found solution).
     """
     from . import diagnostics, probe
 
@@ -365,9 +448,7 @@ def evaluate(p: dict, record: dict) -> dict:
     features_record = stage.load_stage(p, "features", "03_features")
     text_record = stage.load_stage(p, "text", "04_text_prep")
     symbols = record["symbols"]
-    state = load_checkpoint(record["checkpoint"])
-    cfg = gan.GanConfig(**json.loads(state["config"]))
-    generator = build_generator(cfg, state["generator"])
+    model = load_model(record)
     selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
     result = {"selection": {k: selection[k] for k in ("run", "rule", "metric", "update")},
               "supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"]}
@@ -376,9 +457,8 @@ def evaluate(p: dict, record: dict) -> dict:
         result["note"] = "the corpus has no reference phones: no PER is reported"
         stage.atomic_write_json(out_path, result)
         return result
-    feats = {split: load_audio_split(features_record, split) for split in ("valid", "test")}
     for split in ("valid", "test"):
-        result[f"per_{split}"] = phone_error_rate(greedy_decode(generator, feats[split], symbols), refs[split])
+        result[f"per_{split}"] = phone_error_rate(model_phones(model, features_record, split, symbols), refs[split])
     counts = json.loads((Path(text_record["dir"]) / "summary.json").read_text())["phone_counts"]
     result["per_chance"] = diagnostics.chance_per(refs["test"], counts, seed=p["seed"])
     if p["supervised_epochs"] > 0:
@@ -388,21 +468,37 @@ def evaluate(p: dict, record: dict) -> dict:
         train_refs = load_references(text_record, "train")
         result["unit_purity"] = diagnostics.unit_purity(features_record, train_refs, p["supervised_epochs"],
                                                         seed=p["seed"])
-        last = load_checkpoint(Path(record["checkpoint"]).with_name("checkpoint_last.pt"))
-        disc = gan.Discriminator(cfg)
-        disc.load_state_dict(last["discriminator"])
-        supervised = diagnostics.aligned_generator(sup["model"], sup["symbol_list"], load_audio_split(features_record, "train"),
-                                                   train_refs, symbols, cfg.generator_kernel, p["supervised_epochs"], p["seed"])
-        result["objective_check"] = diagnostics.objective_check(
-            generator, supervised, disc, cfg, feats["valid"], symbols, lm.load(text_record["phone_lm"]), refs["valid"])
+        if record.get("method", "gan") == "gan":
+            result["objective_check"] = _objective_check(p, record, model.net, sup, features_record, text_record,
+                                                         train_refs, refs["valid"])
     stage.atomic_write_json(out_path, result)
     return result
 
 
+def _objective_check(p, record, generator, sup, features_record, text_record, train_refs, valid_refs) -> dict:
+    """GAN losses at the supervised solution vs at the found one (report-only)."""
+    from . import diagnostics
+
+    symbols, cfg = record["symbols"], generator.cfg
+    last = load_checkpoint(Path(record["checkpoint"]).with_name("checkpoint_last.pt"))
+    disc = gan.Discriminator(cfg)
+    disc.load_state_dict(last["discriminator"])
+    supervised = diagnostics.aligned_generator(sup["model"], sup["symbol_list"], load_audio_split(features_record, "train"),
+                                               train_refs, symbols, cfg.generator_kernel, p["supervised_epochs"], p["seed"])
+    return diagnostics.objective_check(generator, supervised, disc, cfg, load_audio_split(features_record, "valid"),
+                                       symbols, lm.load(text_record["phone_lm"]), valid_refs)
+
+
 def sweep_table(record: dict):
-    """One row per run: settings, best label-free score and update, report-only valid PER at that update."""
+    """GAN: one row per run (settings, best label-free score and update, report-only valid PER at that update).
+    Decipher: one row per self-training round (label-free signals, report-only valid PER, seconds)."""
     import pandas as pd
 
+    if record.get("method", "gan") == "decipher":
+        selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
+        table = pd.DataFrame(selection["rounds"]).set_index("round")
+        table["selected"] = [f"round-{k}" == record["run"] for k in table.index]
+        return table.rename(columns={"per_valid_report_only": "per_valid (report-only)"})
     rows = []
     for run_dir in sorted((Path(record["dir"]) / "runs").iterdir()):
         history = json.loads((run_dir / "history.json").read_text())
@@ -418,12 +514,16 @@ def sweep_table(record: dict):
 def metrics(p: dict, record: dict, report: dict) -> dict:
     """train.* metrics: PERs (report-only), purity, selection metric, updates, time, method."""
     selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
-    seconds = sum(r["seconds"] for r in selection["runs"])
-    updates = sum(r["updates"] for r in selection["runs"])
     rounded = lambda v: None if v is None else round(v, 4)  # noqa: E731
     purity = report.get("unit_purity", {}).get("purity")
-    return {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
-            "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
-            "unit_purity": rounded(purity), "selection_metric": rounded(selection["metric"]),
-            "updates": updates, "seconds": round(seconds, 1),
+    out = {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
+           "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
+           "unit_purity": rounded(purity), "selection_metric": rounded(selection["metric"])}
+    if record.get("method", "gan") == "decipher":
+        return {**out, "rounds": len(selection["rounds"]), "selected_round": selection["update"],
+                "seconds": selection["seconds"], "decipherment_seconds": selection["decipherment"]["seconds"],
+                "method": "decipherment + self-training"}
+    seconds = sum(r["seconds"] for r in selection["runs"])
+    updates = sum(r["updates"] for r in selection["runs"])
+    return {**out, "updates": updates, "seconds": round(seconds, 1),
             "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": "wav2vec-U GAN"}

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from scipy.signal import find_peaks
 
-from aitranscribe import probe, segments, stage, train
+from aitranscribe import decipher, probe, segments, stage, train
 from aitranscribe.paths import REPO_ROOT
 from aitranscribe.text_prep import SIL
 
@@ -81,38 +81,12 @@ def profile_inputs(profile: str) -> tuple[dict, dict, list[str]]:
     return features_record, text_record, symbols + ([SIL] if SIL not in symbols else [])
 
 
-def read_units(features_record: dict, split: str) -> list[np.ndarray]:
-    path = Path(features_record["centroids"]) / f"{split}.src"
-    return [np.array(line.split(), dtype=np.int64) for line in path.read_text().splitlines()]
-
-
 def change_segments(frames: np.ndarray, min_gap: int, prominence: float) -> np.ndarray:
     """Segment bounds (0, ..., len) at peaks of the change of the centre frame between t-1 and t+1."""
     centre = frames[:, frames.shape[1] * 2 // 5: frames.shape[1] * 3 // 5] if frames.shape[1] % 5 == 0 else frames
     change = np.r_[0, np.linalg.norm(centre[2:] - centre[:-2], axis=1), 0]
     peaks, _ = find_peaks(change, distance=min_gap, prominence=prominence * np.median(change))
     return np.unique(np.r_[0, peaks, len(frames)])
-
-
-def unit_groups(features_record: dict, n_groups: int, seed: int) -> np.ndarray:
-    """Group of each k-means unit: spectral clustering of how often two units follow each other in train
-    (most changes of unit happen inside a phone, so units that alternate belong together)."""
-    from sklearn.cluster import SpectralClustering
-
-    units = read_units(features_record, "train")
-    n = int(max(u.max() for u in units)) + 1
-    follows = np.zeros((n, n))
-    for u in units:
-        change = u[1:] != u[:-1]
-        np.add.at(follows, (u[:-1][change], u[1:][change]), 1)
-    return SpectralClustering(n_groups, affinity="precomputed", random_state=seed).fit_predict(follows + follows.T + 1e-6)
-
-
-def group_segments(groups: np.ndarray, min_run: int) -> np.ndarray:
-    """Bounds where the frames' unit group changes, keeping only changes into a run of at least min_run frames."""
-    starts = run_bounds(groups)
-    kept = [b for b, nxt in zip(starts[1:-1], starts[2:]) if nxt - b >= min_run]
-    return np.array([0, *kept, len(groups)])
 
 
 def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
@@ -123,25 +97,11 @@ def segment_vector(frames: np.ndarray, part: str) -> np.ndarray:
     return frames.mean(0)
 
 
-def token_counts(phones: list[np.ndarray], tokens: list[np.ndarray], n_phones: int, n_tokens: int) -> np.ndarray:
-    """How often each phone (row) goes with each token (column): the phone ids given per token."""
-    counts = np.zeros((n_phones, n_tokens))
-    for ph, u in zip(phones, tokens):
-        np.add.at(counts, (ph, u), 1)
-    return counts
-
-
-def run_bounds(values: np.ndarray) -> np.ndarray:
-    """Bounds (0, ..., len) of the runs of equal values."""
-    return np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1, len(values)]
-
-
-def majority(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    out = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        values, counts = np.unique(labels[a:b], return_counts=True)
-        out.append(values[counts.argmax()])
-    return np.array(out)
+def majority_phones(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The most frequent phone symbol of each segment (``decipher.majority`` takes integer labels; a tie goes to
+    the symbol first in sort order)."""
+    names, ids = np.unique(labels, return_inverse=True)
+    return names[decipher.majority(ids.reshape(-1), bounds).astype(np.int64)]
 
 
 def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: list[str]):
@@ -155,7 +115,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
         perm = rng.permutation(n_tokens)
         tokens, token_labels = {}, {}
         for split in ("train", "test"):
-            phones = [np.array([index[p] for p in majority(l, run_bounds(l))]) for l in labels[split]]
+            phones = [np.array([index[p] for p in majority_phones(l, decipher.run_bounds(l))]) for l in labels[split]]
             frequency = np.bincount(np.concatenate(phones), minlength=len(symbols)) / sum(map(len, phones))
             tokens[split], token_labels[split] = [], []
             for ph in phones:
@@ -167,17 +127,19 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
                 tokens[split].append(perm[ph * args.homophones + rng.randint(args.homophones, size=len(ph))])
         return tokens, token_labels, n_tokens, stats, None
     if kind == "units":
-        tokens = {split: read_units(features_record, split) for split in ("train", "test")}
+        tokens = {split: decipher.read_units(features_record["centroids"], split) for split in ("train", "test")}
         return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats, None
     bounds, means = {}, {}
-    groups = unit_groups(features_record, args.groups, args.seed) if args.bounds == "groups" else None
+    groups = (decipher.unit_groups(decipher.read_units(features_record["centroids"], "train"), args.groups, args.seed)
+              if args.bounds == "groups" else None)
     for split in ("train", "test"):
         feats, lengths = segments.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
         if args.bounds == "reference":
-            bounds[split] = [run_bounds(l) for l in labels[split]]
+            bounds[split] = [decipher.run_bounds(l) for l in labels[split]]
         elif args.bounds == "groups":
-            bounds[split] = [group_segments(groups[u], args.min_gap) for u in read_units(features_record, split)]
+            bounds[split] = [decipher.group_segments(groups[u], args.min_gap)
+                             for u in decipher.read_units(features_record["centroids"], split)]
         else:
             bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
         means[split] = [np.stack([segment_vector(f[a:b], args.segment_part) for a, b in zip(bd[:-1], bd[1:])])
@@ -185,7 +147,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
     x = np.concatenate(means["train"])
     centroids = segments.fit_kmeans(segments.sample_rows(x, 100000, args.seed), args.k, 20, 1, args.seed)
     tokens = {split: [segments.assign(m, centroids) for m in means[split]] for split in means}
-    token_labels = {split: [majority(l, b) for l, b in zip(labels[split], bounds[split])] for split in bounds}
+    token_labels = {split: [majority_phones(l, b) for l, b in zip(labels[split], bounds[split])] for split in bounds}
     if args.label_tokens:
         perm = np.random.RandomState(args.seed).permutation(len(symbols))
         tokens = {split: [perm[[index[p] for p in l]] for l in token_labels[split]] for split in token_labels}
@@ -207,7 +169,6 @@ def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1
     and its phone lines as index arrays with runs merged."""
     index = {s: i for i, s in enumerate(symbols)}
     n = len(symbols)
-    start, end, pair = np.full(n, smoothing), np.full(n, smoothing), np.full((n, n), smoothing)
     unigram, triple, lines = np.zeros(n), np.full((n, n, n), 1e-3), []
     for line in phone_text.read_text().splitlines():
         seq = [index[p] for p in line.split() if p in index]
@@ -215,22 +176,19 @@ def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1
         if not len(seq):
             continue
         lines.append(seq)
-        start[seq[0]] += 1
-        end[seq[-1]] += 1
         np.add.at(unigram, seq, 1)
-        np.add.at(pair, (seq[:-1], seq[1:]), 1)
         if len(seq) >= 3:
             np.add.at(triple, (seq[:-2], seq[1:-1], seq[2:]), 1)
-    np.fill_diagonal(pair, 0.0)
-    return {"start": start / start.sum(), "end": end / end.sum(), "between": pair / pair.sum(1, keepdims=True),
+    return {**decipher.transitions(lines, n, smoothing),
             "unigram": unigram / unigram.sum(), "trigram": triple / triple.sum(), "lines": lines}
 
 
 class TokenHMM:
-    """Phone HMM over padded token sequences: batched scaled forward-backward and Viterbi."""
+    """Phone HMM over padded token sequences: batched scaled forward-backward (Viterbi: ``viterbi_phones``)."""
 
     def __init__(self, units: list[np.ndarray], start, end, between):
         """``between``: transitions between different phones; each phone also has a self-loop ``stay``."""
+        self.tokens = units
         self.lengths = torch.tensor([len(u) for u in units])
         self.T = int(self.lengths.max())
         self.units = torch.zeros(len(units), self.T, dtype=torch.long)
@@ -279,30 +237,17 @@ class TokenHMM:
         leaving = (gamma[:, :-1] * both).sum((0, 1))
         return float(loglik.sum() / self.lengths.sum()), counts.T, selfs, leaving
 
-    def viterbi(self, emit: torch.Tensor, stay: torch.Tensor) -> list[list[int]]:
-        """Best phone path of every sequence under the emission table (S x K)."""
-        return self.viterbi_scores(emit.clamp_min(1e-30).log().T[self.units], stay)
 
-    def viterbi_scores(self, log_emit: torch.Tensor, stay: torch.Tensor) -> list[list[int]]:
-        """Best phone path of every sequence from per-position log emission scores (N x T x S, padded)."""
-        logA = self.transitions(stay).log()
-        N, T, S = log_emit.shape
-        back = torch.zeros(N, T, S, dtype=torch.long)
-        delta = self.start.log()[None] + log_emit[:, 0]
-        for t in range(1, T):
-            best, arg = (delta[:, :, None] + logA[None]).max(1)
-            delta = torch.where(self.valid[:, t, None], best + log_emit[:, t], delta)
-            back[:, t] = arg
-        delta = delta + self.end.log()[None]
-        paths = []
-        for i in range(N):
-            s = int(delta[i].argmax())
-            path = [s]
-            for t in range(int(self.lengths[i]) - 1, 0, -1):
-                s = int(back[i, t, s])
-                path.append(s)
-            paths.append(path[::-1])
-        return paths
+class LoopsHMM(decipher.PhoneHMM):
+    """The library's Viterbi HMM with a self-loop per phone (``stay``: one value per phone, as the hmm solver
+    learns them; the library has one self-loop for all)."""
+
+    def __init__(self, hmm: TokenHMM, stay: torch.Tensor):
+        super().__init__(hmm.start, hmm.end, hmm.between, 0.0)
+        self.transition = hmm.transitions(stay)
+
+    def log_transitions(self) -> torch.Tensor:
+        return self.transition.log()
 
 
 def baum_welch(hmm: TokenHMM, emit: torch.Tensor, stay: torch.Tensor, iters: int, learn_stay: bool,
@@ -339,16 +284,6 @@ class CountModel:
         joint = torch.einsum("aqc,qb->abc", x, emit)
         return (self.trigrams * joint.clamp_min(1e-300).log()).sum() / self.trigrams.sum()
 
-    @staticmethod
-    def em(objective, emit: torch.Tensor, iters: int) -> torch.Tensor:
-        """EM for a mixture multilinear in the emission table: emit * d(objective)/d(emit), rows renormalised."""
-        for _ in range(iters):
-            emit = emit.detach().requires_grad_(True)
-            grad, = torch.autograd.grad(objective(emit), emit)
-            emit = emit.detach() * grad
-            emit = emit / emit.sum(1, keepdim=True)
-        return emit.detach()
-
 
 def swap_search(objective, emit: torch.Tensor, steps: int, rng, iters: int = 60) -> tuple[float, torch.Tensor]:
     """Local search from an EM solution: swap the rows of two phones, run a short EM, keep it if better."""
@@ -357,7 +292,7 @@ def swap_search(objective, emit: torch.Tensor, steps: int, rng, iters: int = 60)
         p, q = rng.choice(len(emit), 2, replace=False)
         candidate = emit.clone()
         candidate[[p, q]] = emit[[q, p]]
-        candidate = CountModel.em(objective, candidate, iters)
+        candidate = decipher.em(objective, candidate, iters)
         value = float(objective(candidate))
         if value > best:
             best, emit = value, candidate
@@ -369,97 +304,8 @@ def parse_triples(text: str) -> list[tuple[int, int]]:
     return [tuple(int(d) for d in part.split(",")) for part in text.split(";") if part]
 
 
-def random_emission(n_phones: int, n_tokens: int, seed: int) -> torch.Tensor:
-    """A random P(token | phone) table (rows near uniform) to start EM from."""
-    emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
-    return emit / emit.sum(1, keepdim=True)
-
-
-def skipgram_restarts(model, n_phones: int, n_tokens: int, args) -> list[torch.Tensor]:
-    """EM of the pairs' objective from ``args.restarts`` random tables; with triples, the ``args.refine``
-    restarts with the best full objective are refined by EM of it (``args.refine_iters``)."""
-    found = [CountModel.em(model.pair_loglik, random_emission(n_phones, n_tokens, args.seed + r), args.iters)
-             for r in range(args.restarts)]
-    if not model.triple_joints:
-        return found
-    found.sort(key=lambda emit: -float(model.loglik(emit)))
-    return [CountModel.em(model.loglik, emit, args.refine_iters) for emit in found[:args.refine]]
-
-
 def xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log(np.maximum(x, 1e-300)), 0.0)
-
-
-def step_weights(distance: int, step: np.ndarray) -> np.ndarray:
-    """Chances that ``distance`` token steps advance 0, 1, 2, ... phones, each step advancing by ``step``."""
-    weights = np.array([1.0])
-    for _ in range(distance):
-        weights = np.convolve(weights, step)
-    return weights
-
-
-class SkipGramModel:
-    """Token pairs d apart (and triples d1, d2 apart) explained by the text's phone pairs (triples) as far apart
-    through P(token | phone); the objective is ``pair_weight`` x the pairs' log-likelihood plus the triples'."""
-
-    def __init__(self, tokens: list[np.ndarray], n_tokens: int, phone_lines: list[np.ndarray], n_phones: int,
-                 distances: list[int], split: float, merge: float, triples: list[tuple[int, int]] = (),
-                 pair_weight: float = 1.0):
-        step = np.array([split, 1 - split - merge, merge])  # phones advanced by one token step: 0, 1 or 2
-        self.pair_weight = pair_weight
-        unigram = np.bincount(np.concatenate(phone_lines), minlength=n_phones).astype(float)
-        apart = [np.diag(unigram / unigram.sum())]
-        for k in range(1, 2 * max(distances) + 1):
-            pairs = np.full((n_phones, n_phones), 1e-3)
-            for line in phone_lines:
-                if len(line) > k:
-                    np.add.at(pairs, (line[:-k], line[k:]), 1)
-            apart.append(pairs / pairs.sum())
-        self.joints, self.counts = [], []
-        for d in distances:
-            weights = step_weights(d, step)
-            self.joints.append(torch.tensor(sum(w * apart[k] for k, w in enumerate(weights))))
-            counts = np.zeros((n_tokens, n_tokens))
-            for u in tokens:
-                if len(u) > d:
-                    np.add.at(counts, (u[:-d], u[d:]), 1)
-            self.counts.append(torch.tensor(counts / counts.sum()))
-        self.triple_joints, self.triple_counts = [], []
-        for d1, d2 in triples:
-            w1, w2 = step_weights(d1, step), step_weights(d2, step)
-            joint = sum(w1[a] * w2[b] * phone_triples(phone_lines, n_phones, a, b)
-                        for a in range(len(w1)) for b in range(len(w2)) if w1[a] * w2[b] > 1e-4)
-            self.triple_joints.append(torch.tensor(joint))
-            counts = np.zeros((n_tokens,) * 3)
-            for u in tokens:
-                m = len(u) - d1 - d2
-                if m > 0:
-                    np.add.at(counts, (u[:m], u[d1:d1 + m], u[d1 + d2:]), 1)
-            self.triple_counts.append(torch.tensor(counts / counts.sum()))
-
-    def pair_loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
-
-    def triple_loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros((), dtype=emit.dtype)
-        for joint, counts in zip(self.triple_joints, self.triple_counts):
-            x = torch.einsum("pqr,pa,qb->abr", joint, emit, emit)
-            total = total + (counts * (x @ emit).clamp_min(1e-300).log()).sum()
-        return total
-
-    def loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        value = self.pair_weight * self.pair_loglik(emit)
-        return value + self.triple_loglik(emit) if self.triple_joints else value
-
-
-def phone_triples(phone_lines: list[np.ndarray], n_phones: int, k1: int, k2: int) -> np.ndarray:
-    """Joint of the phones at positions i, i + k1, i + k1 + k2 of the text's lines (lightly smoothed)."""
-    counts = np.full((n_phones,) * 3, 1e-4)
-    for line in phone_lines:
-        m = len(line) - k1 - k2
-        if m > 0:
-            np.add.at(counts, (line[:m], line[k1:k1 + m], line[k1 + k2:]), 1)
-    return counts / counts.sum()
 
 
 class HardMap:
@@ -536,8 +382,14 @@ class HardMap:
 
 
 def viterbi_phones(hmm: TokenHMM, emit: torch.Tensor, stay: torch.Tensor, symbols: list[str]) -> list[list[str]]:
+    """Phones of the best paths of ``hmm``'s token sequences under the emission table (S x K), runs merged,
+    <SIL> dropped: the library's Viterbi (one self-loop for all phones, else ``LoopsHMM``)."""
+    if bool((stay == stay[0]).all()):
+        viterbi = decipher.PhoneHMM(hmm.start, hmm.end, hmm.between, float(stay[0]))
+    else:
+        viterbi = LoopsHMM(hmm, stay)
     out = []
-    for path in hmm.viterbi(emit, stay):
+    for path in viterbi.token_paths(emit, hmm.tokens):
         seq = [symbols[s] for k, s in enumerate(path) if k == 0 or s != path[k - 1]]
         out.append([p for p in seq if p != SIL])
     return out
@@ -594,7 +446,7 @@ def main() -> None:
     tokens, token_labels, n_tokens, stats, _ = make_tokens(args.tokens, args, features_record, labels, symbols)
     if args.resample:  # each token drawn afresh from P(token | its phone): same confusions, no context effects
         phone_ids = [[index[p] for p in l] for l in token_labels["train"]]
-        confusion = token_counts(phone_ids, tokens["train"], len(symbols), n_tokens) + 1e-9
+        confusion = decipher.token_counts(phone_ids, tokens["train"], len(symbols), n_tokens) + 1e-9
         cumulative = np.cumsum(confusion / confusion.sum(1, keepdims=True), 1)
         draw = np.random.RandomState(args.seed)
         for split in tokens:
@@ -603,7 +455,8 @@ def main() -> None:
     refs = train.load_references(text_record, "test")
     n_phones = len(symbols)
 
-    counts = token_counts([[index[p] for p in l] for l in token_labels["train"]], tokens["train"], n_phones, n_tokens)
+    counts = decipher.token_counts([[index[p] for p in l] for l in token_labels["train"]], tokens["train"],
+                                   n_phones, n_tokens)
     purity = float(counts.max(0).sum() / counts.sum())
     supervised = torch.tensor((counts + 0.01) / (counts + 0.01).sum(1, keepdims=True))
     rng = np.random.RandomState(args.seed)
@@ -624,20 +477,21 @@ def main() -> None:
         test_hmm = TokenHMM(tokens["test"], text["start"], text["end"], text["between"])
         per = lambda emit, stay: probe.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
         if args.solver == "skipgrams":
-            model = SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
-                                  [int(d) for d in args.distances.split(",")], args.split, args.merge,
-                                  parse_triples(args.triples), args.pair_weight)
+            model = decipher.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
+                                           [int(d) for d in args.distances.split(",")], args.split, args.merge,
+                                           parse_triples(args.triples), args.pair_weight)
             at_supervised = (float(model.loglik(supervised)), per(supervised, stay))
-            emit = CountModel.em(model.loglik, supervised, args.iters)
+            emit = decipher.em(model.loglik, supervised, args.iters)
             from_supervised = (float(model.loglik(emit)), per(emit, stay))
             restarts, best = [], None
-            for emit in skipgram_restarts(model, n_phones, n_tokens, args):
+            for emit in decipher.restarts(model, n_phones, n_tokens, args.restarts, args.iters, args.refine,
+                                          args.refine_iters, args.seed, quiet=True):
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
                 if best is None or restarts[-1][0] > best[0]:
                     best = (restarts[-1][0], emit)
             if args.swaps:
                 value, emit = swap_search(model.loglik, best[1], args.swaps, rng)
-                emit = CountModel.em(model.loglik, emit, args.iters)
+                emit = decipher.em(model.loglik, emit, args.iters)
                 restarts.append((float(model.loglik(emit)), per(emit, stay)))
         elif args.solver == "hmm":
             hmm = TokenHMM(tokens["train"], text["start"], text["end"], text["between"])
@@ -646,7 +500,7 @@ def main() -> None:
             from_supervised = (value, per(emit, stay_found))
             restarts = []
             for r in range(args.restarts):
-                start = random_emission(n_phones, n_tokens, args.seed + r)
+                start = decipher.random_emission(n_phones, n_tokens, args.seed + r)
                 value, emit, stay_found = baum_welch(hmm, start, stay, args.iters, not args.stay)
                 restarts.append((value, per(emit, stay_found)))
         else:
@@ -654,16 +508,16 @@ def main() -> None:
             at_supervised = (float(model.trigram_loglik(supervised)), per(supervised, stay))
 
             def solve(emit):
-                emit = model.em(model.bigram_loglik, emit, args.iters)
+                emit = decipher.em(model.bigram_loglik, emit, args.iters)
                 return float(model.bigram_loglik(emit)), emit
 
-            emit = model.em(model.trigram_loglik, solve(supervised)[1], args.iters)
+            emit = decipher.em(model.trigram_loglik, solve(supervised)[1], args.iters)
             from_supervised = (float(model.trigram_loglik(emit)), per(emit, stay))
-            firsts = sorted((solve(random_emission(n_phones, n_tokens, args.seed + r)) for r in range(args.restarts)),
-                            key=lambda x: -x[0])
+            firsts = sorted((solve(decipher.random_emission(n_phones, n_tokens, args.seed + r))
+                             for r in range(args.restarts)), key=lambda x: -x[0])
             restarts = []
             for _, emit in firsts[:args.refine]:
-                emit = model.em(model.trigram_loglik, emit, args.iters)
+                emit = decipher.em(model.trigram_loglik, emit, args.iters)
                 restarts.append((float(model.trigram_loglik(emit)), per(emit, stay)))
     selected = max(restarts)
     row = {
