@@ -1,4 +1,6 @@
 """Parameter validation and profile loading: mistakes are clear errors, never silently ignored."""
+import json
+
 import pytest
 
 from aitranscribe import data
@@ -76,3 +78,14 @@ def test_lists_given_as_strings_by_papermill_are_parsed():
     assert validate({"names": "[a, b]"}, SPEC, "here")["names"] == ["a", "b"]
     with pytest.raises(ParamsError, match="parameter 'names' must be list, got 'a b'"):
         validate({"names": "a b"}, SPEC, "here")
+
+
+def test_metrics_of_a_stage_replace_its_earlier_ones_and_keep_other_stages(tmp_path):
+    from aitranscribe import metrics
+
+    p = {"profile": "t", "reports_dir": str(tmp_path)}
+    metrics.record(p, "train", {"updates": 300, "per_test": 0.9})
+    metrics.record(p, "inference", {"per": 0.8})
+    metrics.record(p, "train", {"rounds": 2, "per_test": 0.4})
+    recorded = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert recorded == {"train.rounds": 2, "train.per_test": 0.4, "inference.per": 0.8}

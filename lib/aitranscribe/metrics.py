@@ -22,13 +22,15 @@ def _plain(value):
 
 
 def record(params: dict, stage: str, values: dict) -> dict:
-    """Merge ``values`` as ``<stage>.<name>`` keys into the profile's metrics.json; return what was recorded."""
+    """Write ``values`` as ``<stage>.<name>`` keys into the profile's metrics.json, replacing every key the
+    stage recorded before (no stale figure of an earlier run survives); return what was recorded."""
     recorded = {f"{stage}.{name}": _plain(v) for name, v in values.items()}
     path = profile_reports_dir(params) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".metrics.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = json.loads(path.read_text()) if path.is_file() else {}
+        current = {k: v for k, v in current.items() if not k.startswith(f"{stage}.")}
         current.update(recorded)
         atomic_write_json(path, current)
     log.debug("recorded %d metrics in %s", len(recorded), path)

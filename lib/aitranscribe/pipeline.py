@@ -107,8 +107,11 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
         timings[s.notebook] = round(time.time() - start, 1)
         html = render_html(out, p["share_safe"])
         log.info("=== stage %s done in %.1f s: %s", s.number, timings[s.notebook], html)
-    atomic_write_json(reports / "run.json", {**run_info(), "params": str(params_path), "stage_seconds": timings,
-                                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    # a partial run (--from/--to) keeps the other stages' times of earlier runs
+    run_path = reports / "run.json"
+    earlier = json.loads(run_path.read_text()).get("stage_seconds", {}) if run_path.is_file() else {}
+    atomic_write_json(run_path, {**run_info(), "params": str(params_path), "stage_seconds": {**earlier, **timings},
+                                 "stages_run": list(timings), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     metrics_path = reports / "metrics.json"
     if metrics_path.is_file():
         log.info("metrics: %s", json.dumps(json.loads(metrics_path.read_text()), sort_keys=True))
