@@ -99,7 +99,7 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
                 selftrain_epochs=1, classifier_hidden=16, supervised_epochs=0)
     frec = stage.load_stage(p, "features", "03_features")
     trec = stage.load_stage(p, "text", "04_text_prep")
-    rounds = train.output_dir(p, frec, trec) / "rounds"
+    rounds = train.output_dir(p, frec, trec) / "chain-seed0" / "rounds"
     proc = _start("train", p)
     _kill_when(proc, lambda: (rounds / "round-1" / "round.json").is_file(), timeout=300)
     assert not (rounds / "round-3" / "round.json").is_file()
@@ -108,4 +108,4 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
     assert (rounds / "round-1" / "model.pt").stat().st_mtime_ns == first  # a finished round is never redone
     selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
     assert [r["round"] for r in selection["rounds"]] == [1, 2, 3]
-    assert Path(record["checkpoint"]).is_file() and record["run"] == f"round-{selection['update']}"
+    assert Path(record["checkpoint"]).is_file() and record["run"] == f"seed0-round-{selection['update']}"

@@ -149,7 +149,7 @@ def sentence_lengths(summary: dict):
 
 def training_curves(record: dict):
     """GAN, per run: D and G losses, penalties, the label-free selection metric and the report-only PER.
-    Decipher, per self-training round: train phone-LM perplexity (selection), labels changed, report-only PER."""
+    Decipher, per chain and self-training round: train phone-LM perplexity (selection), labels changed, PER."""
     import json
 
     if record.get("method", "gan") == "decipher":
@@ -159,8 +159,11 @@ def training_curves(record: dict):
                   ("label_change", "share of train frames relabelled"),
                   ("per_valid_report_only", "valid PER (report-only, labels)")]
         for ax, (key, title) in zip(axes, panels):
-            ax.plot([r["round"] for r in rounds], [r.get(key, np.nan) for r in rounds], marker="o")
-            ax.axvline(int(record["run"].split("-")[1]), color="grey", linestyle=":", label="selected")
+            for seed in sorted({r["seed"] for r in rounds}):
+                chain = [r for r in rounds if r["seed"] == seed]
+                ax.plot([r["round"] for r in chain], [r.get(key, np.nan) for r in chain], marker="o",
+                        label=f"chain seed {seed}")
+            ax.axvline(int(record["run"].rsplit("-", 1)[1]), color="grey", linestyle=":", label="selected round")
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("self-training round")
         axes[0].legend(fontsize=7)

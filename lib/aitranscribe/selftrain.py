@@ -8,8 +8,11 @@
    token's majority phone, refined by EM on the triples), whose Viterbi labels train the next round.
 3. The round whose train transcripts have the lowest phone-LM perplexity is selected (label-free).
 
-Outputs in the stage directory: ``decipherment.npz`` (tokens, segment bounds, table, first frame labels),
-``rounds/round-<k>/`` (``model.pt``, ``round.json``, ``next_labels.npy``); a finished round is never redone.
+Several chains (one per seed) run a few rounds each and only the most promising one (lowest phone-LM
+perplexity) continues: a chain's fate is set by its decipherment's basin, and a failing chain shows it early.
+Outputs per chain in ``chain-seed<seed>/``: ``decipherment.npz`` (tokens, segment bounds, table, first frame
+labels), ``rounds/round-<k>/`` (``model.pt``, ``round.json``, ``next_labels.npy``); a finished round is
+never redone.
 """
 from __future__ import annotations
 
@@ -174,8 +177,7 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
         round_dir = out_dir / "rounds" / f"round-{k}"
         if (round_dir / "round.json").is_file():
             rounds.append(json.loads((round_dir / "round.json").read_text()))
-            if k < s["rounds"]:
-                labels = _split(np.load(round_dir / "next_labels.npy"), np.array([len(x) for x in frames["train"]]))
+            labels = _split(np.load(round_dir / "next_labels.npy"), np.array([len(x) for x in frames["train"]]))
             continue
         t0 = time.time()
         flat = np.concatenate(labels)
@@ -195,21 +197,41 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
             entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
         round_dir.mkdir(parents=True, exist_ok=True)
         model.save(round_dir / "model.pt", symbols, {"round": k})
-        if k < s["rounds"]:  # the round's labels restart the decipherment; its Viterbi labels train the next round
-            segment_phones = [decipher.majority(p, b) for p, b in zip(decoded, first["bounds"])]
-            if objective is None:
-                objective = decipher.SkipGramModel(first["tokens"], s["tokens"], lines, n_phones, split=s["split"])
-            table = decipher.table_from_labels(segment_phones, first["tokens"], n_phones, s["tokens"])
-            table = decipher.em(objective.loglik, table, s["refine_iters"])
-            entry["redecipher_objective"] = round(float(objective.loglik(table)), 4)
-            labels = _frame_labels(s["hmm_tokens"], table, first["tokens"], first["bounds"])
-            stage.atomic_save_npy(round_dir / "next_labels.npy", np.concatenate(labels).astype(np.int16))
+        # the round's labels restart the decipherment; its Viterbi labels train the next round (if one follows)
+        segment_phones = [decipher.majority(p, b) for p, b in zip(decoded, first["bounds"])]
+        if objective is None:
+            objective = decipher.SkipGramModel(first["tokens"], s["tokens"], lines, n_phones, split=s["split"])
+        table = decipher.table_from_labels(segment_phones, first["tokens"], n_phones, s["tokens"])
+        table = decipher.em(objective.loglik, table, s["refine_iters"])
+        entry["redecipher_objective"] = round(float(objective.loglik(table)), 4)
+        labels = _frame_labels(s["hmm_tokens"], table, first["tokens"], first["bounds"])
+        stage.atomic_save_npy(round_dir / "next_labels.npy", np.concatenate(labels).astype(np.int16))
         entry["seconds"] = round(time.time() - t0, 1)
         stage.atomic_write_json(round_dir / "round.json", entry)
         rounds.append(entry)
-        log.info("self-training round %d: %s", k, entry)
+        log.info("self-training, seed %d, round %d: %s", s["seed"], k, entry)
     return {"decipherment": {"objective": round(first["objective"], 4), "seconds": round(first["seconds"], 1)},
             "rounds": rounds}
+
+
+def run_chains(out_dir: Path, frames, units, lines, symbols, s: dict, phone_lm, refs_valid, seeds: list[int],
+               screen_rounds: int, quiet: bool = False) -> dict:
+    """One chain per seed (``chain-seed<seed>/``: its own segment groups, tokens, restarts and classifiers) for
+    ``screen_rounds`` rounds; the chain whose best round has the lowest train phone-LM perplexity (label-free)
+    continues to ``s["rounds"]``. Returns ``{"chains": {seed: run_chain result}, "continued": seed}``."""
+    if not seeds:
+        raise KitError("decipher_seeds is empty: give at least one seed")
+
+    def chain(seed: int, rounds: int) -> dict:
+        return run_chain(out_dir / f"chain-seed{seed}", frames, units, lines, symbols,
+                         {**s, "seed": seed, "rounds": rounds}, phone_lm, refs_valid, quiet)
+
+    chains = {seed: chain(seed, min(screen_rounds, s["rounds"])) for seed in seeds}
+    best = min(seeds, key=lambda seed: select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
+    log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best,
+             min(screen_rounds, s["rounds"]))
+    chains[best] = chain(best, s["rounds"])
+    return {"chains": chains, "continued": best}
 
 
 def select_round(rounds: list[dict]) -> dict:

@@ -42,8 +42,8 @@ from .stage import atomic_write_json, setup_logging
 log = logging.getLogger(__name__)
 
 DECIPHER_PARAMS = ("decipher_groups", "decipher_min_run", "decipher_tokens", "decipher_split", "decipher_restarts",
-                   "decipher_iters", "decipher_refine", "decipher_refine_iters", "selftrain_rounds", "selftrain_epochs",
-                   "classifier_hidden")
+                   "decipher_iters", "decipher_refine", "decipher_refine_iters", "decipher_seeds",
+                   "selftrain_screen_rounds", "selftrain_rounds", "selftrain_epochs", "classifier_hidden")
 KEY = "train"
 NOTEBOOK = "05_train_gan"
 SIL = "<SIL>"
@@ -58,6 +58,8 @@ PARAMS = {
     "decipher_iters": Param(300, int, "decipher: EM iterations of each restart (token pairs)"),
     "decipher_refine": Param(3, int, "decipher: best restarts refined on token triples"),
     "decipher_refine_iters": Param(100, int, "decipher: EM iterations on the triples"),
+    "decipher_seeds": Param([0], list, "decipher: seeds of independent chains (segments, tokens, restarts, classifiers)"),
+    "selftrain_screen_rounds": Param(2, int, "decipher: rounds of every chain before only the best one continues"),
     "selftrain_rounds": Param(2, int, "decipher: self-training rounds; the lowest phone-LM perplexity is kept"),
     "selftrain_epochs": Param(3, int, "decipher: classifier epochs per round"),
     "classifier_hidden": Param(256, int, "decipher: hidden units of the frame classifier"),
@@ -394,17 +396,20 @@ def _run_decipher(p: dict, out_dir: Path, features_record: dict, text_record: di
     settings = {"groups": p["decipher_groups"], "min_run": p["decipher_min_run"], "tokens": p["decipher_tokens"],
                 "split": p["decipher_split"], "restarts": p["decipher_restarts"], "iters": p["decipher_iters"],
                 "refine": p["decipher_refine"], "refine_iters": p["decipher_refine_iters"],
-                "rounds": p["selftrain_rounds"], "epochs": p["selftrain_epochs"], "hidden": p["classifier_hidden"],
-                "seed": p["seed"]}
-    chain = selftrain.run_chain(out_dir, frames, decipher.read_units(features_record["centroids"], "train"),
-                                decipher.phone_lines(text_record["phone_text"], symbols), symbols, settings,
-                                lm.load(text_record["phone_lm"]), load_references(text_record, "valid"))
-    chosen = selftrain.select_round(chain["rounds"])
-    name = f"round-{chosen['round']}"
-    selection = {"run": name, "checkpoint": str(out_dir / "rounds" / name / "model.pt"),
-                 "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"], "update": chosen["round"],
-                 "seconds": round(chain["decipherment"]["seconds"] + sum(r["seconds"] for r in chain["rounds"]), 1),
-                 **chain}
+                "rounds": p["selftrain_rounds"], "epochs": p["selftrain_epochs"], "hidden": p["classifier_hidden"]}
+    result = selftrain.run_chains(out_dir, frames, decipher.read_units(features_record["centroids"], "train"),
+                                  decipher.phone_lines(text_record["phone_text"], symbols), symbols, settings,
+                                  lm.load(text_record["phone_lm"]), load_references(text_record, "valid"),
+                                  [int(seed) for seed in p["decipher_seeds"]], p["selftrain_screen_rounds"])
+    rounds = [{"seed": seed, **r} for seed, chain in result["chains"].items() for r in chain["rounds"]]
+    chosen = selftrain.select_round(rounds)
+    name = f"seed{chosen['seed']}-round-{chosen['round']}"
+    seconds = sum(c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"]) for c in result["chains"].values())
+    selection = {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
+                 "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
+                 "update": chosen["round"], "seed": chosen["seed"], "continued_seed": result["continued"],
+                 "seconds": round(seconds, 1), "rounds": rounds,
+                 "decipherment": {str(seed): c["decipherment"] for seed, c in result["chains"].items()}}
     atomic_write_json(out_dir / "selection.json", selection)
     log.info("05_train_gan: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return selection
@@ -491,13 +496,13 @@ def _objective_check(p, record, generator, sup, features_record, text_record, tr
 
 def sweep_table(record: dict):
     """GAN: one row per run (settings, best label-free score and update, report-only valid PER at that update).
-    Decipher: one row per self-training round (label-free signals, report-only valid PER, seconds)."""
+    Decipher: one row per chain seed and self-training round (label-free signals, report-only valid PER, seconds)."""
     import pandas as pd
 
     if record.get("method", "gan") == "decipher":
         selection = json.loads((Path(record["dir"]) / "selection.json").read_text())
-        table = pd.DataFrame(selection["rounds"]).set_index("round")
-        table["selected"] = [f"round-{k}" == record["run"] for k in table.index]
+        table = pd.DataFrame(selection["rounds"]).set_index(["seed", "round"])
+        table["selected"] = [f"seed{seed}-round-{k}" == record["run"] for seed, k in table.index]
         return table.rename(columns={"per_valid_report_only": "per_valid (report-only)"})
     rows = []
     for run_dir in sorted((Path(record["dir"]) / "runs").iterdir()):
@@ -521,7 +526,9 @@ def metrics(p: dict, record: dict, report: dict) -> dict:
            "unit_purity": rounded(purity), "selection_metric": rounded(selection["metric"])}
     if record.get("method", "gan") == "decipher":
         return {**out, "rounds": len(selection["rounds"]), "selected_round": selection["update"],
-                "seconds": selection["seconds"], "decipherment_seconds": selection["decipherment"]["seconds"],
+                "selected_seed": selection["seed"], "chains": len(selection["decipherment"]),
+                "seconds": selection["seconds"],
+                "decipherment_seconds": round(sum(d["seconds"] for d in selection["decipherment"].values()), 1),
                 "method": "decipherment + self-training"}
     seconds = sum(r["seconds"] for r in selection["runs"])
     updates = sum(r["updates"] for r in selection["runs"])
