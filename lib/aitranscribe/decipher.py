@@ -25,7 +25,6 @@ from .errors import KitError
 
 log = logging.getLogger(__name__)
 
-SIL = "<SIL>"
 DISTANCES = (2, 3, 4, 5)  # token distances of the pairs
 TRIPLES = ((2, 2), (3, 3), (2, 3), (3, 2))  # token distances (d1, d2) of the triples
 

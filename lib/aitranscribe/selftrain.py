@@ -27,13 +27,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import decipher, lm, stage
-from .frame_classifier import FrameClassifier
 from .errors import KitError
+from .frame_classifier import FrameClassifier
 from .probe import per as phone_error_rate
+from .text_prep import SIL
 
 log = logging.getLogger(__name__)
-
-SIL = decipher.SIL
 
 
 class FrameModel:
