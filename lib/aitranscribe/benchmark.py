@@ -161,7 +161,7 @@ def run_arm(spec: dict) -> dict:
         if model.input == "frames":
             result["train_updates_per_s"] = _classifier_throughput(spec, model, items, spec["train_batch_size"])
             result["train_update"] = "one Adam step of the frame classifier on a batch of utterances"
-            gan_config = train.gan.GanConfig(input_dim=_gan_input_dim(records), vocab=len(symbols))
+            gan_config = train.gan.GanConfig(input_dim=train.gan_input_dim(records["features"]), vocab=len(symbols))
         else:
             result["train_updates_per_s"] = _train_throughput(spec, model.net.cfg, symbols, records,
                                                               spec["train_batch_size"])
@@ -170,10 +170,6 @@ def run_arm(spec: dict) -> dict:
         paper = train.gan.GanConfig(**{**dataclasses.asdict(gan_config), "disc_dim": 384, "disc_kernel": 6})
         result["train_updates_per_s_paper_sizes"] = _train_throughput(spec, paper, symbols, records, 160)
     return result
-
-
-def _gan_input_dim(records: dict) -> int:
-    return int(np.load(Path(records["features"]["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
 
 
 def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import gan
+from . import decipher, gan
 from .audio_prep import to_original_seconds
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,17 @@ def greedy_phones(logp: np.ndarray, spans: list, symbols: list[str], timing: Tim
 def run_posteriors(logits: torch.Tensor, path: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """One utterance's frame logits (T, V) and best frame path -> per run of the path: log-probabilities of the
     run's mean logits (as JOIN segments for the GAN), the run's phone id and its span of frames."""
-    starts = np.r_[0, np.flatnonzero(path[1:] != path[:-1]) + 1]
-    ends = np.r_[starts[1:], len(path)]
+    bounds = decipher.run_bounds(path)
+    starts, ends = bounds[:-1], bounds[1:]
     run_of_frame = torch.from_numpy(np.repeat(np.arange(len(starts)), ends - starts))
     sums = torch.zeros(len(starts), logits.shape[-1]).index_add_(0, run_of_frame, logits[:len(path)].float())
     logp = torch.log_softmax(sums / torch.from_numpy(ends - starts)[:, None], -1)
     return logp.numpy(), path[starts], [(int(a), int(b) - 1) for a, b in zip(starts, ends)]
+
+
+def frame_bounds(n: int) -> np.ndarray:
+    """(n, 2) first and one-past-last frame when each of ``n`` frames is its own step (frame-level models)."""
+    return np.stack([np.arange(n), np.arange(n) + 1], 1)
 
 
 def path_phones(ids: np.ndarray, spans: list, symbols: list[str], timing: Timing | None) -> list[dict]:

@@ -55,7 +55,7 @@ def _split_items(split: str, features_record: dict, prep_record: dict, text_reco
     of a prepared split."""
     if model_input == "frames":
         feats, lengths = segments.read_features(features_record["dir"], split, mmap=False)
-        bounds = np.concatenate([np.stack([np.arange(n), np.arange(n) + 1], 1) for n in lengths])
+        bounds = np.concatenate([decode.frame_bounds(n) for n in lengths])
     else:
         feats, lengths = segments.read_features(features_record["gan_input"], split, mmap=False)
         bounds = np.load(Path(features_record["gan_input"]) / f"{split}.bounds.npy")
@@ -104,8 +104,7 @@ def _folder_items(folder: str, out_dir: Path, prep_record: dict, features_record
             continue
         side = src.with_suffix(".txt")
         if model_input == "frames":
-            n = len(seg["frames"])
-            feats, bounds = seg["frames"].astype(np.float32), np.stack([np.arange(n), np.arange(n) + 1], 1)
+            feats, bounds = seg["frames"].astype(np.float32), decode.frame_bounds(len(seg["frames"]))
         else:
             feats, bounds = seg["pooled"], seg["pooled_bounds"]
         items.append({"name": rel.with_suffix("").as_posix(), "feats": feats, "bounds": bounds,

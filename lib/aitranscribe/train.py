@@ -89,6 +89,11 @@ GAN_PARAMS = tuple(k for k in PARAMS if k not in DECIPHER_PARAMS and k not in ("
 
 # ------------------------------------------------------------------------------------------------ data
 
+def gan_input_dim(features_record: dict) -> int:
+    """Feature dimension of the pooled segments the GAN reads (stage 03's GAN input)."""
+    return int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
+
+
 def read_dictionary(path) -> list[str]:
     """Symbols of ``dict.phn.txt`` in file order (``<SIL>`` included)."""
     return [line.split()[0] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -350,7 +355,7 @@ def run(p: dict) -> dict:
         selection = _run_decipher(p, out_dir, features_record, text_record, symbols)
         stage.mark_done(out_dir, phash, {"dir": str(out_dir)}, params=p, seconds=selection["seconds"])
     else:
-        dim = int(np.load(Path(features_record["gan_input"]) / "train.npy", mmap_mode="r").shape[1])
+        dim = gan_input_dim(features_record)
         settings = sweep_settings(p)
         cores = len(os.sched_getaffinity(0))
         parallel = p["parallel_runs"] or max(1, min(len(settings), cores))
