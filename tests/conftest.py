@@ -1,7 +1,6 @@
 """Shared fixtures: a scratch profile whose data and reports live in a temporary directory."""
 import numpy as np
 import pytest
-import soundfile as sf
 
 
 @pytest.fixture
@@ -19,12 +18,6 @@ def tone():
         x = 0.3 * np.sin(2 * np.pi * freq * t).astype(np.float32)
         return np.repeat(x[:, None], channels, axis=1)
     return make
-
-
-def write_audio(path, samples, sr, subtype="PCM_16"):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), samples, sr, subtype=subtype)
-    return path
 
 
 _LOOPBACK = ("127.", "::1", "localhost")

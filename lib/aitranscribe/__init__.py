@@ -1,7 +1,7 @@
 """AI Transcribe: unsupervised speech recognition (wav2vec-U) on CPUs, stage by stage."""
 import logging
 
-from .errors import BadInputError, KitError, ParamsError
+from .core.errors import BadInputError, KitError, ParamsError
 
 __all__ = ["BadInputError", "KitError", "ParamsError"]
 __version__ = "0.1.0"

@@ -12,43 +12,26 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-from . import stages as stage_registry
-from .errors import KitError
-from .params import load_profile
-from .paths import REPO_ROOT, profile_reports_dir
-from .stage import atomic_write_json, atomic_write_text, setup_logging
+from .core import machine, registry
+from .core.errors import KitError
+from .core.files import atomic_write_json
+from .core.logs import setup_logging
+from .core.params import load_profile
+from .core.paths import REPO_ROOT, profile_reports_dir
+from .core.reports import render_html
 
 log = logging.getLogger("aitranscribe.pipeline")
 
 KERNEL = "aitranscribe"
-PHI_TAG = "phi"
 
 
-def render_html(ipynb: Path, share_safe: bool) -> Path:
-    """``ipynb`` rendered to HTML beside it, code hidden, ``phi`` cells removed when ``share_safe``."""
-    import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    nb = nbformat.read(str(ipynb), as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    if share_safe:
-        remover = TagRemovePreprocessor(remove_cell_tags={PHI_TAG}, enabled=True)
-        exporter.register_preprocessor(remover, enabled=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return atomic_write_text(ipynb.with_suffix(".html"), body)
-
-
-def select(numbers_from: str | None, numbers_to: str | None) -> list[stage_registry.StageInfo]:
-    """Available stages between ``--from`` and ``--to`` (inclusive) whose notebook exists."""
+def select(numbers_from: str | None, numbers_to: str | None) -> list[registry.StageInfo]:
+    """Stages between ``--from`` and ``--to`` (inclusive) whose notebook exists."""
     chosen = []
-    for s in stage_registry.available():
+    for s in registry.STAGES:
         if numbers_from and s.number < numbers_from.zfill(2):
             continue
         if numbers_to and s.number > numbers_to.zfill(2):
@@ -60,30 +43,11 @@ def select(numbers_from: str | None, numbers_to: str | None) -> list[stage_regis
     return chosen
 
 
-def run_info() -> dict:
-    """Machine, versions and git revision of this run."""
-    import torch
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = ""
-    return {"git_sha": sha, "python": platform.python_version(), "torch": torch.__version__,
-            "machine": platform.machine(), "processor": platform.processor(), "cores": _cores()}
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
-
-
 def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     """Execute the selected stages of a profile; return ``{notebook: seconds}``. Raises KitError on failure."""
     import papermill
 
-    available = stage_registry.available()
-    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in available})
+    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     chosen = select(numbers_from, numbers_to)
     if not chosen:
         raise KitError(f"no stage notebook between --from {numbers_from} and --to {numbers_to}")
@@ -110,7 +74,7 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     # a partial run (--from/--to) keeps the other stages' times of earlier runs
     run_path = reports / "run.json"
     earlier = json.loads(run_path.read_text()).get("stage_seconds", {}) if run_path.is_file() else {}
-    atomic_write_json(run_path, {**run_info(), "params": str(params_path), "stage_seconds": {**earlier, **timings},
+    atomic_write_json(run_path, {**machine.versions(), "params": str(params_path), "stage_seconds": {**earlier, **timings},
                                  "stages_run": list(timings), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     metrics_path = reports / "metrics.json"
     if metrics_path.is_file():
@@ -120,8 +84,7 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
 
 def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
     """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, or backend=ipex)."""
-    available = stage_registry.available()
-    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in available})
+    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     keys = {s.key for s in select(numbers_from, numbers_to)}
     arms = set(profile["benchmark"]["arms"]) if "benchmark" in keys and "benchmark" in profile else set()
     backend = profile["inference"]["backend"] if "inference" in keys and "inference" in profile else ""

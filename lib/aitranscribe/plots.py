@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import manifest
+from . import models
+from .benchmarking.results import speedups
+from .core.stage import done_params, load_stage, load_summary
+from .evaluation import scoring
+from .io import audio, manifest
+from .text.phones import read_references
 
 
 def _splits(record: dict) -> dict[str, manifest.Manifest]:
@@ -56,14 +62,12 @@ def utterances_per_speaker(record: dict):
 
 def vad_examples(record: dict, split: str = "train", n: int = 3):
     """Waveforms of the first ``n`` utterances with the rVAD speech intervals shaded."""
-    from . import audio_io, audio_prep
-
     original = manifest.read(Path(record["data_dir"]) / "manifests", split)
-    vads = audio_prep.read_vads(Path(record["dir"]) / f"{split}.vads")
+    vads = manifest.read_vads(Path(record["dir"]) / f"{split}.vads")
     n = min(n, len(original))
     fig, axes = plt.subplots(n, 1, figsize=(8, 1.6 * n), squeeze=False)
     for i in range(n):
-        x, sr = audio_io.read(original.audio_path(i))
+        x, sr = audio.read(original.audio_path(i))
         t = np.arange(len(x)) / sr
         ax = axes[i, 0]
         ax.plot(t, x, lw=0.4, color="0.3")
@@ -148,51 +152,28 @@ def sentence_lengths(summary: dict):
 
 
 def training_curves(record: dict):
-    """GAN, per run: D and G losses, penalties, the label-free selection metric and the report-only PER.
-    Decipher, per chain and self-training round: train phone-LM perplexity (selection), labels changed, PER."""
-    import json
-
-    if record.get("method", "gan") == "decipher":
-        rounds = json.loads((Path(record["dir"]) / "selection.json").read_text())["rounds"]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-        panels = [("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
-                  ("label_change", "share of train frames relabelled"),
-                  ("per_valid_report_only", "valid PER (report-only, labels)")]
-        for ax, (key, title) in zip(axes, panels):
-            for seed in sorted({r["seed"] for r in rounds}):
-                chain = [r for r in rounds if r["seed"] == seed]
-                ax.plot([r["round"] for r in chain], [r.get(key, np.nan) for r in chain], marker="o",
-                        label=f"chain seed {seed}")
-            ax.axvline(int(record["run"].rsplit("-", 1)[1]), color="grey", linestyle=":", label="selected round")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("self-training round")
-        axes[0].legend(fontsize=7)
-        fig.tight_layout()
-        plt.close(fig)
-        return fig
-    runs = sorted((Path(record["dir"]) / "runs").iterdir())
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6))
-    panels = [("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
-              ("code_pen", "code penalty"), ("weighted_lm_ppl", "weighted LM ppl (selection, no labels)"),
-              ("per_valid_report_only", "valid PER (report-only, labels)")]
-    for run_dir in runs:
-        history = json.loads((run_dir / "history.json").read_text())
-        steps = [e["update"] for e in history]
-        for ax, (key, _) in zip(axes.flat, panels):
-            ax.plot(steps, [e.get(key, np.nan) for e in history], marker=".", label=run_dir.name)
-    for ax, (key, title) in zip(axes.flat, panels):
+    """The method's label-free signals and report-only valid PER per run (or chain) and step (update or round)."""
+    method = models.METHODS[record["method"]]
+    summary = load_summary(record)
+    rows = pd.DataFrame(method.history(summary))
+    fig, axes = plt.subplots(-(-len(method.CURVES) // 3), 3, figsize=(13, 3.5 * -(-len(method.CURVES) // 3)),
+                             squeeze=False)
+    for ax, (key, title) in zip(axes.flat, method.CURVES):
+        for run, group in rows.groupby("run", sort=True):
+            ax.plot(group["step"], group[key] if key in group else np.nan, marker="o", label=run)
+        ax.axvline(method.selected_step(summary), color="grey", linestyle=":", label="selected")
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("update")
-    axes.flat[4].set_yscale("log")
-    axes.flat[0].legend(fontsize=6)
+        ax.set_xlabel(method.STEP)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     plt.close(fig)
     return fig
 
 
 def reference_points(report: dict):
-    """Bar chart: chance, found (selected GAN), supervised CTC — PER on test (report-only)."""
-    values = {"chance": report.get("per_chance"), "wav2vec-U (selected, no labels)": report.get("per_test"),
+    """Bar chart: chance, the selected model (named by its method), supervised CTC — PER on test (report-only)."""
+    method = models.METHODS[report["method"]].LABEL if "method" in report else "selected model"
+    values = {"chance": report.get("per_chance"), f"{method} (selected, no labels)": report.get("per_test"),
               "supervised CTC (labels)": report.get("per_supervised")}
     values = {k: v for k, v in values.items() if v is not None}
     fig, ax = plt.subplots(figsize=(7, 3))
@@ -208,18 +189,10 @@ def reference_points(report: dict):
 
 def phone_confusions(record: dict, top: int = 15):
     """Horizontal bars of the most frequent phone errors (substitutions, deletions 'x -> -', insertions '- -> x')."""
-    import json
-
-    from . import scoring
-
-    summary_dir = Path(record["dir"])
-    results = json.loads((summary_dir / "transcripts.json").read_text())
-    refs_path = json.loads((summary_dir / ".done.json").read_text())["params"]
-    from .stage import load_stage
-    from .train import load_references
-
-    split = refs_path["split"]
-    refs = None if refs_path["folder"] else load_references(load_stage(refs_path, "text", "04_text_prep"), split)
+    results = json.loads((Path(record["dir"]) / "transcripts.json").read_text())
+    p = done_params(record["dir"])
+    split = p["split"]
+    refs = None if p["folder"] else read_references(load_stage(p, "text")["references"], split)
     fig, ax = plt.subplots(figsize=(7, 4))
     if not refs:
         ax.text(0.5, 0.5, "no reference phones for this input", ha="center", va="center")
@@ -236,8 +209,6 @@ def phone_confusions(record: dict, top: int = 15):
 
 def benchmark_overview(summary: dict):
     """Speedup vs eager per batch size (quartile error bars), throughput, latency at batch 1, stage shares."""
-    from .benchmark import speedups
-
     sp = speedups(summary)
     arms = list(summary["arms"])
     batches = sorted({bs for _, bs in sp})

@@ -1,0 +1,178 @@
+"""Interchangeable CPU backends for the acoustic model: eager, torch.compile, INT8, OpenVINO, IPEX.
+
+Every backend turns a trained network (an acoustic model's ``net``: the GAN's generator or the decipher method's
+frame classifier; each has ``input_dim``, ``config()``, ``flops()`` and ``linear_form()``) into a callable
+``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T, V)``. A backend that cannot run here raises
+:class:`BackendUnavailable` saying why; nothing silently falls back to another backend.
+
+* ``eager``: stock PyTorch fp32.
+* ``compile``: ``torch.compile`` (Inductor) with dynamic shapes.
+* ``int8``: static INT8 with Intel Neural Compressor 3.x (PT2E path), calibrated on given batches, then
+  compiled by Inductor. Conv1d does not quantise, so the network runs in its Linear form (the generator as
+  a Linear over unfolded windows, equal in fp32).
+* ``openvino``: ``openvino.convert_model`` + ``compile_model`` on the CPU device, dynamic batch and length.
+* ``ipex``: Intel Extension for PyTorch 2.8, which needs torch 2.8: it runs in ``.venv-intel`` (built by
+  ``bash run_all.sh --setup-intel``) through ``python -m aitranscribe.backends.ipex_worker``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import KitError
+from ..core.paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("eager", "compile", "int8", "openvino", "ipex")
+INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
+
+
+class BackendUnavailable(KitError):
+    """The backend cannot run on this machine or in this environment; the message says why."""
+
+
+def _masked(x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    return x.masked_fill(padding.unsqueeze(-1), 0.0)
+
+
+def eager(generator: torch.nn.Module, calibration=None):
+    """Stock fp32 PyTorch."""
+    generator = generator.eval()
+
+    def run(x, padding):
+        with torch.inference_mode():
+            return generator(x, padding)
+    return run
+
+
+def compiled(generator: torch.nn.Module, calibration=None):
+    """torch.compile (Inductor) with dynamic shapes; the first call compiles (seconds)."""
+    try:
+        fn = torch.compile(generator.eval(), dynamic=True)
+    except Exception as exc:  # noqa: BLE001 - torch.compile raises many kinds; report them as unavailable
+        raise BackendUnavailable(f"torch.compile is not usable here: {exc}") from None
+
+    def run(x, padding):
+        with torch.inference_mode():
+            return fn(_masked(x, padding))
+    return run
+
+
+class _Unpadded(torch.nn.Module):
+    """A generator taking only ``x`` (padding applied by the caller), for export and conversion."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x)
+
+
+def int8(generator: torch.nn.Module, calibration: list[tuple[torch.Tensor, torch.Tensor]]):
+    """Static INT8 via Intel Neural Compressor 3.x (PT2E) on the Linear form of the generator."""
+    try:
+        from neural_compressor.torch.export import export
+        from neural_compressor.torch.quantization import StaticQuantConfig, convert, prepare
+    except ImportError as exc:
+        raise BackendUnavailable(f"Intel Neural Compressor is not installed ({exc}); it is pinned in "
+                                 f"environment-stock.yml: run bash run_all.sh --setup-only") from None
+    if getattr(generator, "bn", None) is not None:
+        raise BackendUnavailable("the int8 backend does not support the w2vu2 BatchNorm input (generator_batch_norm)")
+    model = _Unpadded(generator.linear_form()).eval()
+    example = _masked(*calibration[0])
+    dynamic = {"x": {0: torch.export.Dim("batch", min=1, max=1024), 1: torch.export.Dim("time", min=4, max=100000)}}
+    try:
+        exported = export(model, example_inputs=(example,), dynamic_shapes=dynamic)
+        prepared = prepare(exported, StaticQuantConfig())
+        with torch.inference_mode():
+            for x, padding in calibration:
+                prepared(_masked(x, padding))
+        # the converted graph holds quantize/dequantize pairs; Inductor (with weight freezing) fuses them into
+        # oneDNN INT8 kernels (INC says to compile it). Static shapes: 7x faster than dynamic ones here, so
+        # lengths are padded to multiples of 64 segments to keep the number of compiled shapes small.
+        torch._inductor.config.freezing = True
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        quantized = torch.compile(convert(prepared), dynamic=False)
+    except Exception as exc:  # noqa: BLE001 - export/quantisation failures are reported, not hidden
+        raise BackendUnavailable(f"INT8 quantisation failed: {type(exc).__name__}: {exc}") from None
+
+    def run(x, padding):
+        T = x.shape[1]
+        bucket = 64 * -(-T // 64)
+        x = torch.nn.functional.pad(_masked(x, padding), (0, 0, 0, bucket - T))
+        with torch.inference_mode():
+            return quantized(x)[:, :T]
+    return run
+
+
+def openvino(generator: torch.nn.Module, calibration=None):
+    """OpenVINO on the CPU device, converted from the PyTorch module with dynamic batch and length."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise BackendUnavailable(f"OpenVINO is not installed ({exc})") from None
+    model = _Unpadded(generator.eval())
+    dim = generator.input_dim
+    example = torch.zeros(1, 8, dim)
+    ov_model = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, -1, dim])])
+    compiled_model = ov.Core().compile_model(ov_model, "CPU")
+
+    def run(x, padding):
+        out = compiled_model(_masked(x, padding).numpy())[0]
+        return torch.from_numpy(np.asarray(out))
+    return run
+
+
+def ipex(generator: torch.nn.Module, calibration=None):
+    """Intel Extension for PyTorch: in-process inside .venv-intel, else through a worker process there."""
+    try:
+        import intel_extension_for_pytorch as ipex_module
+    except ImportError:
+        return _ipex_worker(generator)
+    optimized = ipex_module.optimize(_Unpadded(generator).eval())  # IPEX traces forward(x) only
+
+    def run(x, padding):
+        with torch.inference_mode():
+            return optimized(_masked(x, padding))
+    return run
+
+
+def _ipex_worker(generator: torch.nn.Module):
+    """The generator run by ``python -m aitranscribe.backends.ipex_worker`` in .venv-intel, one process per call."""
+    if not INTEL_PYTHON.is_file():
+        raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a 6.8 GB CUDA build), so it lives in .venv-intel, which is "
+                                 "not set up on this machine: run `bash run_all.sh --setup-intel` once, then rerun")
+    checkpoint = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
+    torch.save({"class": type(generator).__name__, "config": json.dumps(generator.config()),
+                "state": generator.state_dict()}, checkpoint.name)
+
+    def run(x, padding):
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "x.npy", _masked(x, padding).numpy())
+            done = subprocess.run([str(INTEL_PYTHON), "-m", "aitranscribe.backends.ipex_worker", checkpoint.name,
+                                   str(Path(tmp) / "x.npy"), str(Path(tmp) / "y.npy")],
+                                  capture_output=True, text=True, cwd=REPO_ROOT)
+            if done.returncode != 0:
+                raise BackendUnavailable(f"the IPEX worker failed: {done.stderr.strip()[-500:]}")
+            return torch.from_numpy(np.load(Path(tmp) / "y.npy"))
+    return run
+
+
+FACTORIES = {"eager": eager, "compile": compiled, "int8": int8, "openvino": openvino, "ipex": ipex}
+
+
+def make(name: str, generator: torch.nn.Module, calibration: list | None = None):
+    """The callable of backend ``name`` for ``generator``; ``calibration`` batches are needed by ``int8``."""
+    if name not in FACTORIES:
+        raise KitError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")
+    log.info("backend %s: preparing (torch %s, python %s)", name, torch.__version__, sys.version.split()[0])
+    return FACTORIES[name](generator, calibration)

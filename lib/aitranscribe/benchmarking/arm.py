@@ -1,0 +1,154 @@
+"""One benchmark arm, measured in its own process (a backend in an environment, bound to cores by stage 07):
+
+    python -m aitranscribe.benchmarking.arm SPEC_JSON
+
+prints the arm's result as JSON on its last line: test PER, acoustic-model timings per batch size, training
+throughput (eager only), or the end-to-end run (``spec["e2e"]``) with per-stage times.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import backends, models
+from ..core.logs import setup_logging
+from ..decoding import transcribe as tr
+from ..decoding.phones import path_phones
+from ..features.extract import TrainedTransform, segment_frames
+from ..io import audio, manifest
+from ..models.batching import one_hot, pad
+from ..models.gan import input_dim, network
+from ..models.gan.training import gan_update, make_optimizers, segment_tensors, text_tensors
+from ..models.training import cross_entropy_step
+from .results import summarize, timed
+
+
+def run_arm(spec: dict) -> dict:
+    """Measure one arm in this process (called by the worker entry point). ``spec`` holds plain values."""
+    threads = spec["threads"]
+    torch.set_num_threads(threads)
+    backend = "eager" if spec["arm"] == "stock-2.8" else spec["arm"]
+    records = spec["records"]
+    model = models.load(records["train"]["checkpoint"])
+    items = tr.split_items(model, "test", records)
+    calibration = [b for _, b in tr.batches(items[:32], 8)]
+    runner = backends.make(backend, model.net, calibration)
+    timing = (records["features"]["frame_shift_s"], records["features"]["frame_window_s"])
+    result = {"arm": spec["arm"], "torch": torch.__version__, "threads": threads, "python": sys.version.split()[0]}
+    with torch.inference_mode():
+        result["per"] = tr.score(tr.transcribe(items, runner, model, None, timing, 32), items)["per"]
+        if spec["e2e"]:
+            result["e2e"] = {**_e2e(spec, runner, model, records), "threads": threads}
+            return result
+        result["model"] = {}
+        for bs in spec["batch_sizes"]:
+            chosen = [items[i % len(items)] for i in range(bs)]
+            x, padding = pad([np.ascontiguousarray(it["feats"]) for it in chosen])
+            samples = timed(lambda: runner(x, padding), spec["repeats"], spec["warmup"])
+            result["model"][str(bs)] = {"samples": samples, **summarize(samples),
+                                        "flops": model.net.flops(x.shape[0], x.shape[1]),
+                                        "audio_seconds": sum(it["seconds"] for it in chosen),
+                                        "steps": int((~padding).sum())}
+    if spec["train_updates"] > 0 and backend == "eager":
+        symbols = model.symbols
+        if model.input == "frames":
+            result["train_updates_per_s"] = _classifier_throughput(spec, model, items, spec["train_batch_size"])
+            result["train_update"] = "one Adam step of the frame classifier on a batch of utterances"
+            gan_config = network.GanConfig(input_dim=input_dim(records["features"]), vocab=len(symbols))
+        else:
+            result["train_updates_per_s"] = _gan_throughput(spec, model.net.cfg, symbols, records,
+                                                            spec["train_batch_size"])
+            result["train_update"] = "one GAN update (D and G alternating)"
+            gan_config = model.net.cfg
+        paper = network.GanConfig(**{**dataclasses.asdict(gan_config), "disc_dim": 384, "disc_kernel": 6})
+        result["train_updates_per_s_paper_sizes"] = _gan_throughput(spec, paper, symbols, records, 160)
+    return result
+
+
+def _per_second(update, updates: int) -> float:
+    for step in range(4):  # warm-up
+        update(step)
+    t = time.perf_counter()
+    for step in range(updates):
+        update(step)
+    return updates / (time.perf_counter() - t)
+
+
+def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:
+    """Adam steps per second of training the frame classifier (cross-entropy on per-frame targets)."""
+    net = type(model.net)(**model.net.config()).train()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    rng = np.random.default_rng(0)
+
+    def update(_):
+        x, padding = pad([items[i]["feats"] for i in rng.integers(0, len(items), batch)])
+        targets = torch.from_numpy(rng.integers(0, net.vocab, padding.shape)).masked_fill(padding, -100)
+        cross_entropy_step(net, opt, x, padding, targets)
+
+    return _per_second(update, spec["train_updates"])
+
+
+def _gan_throughput(spec, cfg, symbols, records, batch: int) -> float:
+    """Updates per second of GAN training (D and G alternating) for discriminator sizes ``cfg`` and ``batch``."""
+    feats = segment_tensors(records["features"], "train")[:256]
+    text = text_tensors(records["text"]["phone_text"], symbols, 2000, 0)
+    generator, disc = network.Generator(cfg), network.Discriminator(cfg)
+    opt_g, opt_d = make_optimizers(generator, disc, 4e-4, 5e-4, 1e-4)
+    rng = np.random.default_rng(0)
+
+    def update(step):
+        x, padding = pad([feats[i] for i in rng.integers(0, len(feats), batch)])
+        real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), batch)], cfg.vocab)
+        gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad, clip_norm=5.0)
+
+    return _per_second(update, spec["train_updates"])
+
+
+def _e2e(spec, runner, model, records) -> dict:
+    """Per-stage and end-to-end times on silence-removed test utterances: features, segments (GAN only), the
+    acoustic model, decoding (greedy for the GAN, the hybrid HMM for the decipher method)."""
+    transform = TrainedTransform(records["features"])
+    m = manifest.read(Path(records["audio_prep"]["manifests"]), "test")
+    n = min(spec["e2e_utterances"], len(m))
+    utterances = [audio.read(m.audio_path(i))[0] for i in range(n)]
+    speakers = m.speakers[:n] if m.speakers else [None] * n
+    stages = {"features": [], "segments": [], "model": [], "decoding": []}
+    e2e = []
+    for r in range(spec["repeats"] + spec["warmup"]):
+        t = {k: 0.0 for k in stages}
+        for x, speaker in zip(utterances, speakers):
+            t0 = time.perf_counter()
+            frames = transform.extractor(x, speaker)
+            t1 = time.perf_counter()
+            if model.input == "frames":
+                x = np.asarray(frames, dtype=np.float32)
+            else:
+                x = segment_frames(frames, transform.centroids, transform.A, transform.b,
+                                   transform.params["pool_rate"])["pooled"]
+            t2 = time.perf_counter()
+            feats, padding = pad([x])
+            logits = runner(feats, padding)
+            t3 = time.perf_counter()
+            for _, ids, spans in model.decode(logits, padding):
+                path_phones(ids, spans, model.symbols, None)
+            t4 = time.perf_counter()
+            for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                t[k] += v
+        if r >= spec["warmup"]:
+            for k in stages:
+                stages[k].append(t[k])
+            e2e.append(sum(t.values()))
+    seconds = sum(len(x) for x in utterances) / audio.TARGET_SR
+    return {"audio_seconds": seconds, "utterances": n, "stages": {k: summarize(v) for k, v in stages.items()},
+            "total": {"samples": e2e, **summarize(e2e)}, "x_realtime": seconds / float(np.median(e2e))}
+
+
+if __name__ == "__main__":  # the worker: one arm, its JSON result on the last line of stdout
+    setup_logging("WARNING")
+    print(json.dumps(run_arm(json.loads(sys.argv[1]))))

@@ -1,0 +1,58 @@
+"""Times of decoded phones and words on the original recording's time line, and subtitles.
+
+A segment covers steps ``[first, last]`` (frames, or pooled segments whose frame bounds are known); a frame ``f``
+starts at ``f * shift`` and ends at ``f * shift + window`` samples of the silence-removed audio; times are then
+mapped back through the VAD intervals to the original recording.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..features.vad import to_original_seconds
+
+
+@dataclass
+class Timing:
+    """How to turn segment indices into seconds on the original recording."""
+
+    bounds: np.ndarray  # (segments, 2) first and one-past-last frame of each pooled segment
+    shift_s: float
+    window_s: float
+    vad_intervals: list  # speech intervals (samples) of the original recording
+
+    def seconds(self, first_segment: int, last_segment: int) -> tuple[float, float]:
+        """Start and end time (s) of segments ``first..last`` (inclusive) on the original time line."""
+        start = self.bounds[first_segment, 0] * self.shift_s
+        end = (self.bounds[last_segment, 1] - 1) * self.shift_s + self.window_s
+        mapped = to_original_seconds(np.array([start, end]), self.vad_intervals)
+        return round(float(mapped[0]), 3), round(float(mapped[1]), 3)
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = int(round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def subtitles(words: list[dict], fmt: str, max_words: int = 8) -> str:
+    """SRT or WebVTT cues of at most ``max_words`` timed words each."""
+    sep = "," if fmt == "srt" else "."
+    lines = [] if fmt == "srt" else ["WEBVTT", ""]
+    for n, start in enumerate(range(0, len(words), max_words), 1):
+        chunk = words[start:start + max_words]
+        if fmt == "srt":
+            lines.append(str(n))
+        lines.append(f"{_clock(chunk[0]['start'], sep)} --> {_clock(chunk[-1]['end'], sep)}")
+        lines.append(" ".join(w["word"] for w in chunk))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def subtitle_path(directory: Path, name: str, fmt: str) -> Path:
+    """``directory/<name>.<fmt>`` with path separators in ``name`` replaced."""
+    return Path(directory) / f"{name.replace('/', '__')}.{fmt}"

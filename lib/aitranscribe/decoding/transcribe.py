@@ -1,0 +1,127 @@
+"""Transcription: what a model transcribes (the items of a prepared split or of a folder of new recordings), the
+network run by a backend, phones and words with times, and error rates against references.
+
+An item is one utterance: ``name``, the model's input ``feats`` (steps x D) and each step's frame ``bounds``, the
+``vads`` speech intervals of the original recording, its duration ``seconds`` and, when known, ``ref_phones`` and
+``ref_words``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core.errors import KitError
+from ..core.files import atomic_write_json, atomic_write_text
+from ..core.stage import done_params
+from ..evaluation import scoring
+from ..features.extract import TrainedTransform
+from ..features.vad import Detector, speech_only
+from ..io import audio, manifest
+from ..models.base import AcousticModel
+from ..models.batching import pad
+from ..sources.folder import find_audio
+from ..text.normalize import normalize_words
+from ..text.phones import read_references
+from .phones import path_phones
+from .timing import Timing, subtitle_path, subtitles
+
+log = logging.getLogger(__name__)
+
+
+def split_items(model: AcousticModel, split: str, records: dict) -> list[dict]:
+    """The items of a prepared split (``records``: the stage records ``audio_prep``, ``features`` and ``text``)."""
+    feats, bounds = model.inputs(records["features"], split)
+    vads = manifest.read_vads(Path(records["audio_prep"]["dir"]) / f"{split}.vads")
+    original = manifest.read(Path(records["audio_prep"]["data_dir"]) / "manifests", split, check_files=False)
+    refs = read_references(records["text"]["references"], split)
+    return [{"name": Path(original.paths[i]).stem, "feats": feats[i], "bounds": bounds[i], "vads": vads[i],
+             "seconds": original.n_samples[i] / audio.TARGET_SR, "ref_phones": refs[i] if refs else None,
+             "ref_words": original.words[i] if original.words else None} for i in range(len(feats))]
+
+
+def folder_items(model: AcousticModel, folder: str, out_dir: Path, records: dict) -> tuple[list[dict], list[dict]]:
+    """New recordings prepared exactly as the training audio (train-fitted VAD settings and transforms, never
+    refitted): the items and the bad files (``file``, ``reason``), each reported by name."""
+    folder = Path(folder).expanduser().resolve()
+    if not folder.is_dir():
+        raise KitError(f"{folder}: folder not found")
+    files = find_audio(folder)
+    if not files:
+        raise KitError(f"{folder}: no audio files ({', '.join(audio.AUDIO_EXTENSIONS)})")
+    detect = Detector(done_params(records["audio_prep"]["dir"]))
+    transform = TrainedTransform(records["features"])
+    items, bad = [], []
+    for src in tqdm(files, desc="preparing recordings", unit="file"):
+        rel = src.relative_to(folder).with_suffix(".flac")
+        try:
+            converted = out_dir / "audio" / rel
+            audio.convert_to_16k_mono(src, converted)
+            x, _ = audio.read(converted)
+            intervals = detect(x)
+            feats, bounds = model.transformed(transform(speech_only(x, intervals)))
+        except Exception as exc:  # noqa: BLE001 - one bad recording must not lose the others
+            reason = exc.reason if hasattr(exc, "reason") else f"{type(exc).__name__}: {exc}"
+            log.error("bad input: %s: %s", src, reason)
+            bad.append({"file": str(src), "reason": reason})
+            continue
+        side = src.with_suffix(".txt")
+        items.append({"name": rel.with_suffix("").as_posix(), "feats": feats, "bounds": bounds, "vads": intervals,
+                      "seconds": len(x) / audio.TARGET_SR, "ref_phones": None,
+                      "ref_words": " ".join(normalize_words(side.read_text())) if side.is_file() else None})
+    if not items:
+        raise KitError(f"{folder}: none of the {len(files)} recordings could be prepared; see the errors above")
+    return items, bad
+
+
+def batches(items: list[dict], size: int):
+    """``(items, (x, padding))`` for consecutive batches of ``size`` items."""
+    for start in range(0, len(items), size):
+        chunk = items[start:start + size]
+        yield chunk, pad([np.ascontiguousarray(it["feats"]) for it in chunk])
+
+
+def transcribe(items: list[dict], runner, model: AcousticModel, word_decoder, timing: tuple[float, float],
+               batch_size: int) -> list[dict]:
+    """Phones (and words) with times for every item, the network run by the backend ``runner``.
+
+    ``timing``: frame shift and window in seconds (stage 03's). Each result: ``name``, ``seconds``, ``phones``
+    (``phone``, ``start``, ``end``) and, with a ``word_decoder``, ``words`` (``word``, ``start``, ``end``)."""
+    shift, window = timing
+    out = []
+    for chunk, (x, padding) in batches(items, batch_size):
+        logits = runner(x, padding)
+        for item, (logp, ids, spans) in zip(chunk, model.decode(logits, padding)):
+            t = Timing(item["bounds"], shift, window, item["vads"])
+            entry = {"name": item["name"], "seconds": round(item["seconds"], 3),
+                     "phones": path_phones(ids, spans, model.symbols, t)}
+            if word_decoder is not None:
+                entry["words"] = word_decoder(logp, spans, t)
+            out.append(entry)
+    return out
+
+
+def score(results: list[dict], items: list[dict]) -> dict:
+    """PER and WER against the references the items have (NaN when they have none)."""
+    out = {"per": float("nan"), "wer": float("nan")}
+    if all(it["ref_phones"] is not None for it in items):
+        out["per"] = scoring.per([[p["phone"] for p in r["phones"]] for r in results], [it["ref_phones"] for it in items])
+    if all(it["ref_words"] is not None for it in items) and all("words" in r for r in results):
+        out["wer"] = scoring.wer([" ".join(w["word"] for w in r["words"]) for r in results],
+                                 [it["ref_words"] for it in items])
+    return out
+
+
+def write_outputs(out_dir: Path, results: list[dict]) -> None:
+    """``transcripts.json``, ``phones.txt``, ``words.txt`` and SRT/WebVTT subtitles per recording, atomically."""
+    atomic_write_json(out_dir / "transcripts.json", results)
+    atomic_write_text(out_dir / "phones.txt",
+                      "".join(f"{r['name']}\t{' '.join(ph['phone'] for ph in r['phones'])}\n" for r in results))
+    if results and "words" in results[0]:
+        atomic_write_text(out_dir / "words.txt",
+                          "".join(f"{r['name']}\t{' '.join(w['word'] for w in r['words'])}\n" for r in results))
+        for r in results:
+            for fmt in ("srt", "vtt"):
+                atomic_write_text(subtitle_path(out_dir / "subtitles", r["name"], fmt), subtitles(r["words"], fmt))

@@ -1,0 +1,89 @@
+"""Frame features of audio and the train-fitted segment pipeline applied to new audio.
+
+:class:`FrameExtractor`: MFCC (optionally speaker-normalised) or a wav2vec 2.0 layer, with each frame's place in
+time (``shift``/``window`` in samples). :func:`segment_frames`: one utterance's frames through k-means units, PCA,
+merged runs and mean pooling. :class:`TrainedTransform`: stage 03's fitted pipeline (speaker normalisation,
+centroids, PCA) read back from its output directory, for audio the stage never saw (never refitted).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import KitError
+from ..core.paths import resolve
+from ..core.stage import done_params
+from . import mfcc, speaker_norm, units
+
+NORM_FILE = "speaker_norm.npz"
+
+
+class FrameExtractor:
+    """Frame features of 16 kHz audio; ``shift``/``window`` in samples give each frame's place in time.
+
+    ``norm`` (MFCC only) normalises each speaker's frames; a speaker it has not seen is adapted on the utterance.
+    """
+
+    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None):
+        self.kind = p["kind"]
+        self.norm = norm
+        if self.kind != "mfcc" and p.get("speaker_norm", "none") != "none":
+            raise KitError(f"speaker_norm={p['speaker_norm']!r} applies to MFCC features only, not {self.kind}")
+        if self.kind == "mfcc":
+            self.context = p["mfcc_context"]
+            self.shift, self.window, self.dim = mfcc.SHIFT, mfcc.WINDOW, mfcc.dim(13, self.context)
+            self.model = None
+        else:
+            from . import wav2vec2
+
+            if not p["checkpoint"]:
+                raise KitError("features=wav2vec2 needs the parameter 'checkpoint' (a fairseq wav2vec 2.0 .pt file)")
+            self.layer = p["layer"]
+            self.model = wav2vec2.load_wav2vec2(resolve(p["checkpoint"]), layer=self.layer)
+            conv = self.model.settings.conv_layers
+            self.shift = int(np.prod([stride for _, _, stride in conv]))
+            self.window = 1
+            for _, kernel, stride in reversed(conv):
+                self.window = (self.window - 1) * stride + kernel
+            self.dim = self.model.settings.encoder_embed_dim
+
+    def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:
+        if self.model is None:
+            if self.norm is not None:
+                return self.norm(x, speaker, self.context)
+            return mfcc.mfcc_features(x, context=self.context)
+        import torch
+
+        from . import wav2vec2
+
+        with torch.inference_mode():
+            return wav2vec2.extract(self.model, x, self.layer).numpy().astype(np.float32)
+
+
+def segment_frames(frames: np.ndarray, centroids: np.ndarray, A: np.ndarray, b: np.ndarray, pool_rate: float) -> dict:
+    """One utterance's frames -> cluster ids, PCA projection, merged runs and pooled segments (with frame bounds)."""
+    ids = units.assign(frames, centroids)
+    projected = np.asarray(frames, dtype=np.float32) @ A + b
+    merged, merged_bounds = units.merge_runs(projected, ids)
+    pooled, pooled_bounds = units.mean_pool(merged, merged_bounds, pool_rate)
+    return {"frames": frames, "ids": ids, "projected": projected, "merged": merged, "merged_bounds": merged_bounds,
+            "pooled": pooled, "pooled_bounds": pooled_bounds}
+
+
+class TrainedTransform:
+    """The train-fitted feature pipeline of a 03_features run, for new audio (never refitted)."""
+
+    def __init__(self, record: dict):
+        self.params = done_params(record["dir"])
+        norm_path = Path(record["dir"]) / NORM_FILE
+        self.extractor = FrameExtractor(self.params, speaker_norm.SpeakerNorm.load(norm_path) if norm_path.is_file() else None)
+        self.centroids = np.load(Path(record["centroids"]) / "centroids.npy")
+        pca_dir = Path(record["dir"]) / "pca"
+        dim = min(self.params["pca_dim"], self.extractor.dim)
+        self.A = np.load(pca_dir / f"{dim}_pca_A.npy")
+        self.b = np.load(pca_dir / f"{dim}_pca_b.npy")
+
+    def __call__(self, x: np.ndarray, speaker: str | None = None) -> dict:
+        """16 kHz speech (silence already removed) of ``speaker`` -> the dict of :func:`segment_frames`."""
+        return segment_frames(self.extractor(x, speaker), self.centroids, self.A, self.b, self.params["pool_rate"])

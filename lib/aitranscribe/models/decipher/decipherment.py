@@ -1,0 +1,197 @@
+"""Decipherment of audio segment tokens into phones with statistics of unpaired phone text (no labels).
+
+Segments: the frames' k-means units (stage 03) are put in groups of units that often follow each other (a
+change of unit inside a phone is more common than across phones); a segment ends where the group changes
+into a run of at least ``min_run`` frames. Each segment's mean frame gets one of ``n_tokens`` k-means tokens
+(fitted on train segments).
+
+Model: a table P(token | phone) explains how often tokens occur ``d`` apart (pairs) and ``d1``, ``d2``
+apart (triples) through the text's phone pairs and triples as far apart, each token step advancing one
+phone or, with chance ``split``, staying on the same phone. EM (multiplicative updates) of the pairs'
+objective runs from random tables; the restarts with the best full objective are refined on the triples.
+Pairs alone prefer wrong tables on the demo; triples prefer the right one (``reports/research``).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...core.errors import KitError
+from ...features import units as unit_pipeline
+
+log = logging.getLogger(__name__)
+
+DISTANCES = (2, 3, 4, 5)  # token distances of the pairs
+TRIPLES = ((2, 2), (3, 3), (2, 3), (3, 2))  # token distances (d1, d2) of the triples
+
+
+# ------------------------------------------------------------------------------------------------ segments
+
+def unit_groups(units: list[np.ndarray], n_groups: int, seed: int) -> np.ndarray:
+    """Group of each unit: spectral clustering of how often two units follow each other (train units in)."""
+    from sklearn.cluster import SpectralClustering
+
+    n = int(max(u.max() for u in units if len(u))) + 1
+    if n <= n_groups:
+        raise KitError(f"{n} units for {n_groups} unit groups: use fewer groups")
+    follows = np.zeros((n, n))
+    for u in units:
+        change = u[1:] != u[:-1]
+        np.add.at(follows, (u[:-1][change], u[1:][change]), 1)
+    return SpectralClustering(n_groups, affinity="precomputed", random_state=seed).fit_predict(follows + follows.T + 1e-6)
+
+
+def run_bounds(values: np.ndarray) -> np.ndarray:
+    """Bounds (0, ..., len) of the runs of equal values."""
+    return np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1, len(values)]
+
+
+def group_segments(groups: np.ndarray, min_run: int) -> np.ndarray:
+    """Segment bounds (0, ..., len) where the frames' group changes into a run of at least ``min_run`` frames."""
+    starts = run_bounds(groups)
+    kept = [b for b, nxt in zip(starts[1:-1], starts[2:]) if nxt - b >= min_run]
+    return np.array([0, *kept, len(groups)])
+
+
+def segment_tokens(frames: dict[str, list[np.ndarray]], units: dict[str, list[np.ndarray]], n_groups: int,
+                   min_run: int, n_tokens: int, seed: int) -> tuple[dict, dict]:
+    """Tokens and segment bounds of every split (dicts of per-utterance arrays); groups and tokens fitted on train."""
+    groups = unit_groups(units["train"], n_groups, seed)
+    bounds, means = {}, {}
+    for split in frames:
+        bounds[split] = [group_segments(groups[u], min_run) for u in units[split]]
+        means[split] = [np.add.reduceat(np.asarray(f, dtype=np.float64), b[:-1], axis=0) / np.diff(b)[:, None]
+                        for f, b in zip(frames[split], bounds[split])]
+    x = np.concatenate(means["train"]).astype(np.float32)
+    centroids = unit_pipeline.fit_kmeans(unit_pipeline.sample_rows(x, 100000, seed), n_tokens, 20, 1, seed)
+    tokens = {split: [unit_pipeline.assign(m, centroids) for m in means[split]] for split in means}
+    log.info("decipherment: %d train segments, %.1f frames each", len(x), sum(len(f) for f in frames["train"]) / len(x))
+    return tokens, bounds
+
+
+def majority(labels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The most frequent label of each segment."""
+    return np.array([np.bincount(labels[a:b]).argmax() for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def token_counts(phones: list[np.ndarray], tokens: list[np.ndarray], n_phones: int, n_tokens: int) -> np.ndarray:
+    """How often each phone (row) goes with each token (column)."""
+    counts = np.zeros((n_phones, n_tokens))
+    for ph, u in zip(phones, tokens):
+        np.add.at(counts, (ph, u), 1)
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------ the objective
+
+def step_weights(distance: int, step: np.ndarray) -> np.ndarray:
+    """Chances that ``distance`` token steps advance 0, 1, 2, ... phones, each step advancing by ``step``."""
+    weights = np.array([1.0])
+    for _ in range(distance):
+        weights = np.convolve(weights, step)
+    return weights
+
+
+def phone_triples(lines: list[np.ndarray], n_phones: int, k1: int, k2: int) -> np.ndarray:
+    """Joint of the phones at positions i, i + k1, i + k1 + k2 of the text's lines (lightly smoothed)."""
+    counts = np.full((n_phones,) * 3, 1e-4)
+    for line in lines:
+        m = len(line) - k1 - k2
+        if m > 0:
+            np.add.at(counts, (line[:m], line[k1:k1 + m], line[k1 + k2:]), 1)
+    return counts / counts.sum()
+
+
+class SkipGramModel:
+    """Token pairs d apart (and triples d1, d2 apart) explained by the text's phone pairs (triples) as far apart
+    through P(token | phone); the objective is ``pair_weight`` x the pairs' log-likelihood plus the triples'."""
+
+    def __init__(self, tokens: list[np.ndarray], n_tokens: int, lines: list[np.ndarray], n_phones: int,
+                 distances=DISTANCES, split: float = 0.2, merge: float = 0.0, triples=TRIPLES, pair_weight: float = 0.0):
+        step = np.array([split, 1 - split - merge, merge])  # phones advanced by one token step: 0, 1 or 2
+        self.pair_weight = pair_weight
+        unigram = np.bincount(np.concatenate(lines), minlength=n_phones).astype(float)
+        apart = [np.diag(unigram / unigram.sum())]
+        for k in range(1, 2 * max(distances) + 1):
+            pairs = np.full((n_phones, n_phones), 1e-3)
+            for line in lines:
+                if len(line) > k:
+                    np.add.at(pairs, (line[:-k], line[k:]), 1)
+            apart.append(pairs / pairs.sum())
+        self.joints, self.counts = [], []
+        for d in distances:
+            weights = step_weights(d, step)
+            self.joints.append(torch.tensor(sum(w * apart[k] for k, w in enumerate(weights))))
+            counts = np.zeros((n_tokens, n_tokens))
+            for u in tokens:
+                if len(u) > d:
+                    np.add.at(counts, (u[:-d], u[d:]), 1)
+            self.counts.append(torch.tensor(counts / max(counts.sum(), 1.0)))
+        self.triple_joints, self.triple_counts = [], []
+        for d1, d2 in triples:
+            w1, w2 = step_weights(d1, step), step_weights(d2, step)
+            joint = sum(w1[a] * w2[b] * phone_triples(lines, n_phones, a, b)
+                        for a in range(len(w1)) for b in range(len(w2)) if w1[a] * w2[b] > 1e-4)
+            self.triple_joints.append(torch.tensor(joint))
+            counts = np.zeros((n_tokens,) * 3)
+            for u in tokens:
+                m = len(u) - d1 - d2
+                if m > 0:
+                    np.add.at(counts, (u[:m], u[d1:d1 + m], u[d1 + d2:]), 1)
+            self.triple_counts.append(torch.tensor(counts / max(counts.sum(), 1.0)))
+
+    def pair_loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
+
+    def triple_loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), dtype=emit.dtype)
+        for joint, counts in zip(self.triple_joints, self.triple_counts):
+            x = torch.einsum("pqr,pa,qb->abr", joint, emit, emit)
+            total = total + (counts * (x @ emit).clamp_min(1e-300).log()).sum()
+        return total
+
+    def loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        value = self.pair_weight * self.pair_loglik(emit)
+        return value + self.triple_loglik(emit) if self.triple_joints else value
+
+
+def em(objective, emit: torch.Tensor, iters: int) -> torch.Tensor:
+    """EM for an objective multilinear in the rows of P(token | phone): emit x d(objective)/d(emit), renormalised."""
+    for _ in range(iters):
+        emit = emit.detach().requires_grad_(True)
+        grad, = torch.autograd.grad(objective(emit), emit)
+        emit = emit.detach() * grad
+        emit = emit / emit.sum(1, keepdim=True)
+    return emit.detach()
+
+
+def random_emission(n_phones: int, n_tokens: int, seed: int) -> torch.Tensor:
+    """A random P(token | phone) table (rows near uniform) to start EM from."""
+    emit = torch.rand(n_phones, n_tokens, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
+    return emit / emit.sum(1, keepdim=True)
+
+
+def restarts(model: SkipGramModel, n_phones: int, n_tokens: int, n_restarts: int, iters: int, refine: int,
+             refine_iters: int, seed: int, quiet: bool = False) -> list[torch.Tensor]:
+    """EM of the pairs' objective from ``n_restarts`` random tables; with triples, the ``refine`` tables with the
+    best full objective refined by EM of it."""
+    found = [em(model.pair_loglik, random_emission(n_phones, n_tokens, seed + r), iters)
+             for r in tqdm(range(n_restarts), desc="decipherment restarts", unit="restart", disable=quiet)]
+    if not model.triple_joints:
+        return found
+    found.sort(key=lambda emit: -float(model.loglik(emit)))
+    return [em(model.loglik, emit, refine_iters) for emit in found[:refine]]
+
+
+def best_table(model: SkipGramModel, tables: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
+    """(objective, table) of the table with the highest objective (label-free)."""
+    return max(((float(model.loglik(emit)), emit) for emit in tables), key=lambda x: x[0])
+
+
+def table_from_labels(phones: list[np.ndarray], tokens: list[np.ndarray], n_phones: int, n_tokens: int) -> torch.Tensor:
+    """P(token | phone) counted from a phone given to every token (lightly smoothed)."""
+    table = token_counts(phones, tokens, n_phones, n_tokens) + 0.01
+    return torch.tensor(table / table.sum(1, keepdims=True))

@@ -1,0 +1,177 @@
+"""Stage 05, method ``decipher``: decipherment, then rounds of self-training a frame classifier (no labels).
+
+1. :mod:`.decipherment` gives every train segment token a phone; Viterbi decoding of the token sequences with the
+   text's phone transitions gives every frame a phone.
+2. Each round trains a :class:`.FrameClassifier` on those frame labels, then decodes every utterance with the
+   hybrid HMM (:class:`.FrameModel`): posteriors over the label prior as emission scores, the text's phone
+   transitions and one self-loop read off the labels. The round's train paths restart the decipherment (each
+   token's majority phone, refined by EM on the triples), whose Viterbi labels train the next round.
+3. The round whose train transcripts have the lowest phone-LM perplexity is selected (label-free).
+
+Several chains (one per seed) run a few rounds each and only the most promising one (lowest phone-LM
+perplexity) continues: a chain's fate is set by its decipherment's basin, and a failing chain shows it early.
+Outputs per chain in ``chain-seed<seed>/``: ``decipherment.npz`` (tokens, segment bounds, table, first frame
+labels), ``rounds/round-<k>/`` (``model.pt``, ``round.json``, ``next_labels.npy``); a finished round is
+never redone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...core.errors import KitError
+from ...core.files import atomic_save_npy, atomic_save_npz, atomic_write_json
+from ...evaluation.scoring import per as phone_error_rate
+from ...text import lm
+from ..base import collapse
+from ..batching import pad
+from ..training import fit_labels
+from . import decipherment as decipher
+from .frame_classifier import FrameClassifier
+from .hmm import PhoneHMM, transitions
+from .model import FrameModel
+
+log = logging.getLogger(__name__)
+
+
+def train_classifier(frames: list[np.ndarray], labels: list[np.ndarray], vocab: int, epochs: int, hidden: int,
+                     seed: int, batch: int = 32, quiet: bool = False) -> FrameClassifier:
+    """A frame classifier trained by cross-entropy on per-frame labels (Adam, 1e-3, batches of utterances)."""
+    torch.manual_seed(seed)
+    net = FrameClassifier(frames[0].shape[1], vocab, hidden)
+    return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs")
+
+
+def decode_paths(model: FrameModel, frames: list[np.ndarray], batch: int = 64) -> list[np.ndarray]:
+    """Hybrid-HMM phone paths of every utterance."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(frames), batch):
+            x, padding = pad(frames[start:start + batch])
+            out.extend(model.paths(model.net(x, padding), padding))
+    return out
+
+
+def _concat(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate(arrays), np.array([len(a) for a in arrays])
+
+
+def _split(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    return np.split(flat, np.cumsum(lengths)[:-1])
+
+
+def _decipherment(out_dir: Path, frames, units, lines, n_phones: int, s: dict, quiet: bool) -> dict:
+    """Tokens, segment bounds, the selected table and the first frame labels; cached in ``decipherment.npz``."""
+    path = out_dir / "decipherment.npz"
+    if path.is_file():
+        z = np.load(path)
+        return {**{name: _split(z[name], z[f"{name}_lengths"]) for name in ("tokens", "bounds", "labels")},
+                "table": torch.from_numpy(z["table"]), "objective": float(z["objective"]), "seconds": float(z["seconds"])}
+    t0 = time.time()
+    tokens, bounds = decipher.segment_tokens({"train": frames}, {"train": units}, s["groups"], s["min_run"],
+                                             s["tokens"], s["seed"])
+    tokens, bounds = tokens["train"], bounds["train"]
+    model = decipher.SkipGramModel(tokens, s["tokens"], lines, n_phones, split=s["split"])
+    tables = decipher.restarts(model, n_phones, s["tokens"], s["restarts"], s["iters"], s["refine"],
+                               s["refine_iters"], s["seed"], quiet)
+    objective, table = decipher.best_table(model, tables)
+    labels = _frame_labels(s["hmm_tokens"], table, tokens, bounds)
+    result = {"tokens": tokens, "bounds": bounds, "table": table, "objective": objective, "labels": labels,
+              "seconds": time.time() - t0}
+    arrays = {}
+    for name in ("tokens", "bounds", "labels"):
+        arrays[name], arrays[f"{name}_lengths"] = _concat(result[name])
+    atomic_save_npz(path, table=table.numpy(), objective=objective, seconds=result["seconds"], **arrays)
+    log.info("decipherment: objective %.4f from %d restarts in %.0f s", objective, s["restarts"], result["seconds"])
+    return result
+
+
+def _frame_labels(hmm: PhoneHMM, table: torch.Tensor, tokens, bounds) -> list[np.ndarray]:
+    return [np.repeat(p, np.diff(b)) for p, b in zip(hmm.token_paths(table, tokens), bounds)]
+
+
+def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np.ndarray], lines: list[np.ndarray],
+              symbols: list[str], s: dict, phone_lm, refs_valid: list[list[str]] | None, quiet: bool = False) -> dict:
+    """Decipherment and ``s["rounds"]`` rounds of self-training, resuming finished rounds; returns the rounds.
+
+    ``frames``: train and valid utterances (frames x D); ``units``: the train frames' k-means units; ``lines``:
+    the phone text (index arrays); ``s``: groups, min_run, tokens, split, restarts, iters, refine, refine_iters,
+    rounds, epochs, hidden, seed. ``refs_valid`` (report-only, may be None) give each round a valid PER.
+    """
+    n_phones = len(symbols)
+    trans = transitions(lines, n_phones)
+    s = {**s, "hmm_tokens": PhoneHMM(trans["start"], trans["end"], trans["between"], s["split"])}
+    first = _decipherment(out_dir, frames["train"], units, lines, n_phones, s, quiet)
+    labels, objective = first["labels"], None
+    rounds = []
+    for k in range(1, s["rounds"] + 1):
+        round_dir = out_dir / "rounds" / f"round-{k}"
+        if (round_dir / "round.json").is_file():
+            rounds.append(json.loads((round_dir / "round.json").read_text()))
+            labels = _split(np.load(round_dir / "next_labels.npy"), np.array([len(x) for x in frames["train"]]))
+            continue
+        t0 = time.time()
+        flat = np.concatenate(labels)
+        prior = np.bincount(flat, minlength=n_phones) + 1.0
+        changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
+        hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
+        net = train_classifier(frames["train"], labels, n_phones, s["epochs"], s["hidden"], s["seed"] + k - 1,
+                               quiet=quiet)
+        model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
+        decoded = decode_paths(model, frames["train"])
+        transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
+        entry = {"round": k, "self_loop": round(hmm.stay, 4),
+                 "label_change": round(float(np.mean(np.concatenate(decoded) != flat)), 4),
+                 "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in transcripts if t]), 3)}
+        if refs_valid is not None:
+            hyps = [collapse(p, symbols) for p in decode_paths(model, frames["valid"])]
+            entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
+        round_dir.mkdir(parents=True, exist_ok=True)
+        model.save(round_dir / "model.pt", {"round": k})
+        # the round's labels restart the decipherment; its Viterbi labels train the next round (if one follows)
+        segment_phones = [decipher.majority(p, b) for p, b in zip(decoded, first["bounds"])]
+        if objective is None:
+            objective = decipher.SkipGramModel(first["tokens"], s["tokens"], lines, n_phones, split=s["split"])
+        table = decipher.table_from_labels(segment_phones, first["tokens"], n_phones, s["tokens"])
+        table = decipher.em(objective.loglik, table, s["refine_iters"])
+        entry["redecipher_objective"] = round(float(objective.loglik(table)), 4)
+        labels = _frame_labels(s["hmm_tokens"], table, first["tokens"], first["bounds"])
+        atomic_save_npy(round_dir / "next_labels.npy", np.concatenate(labels).astype(np.int16))
+        entry["seconds"] = round(time.time() - t0, 1)
+        atomic_write_json(round_dir / "round.json", entry)
+        rounds.append(entry)
+        log.info("self-training, seed %d, round %d: %s", s["seed"], k, entry)
+    return {"decipherment": {"objective": round(first["objective"], 4), "seconds": round(first["seconds"], 1)},
+            "rounds": rounds}
+
+
+def run_chains(out_dir: Path, frames, units, lines, symbols, s: dict, phone_lm, refs_valid, seeds: list[int],
+               screen_rounds: int, quiet: bool = False) -> dict:
+    """One chain per seed (``chain-seed<seed>/``: its own segment groups, tokens, restarts and classifiers) for
+    ``screen_rounds`` rounds; the chain whose best round has the lowest train phone-LM perplexity (label-free)
+    continues to ``s["rounds"]``. Returns ``{"chains": {seed: run_chain result}, "continued": seed}``."""
+    if not seeds:
+        raise KitError("decipher_seeds is empty: give at least one seed")
+
+    def chain(seed: int, rounds: int) -> dict:
+        return run_chain(out_dir / f"chain-seed{seed}", frames, units, lines, symbols,
+                         {**s, "seed": seed, "rounds": rounds}, phone_lm, refs_valid, quiet)
+
+    chains = {seed: chain(seed, min(screen_rounds, s["rounds"])) for seed in seeds}
+    best = min(seeds, key=lambda seed: select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
+    log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best,
+             min(screen_rounds, s["rounds"]))
+    chains[best] = chain(best, s["rounds"])
+    return {"chains": chains, "continued": best}
+
+
+def select_round(rounds: list[dict]) -> dict:
+    """The round whose train transcripts have the lowest phone-LM perplexity (label-free)."""
+    if not rounds:
+        raise KitError("self-training ran no round")
+    return min(rounds, key=lambda r: r["phone_lm_ppl_train"])

@@ -1,0 +1,130 @@
+"""Method ``gan``: wav2vec-U (fairseq ``w2vu.yaml``), a sweep of GAN runs on stage 03's pooled segments and the
+run chosen without labels (see :mod:`.training`); the LibriSpeech profile's method, used with wav2vec 2.0 features.
+
+Like every method package: ``PARAMS`` (its profile section ``train.gan``), ``train(...)``, ``load(checkpoint)``,
+``history(summary)``, ``table(summary)``, ``CURVES`` and ``metrics(summary)``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ...core.machine import cores
+from ...core.params import Param
+from . import network
+from .model import GanModel
+from .training import run_name, select, sweep_settings, train_run
+
+log = logging.getLogger(__name__)
+
+NAME = "gan"
+LABEL = "wav2vec-U GAN"
+STEP = "update"
+
+PARAMS = {
+    "updates": Param(300, int, "updates per run, D and G alternating; 150000 in the paper"),
+    "batch_size": Param(32, int, "utterances and text sentences per update; 160 in the paper"),
+    "disc_dim": Param(64, int, "discriminator width; 384 in the paper"),
+    "disc_kernel": Param(4, int, "discriminator kernel; 6 in the paper"),
+    "disc_depth": Param(3, int, "discriminator convolutions"),
+    "generator_kernel": Param(4, int, "generator kernel"),
+    "generator_batch_norm": Param(0.0, float, "w2vu2 input BatchNorm scale, 0 for off"),
+    "g_lr": Param(4e-4, float, "generator learning rate"),
+    "d_lr": Param(5e-4, float, "discriminator learning rate"),
+    "d_weight_decay": Param(1e-4, float, "discriminator weight decay"),
+    "clip_norm": Param(5.0, float, "gradient clipping norm"),
+    "sweep_seeds": Param([0], list, "seeds of the sweep"),
+    "sweep_code_penalty": Param([4.0], list, "code penalty weights of the sweep"),
+    "sweep_gradient_penalty": Param([1.5], list, "gradient penalty weights of the sweep"),
+    "sweep_smoothness": Param([0.5], list, "smoothness weights of the sweep"),
+    "eval_every": Param(100, int, "updates between evaluations and checkpoints"),
+    "parallel_runs": Param(0, int, "runs at once, 0 for as many as cores allow"),
+    "selection": Param("weighted_lm_ppl", str, "label-free selection rule", ("weighted_lm_ppl", "nll_logu")),
+    "max_text_sentences": Param(0, int, "at most this many phone-text sentences are loaded, 0 for all"),
+}
+CURVES = (("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
+          ("code_pen", "code penalty"), ("weighted_lm_ppl", "weighted LM ppl (selection, no labels)"),
+          ("per_valid_report_only", "valid PER (report-only, labels)"))
+
+load = GanModel.load
+
+
+def input_dim(features_record: dict) -> int:
+    """Feature dimension of the pooled segments the generator reads."""
+    return int(np.load(Path(features_record["segments"]) / "train.npy", mmap_mode="r").shape[1])
+
+
+def config(s: dict, features_record: dict, vocab: int, setting: dict | None = None) -> network.GanConfig:
+    """The network sizes and loss weights of settings ``s`` (penalty weights from a sweep ``setting``)."""
+    setting = setting or {"gradient_penalty": 1.5, "code_penalty": 4.0, "smoothness": 0.5}
+    return network.GanConfig(input_dim=input_dim(features_record), vocab=vocab, generator_kernel=s["generator_kernel"],
+                             generator_batch_norm=s["generator_batch_norm"], disc_dim=s["disc_dim"],
+                             disc_kernel=s["disc_kernel"], disc_depth=s["disc_depth"],
+                             gradient_penalty=setting["gradient_penalty"], code_penalty=setting["code_penalty"],
+                             smoothness=setting["smoothness"])
+
+
+def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
+    """Every run of the sweep (resumed from its last checkpoint; runs in parallel processes when cores allow),
+    then the run chosen without labels. Returns the selection with every run's summary."""
+    settings = sweep_settings(s)
+    parallel = s["parallel_runs"] or max(1, min(len(settings), cores()))
+    threads = max(1, cores() // parallel)
+    jobs = [{**{k: s[k] for k in ("updates", "batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm", "eval_every",
+                                  "selection", "max_text_sentences")},
+             "log_level": p["log_level"], "seed": setting["seed"],
+             "config": asdict(config(s, features_record, len(symbols), setting)), "symbols": symbols, "threads": threads,
+             "run_dir": str(out_dir / "runs" / run_name(setting)), "quiet": parallel > 1,
+             "features_record": features_record, "text_record": text_record} for setting in settings]
+    log.info("05_train: %d GAN run(s), %d at once with %d thread(s) each, %d updates each", len(jobs), parallel,
+             threads, s["updates"])
+    start = time.time()
+    if parallel == 1:
+        results = [train_run(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
+            results = list(tqdm(pool.map(train_run, jobs), total=len(jobs), desc="sweep", unit="run"))
+    return {**select(results, s["selection"]), "seconds": round(time.time() - start, 1), "runs": results}
+
+
+def _histories(summary: dict) -> dict[str, list[dict]]:
+    return {r["run"]: json.loads((Path(r["dir"]) / "history.json").read_text()) for r in summary["runs"]}
+
+
+def history(summary: dict) -> list[dict]:
+    """One row per run and evaluation: ``run``, ``step`` (the update), losses, label-free scores, report-only PER."""
+    return [{"run": run, "step": e["update"], **e} for run, entries in _histories(summary).items() for e in entries]
+
+
+def table(summary: dict) -> list[dict]:
+    """One row per run: its best label-free score and update, the report-only valid PER there, selected or not."""
+    rows = []
+    for run, entries in _histories(summary).items():
+        best = min(entries, key=lambda e: e["weighted_lm_ppl"])
+        rows.append({"run": run, "updates": entries[-1]["update"], "best_update": best["update"],
+                     "weighted_lm_ppl": round(best["weighted_lm_ppl"], 1), "lm_ppl": round(best["lm_ppl"], 1),
+                     "vocab_seen": round(best["vocab_seen"], 2),
+                     "per_valid_report_only": round(best.get("per_valid_report_only", float("nan")), 3),
+                     "selected": run == summary["run"]})
+    return rows
+
+
+def selected_step(summary: dict) -> int:
+    """The update of the selected checkpoint."""
+    return summary["update"]
+
+
+def metrics(summary: dict) -> dict:
+    """Updates of every run, training seconds and seconds per 1,000 updates."""
+    seconds = sum(r["seconds"] for r in summary["runs"])
+    updates = sum(r["updates"] for r in summary["runs"])
+    return {"updates": updates, "seconds": round(seconds, 1),
+            "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": LABEL}

@@ -1,0 +1,172 @@
+"""Training the wav2vec-U GAN: one run (resumable from its last checkpoint), the sweep of runs, and the run
+chosen without labels.
+
+A run lives in its own directory ``runs/<settings>/`` (never shared): ``checkpoint_last.pt`` to resume,
+``checkpoint_best.pt`` (the generator at the best label-free score) and ``history.json`` (one entry per
+evaluation: losses, label-free scores and, report-only, the valid PER).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...core.errors import KitError
+from ...core.files import atomic_torch_save, atomic_write_json
+from ...core.logs import setup_logging
+from ...evaluation.scoring import per as phone_error_rate
+from ...text import lm
+from ...text.phones import SIL, phone_lines, read_references
+from ..base import read_inputs
+from ..batching import one_hot, pad
+from ..selection import unsupervised_scores
+from . import network as gan
+from .model import GanModel
+
+
+def make_optimizers(generator, disc, g_lr: float, d_lr: float, d_weight_decay: float):
+    """fairseq w2vu's Adam settings (betas 0.5/0.98, eps 1e-6); no weight decay on the generator."""
+    opt_g = torch.optim.Adam(generator.parameters(), lr=g_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=0.0)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=d_weight_decay)
+    return opt_g, opt_d
+
+
+def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
+               clip_norm: float) -> dict:
+    """One update: the discriminator on odd steps, the generator on even ones, gradients clipped; loss parts."""
+    seg_logits, fake, fake_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
+    if step % 2 == 1:
+        loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+        model, opt = disc, opt_d
+    else:
+        loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad)
+        model, opt = generator, opt_g
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    opt.step()
+    return parts
+
+
+def run_name(setting: dict) -> str:
+    """Directory name of a run: its penalty weights and seed."""
+    return (f"cp{setting['code_penalty']}_gp{setting['gradient_penalty']}_sm{setting['smoothness']}"
+            f"_seed{setting['seed']}")
+
+
+def sweep_settings(s: dict) -> list[dict]:
+    """Every combination of the sweep's seeds and penalty weights (``s``: the method's settings)."""
+    return [{"seed": seed, "code_penalty": float(c), "gradient_penalty": float(g), "smoothness": float(m)}
+            for seed, c, g, m in itertools.product(s["sweep_seeds"], s["sweep_code_penalty"],
+                                                   s["sweep_gradient_penalty"], s["sweep_smoothness"])]
+
+
+def load_checkpoint(path) -> dict:
+    """A run's checkpoint, loaded weights-only (tensors and plain values)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def text_tensors(path, symbols: list[str], limit: int, seed: int) -> list[torch.Tensor]:
+    """The phone text as index tensors, ``<SIL>`` runs kept as written (the discriminator's real data)."""
+    return [torch.from_numpy(line) for line in phone_lines(path, symbols, merge_runs=False, limit=limit, seed=seed)]
+
+
+def segment_tensors(features_record: dict, split: str) -> list[torch.Tensor]:
+    """Pooled segment features of a split, one tensor per utterance (the generator's input)."""
+    return [torch.from_numpy(f) for f in read_inputs(GanModel.input, features_record, split)[0]]
+
+
+def train_run(job: dict) -> dict:
+    """Train (or resume) one run of the sweep; returns its summary. ``job`` holds plain values only."""
+    setup_logging(job["log_level"])
+    log = logging.getLogger(__name__)
+    torch.set_num_threads(job["threads"])
+    run_dir = Path(job["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    symbols = job["symbols"]
+    cfg = gan.GanConfig(**job["config"])
+    features_record, text_record = job["features_record"], job["text_record"]
+    train_x = segment_tensors(features_record, "train")
+    valid_x = segment_tensors(features_record, "valid")
+    text = text_tensors(text_record["phone_text"], symbols, job["max_text_sentences"], job["seed"])
+    phone_lm = lm.load(text_record["phone_lm"])
+    inventory = [s for s in symbols if s != SIL]
+    refs_valid = read_references(text_record["references"], "valid")
+
+    torch.manual_seed(job["seed"])
+    generator, disc = gan.Generator(cfg), gan.Discriminator(cfg)
+    opt_g, opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])
+    history, step, best = [], 0, None
+    last = run_dir / "checkpoint_last.pt"
+    if last.is_file():
+        state = load_checkpoint(last)
+        generator.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step, history, best = state["step"], json.loads(state["history"]), json.loads(state["best"])
+        torch.set_rng_state(state["rng"])
+        log.info("%s: resuming at update %d", run_dir.name, step)
+    rng = np.random.default_rng(job["seed"] * 7919 + step)
+    start, losses = time.time(), {}
+    seconds_before = history[-1]["seconds"] if history else 0.0
+    bar = tqdm(total=job["updates"], initial=step, desc=run_dir.name, unit="upd", disable=job["quiet"])
+    while step < job["updates"]:
+        generator.train()
+        disc.train()
+        x, padding = pad([train_x[i] for i in rng.integers(0, len(train_x), job["batch_size"])])
+        real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), job["batch_size"])], cfg.vocab)
+        losses.update(gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad,
+                                 job["clip_norm"]))
+        step += 1
+        bar.update(1)
+        if step % job["eval_every"] == 0 or step == job["updates"]:
+            hyps = GanModel(generator, symbols).phones(valid_x)
+            entry = {"update": step, "seconds": seconds_before + time.time() - start, **losses,
+                     **unsupervised_scores(hyps, phone_lm, inventory)}
+            if refs_valid is not None:
+                entry["per_valid_report_only"] = phone_error_rate(hyps, refs_valid)
+            history.append(entry)
+            metric = entry[job["selection"]]
+            if best is None or metric < best["metric"]:
+                best = {"metric": metric, "update": step, "total_logprob": entry["total_logprob"]}
+                atomic_torch_save(run_dir / "checkpoint_best.pt",
+                                  {"kind": "gan", "generator": generator.state_dict(), "update": step,
+                                   "config": json.dumps(asdict(cfg)), "symbols": symbols})
+            atomic_torch_save(last, {"generator": generator.state_dict(), "discriminator": disc.state_dict(),
+                                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                                     "history": json.dumps(history), "best": json.dumps(best),
+                                     "rng": torch.get_rng_state()})
+            atomic_write_json(run_dir / "history.json", history)
+            log.info("%s update %d: lm_ppl %.1f vocab %.2f weighted %.1f", run_dir.name, step, entry["lm_ppl"],
+                     entry["vocab_seen"], entry["weighted_lm_ppl"])
+    bar.close()
+    return {"run": run_dir.name, "dir": str(run_dir), "best": best, "final": history[-1], "updates": step,
+            "seconds": history[-1]["seconds"]}
+
+
+def select(results: list[dict], rule: str) -> dict:
+    """The run chosen without labels from each run's best checkpoint.
+
+    ``weighted_lm_ppl``: the lowest score. ``nll_logu`` (the paper's rule): among runs within log(1.2) of the
+    lowest NLL - log U, the one whose transcripts have the highest total LM log-probability.
+    """
+    scored = [r for r in results if r["best"] is not None]
+    if not scored:
+        raise KitError("no run produced a checkpoint")
+    if rule == "nll_logu":
+        lowest = min(r["best"]["metric"] for r in scored)
+        near = [r for r in scored if r["best"]["metric"] <= lowest + math.log(1.2)]
+        chosen = max(near, key=lambda r: r["best"]["total_logprob"])
+    else:
+        chosen = min(scored, key=lambda r: r["best"]["metric"])
+    return {"run": chosen["run"], "checkpoint": str(Path(chosen["dir"]) / "checkpoint_best.pt"),
+            "rule": rule, "metric": chosen["best"]["metric"], "update": chosen["best"]["update"]}

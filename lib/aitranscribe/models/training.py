@@ -1,0 +1,39 @@
+"""The one masked cross-entropy training loop: a network learns per-step labels (frames or segments) of
+utterances. Used by self-training, by report-only supervised references and by the training benchmark."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .batching import IGNORE, pad, pad_ids
+
+
+def cross_entropy_step(net: torch.nn.Module, opt, x: torch.Tensor, padding: torch.Tensor,
+                       targets: torch.Tensor) -> float:
+    """One optimiser step on the cross-entropy of ``net(x, padding)`` (B, T, V) against ``targets`` (B, T), whose
+    padded positions are :data:`IGNORE`; returns the loss."""
+    logits = net(x, padding)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def fit_labels(net: torch.nn.Module, inputs: list, labels: list, epochs: int, batch_size: int, lr: float,
+               seed: int, quiet: bool = True, desc: str = "epochs") -> torch.nn.Module:
+    """Train ``net`` (Adam, ``lr``) for ``epochs`` over ``inputs`` (utterances, T_i x D) and their per-step
+    ``labels`` (T_i indices), in batches of utterances shuffled with ``seed``; returns it in eval mode."""
+    opt = torch.optim.Adam(net.parameters(), lr)
+    rng = np.random.RandomState(seed)
+    net.train()
+    for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=quiet, leave=False):
+        order = rng.permutation(len(inputs))
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            x, padding = pad([inputs[i] for i in chosen])
+            targets, _ = pad_ids([labels[i] for i in chosen], fill=IGNORE)
+            cross_entropy_step(net, opt, x, padding, targets)
+    return net.eval()

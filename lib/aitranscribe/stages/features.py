@@ -1,0 +1,226 @@
+"""Stage 03, features: frame features, k-means units, PCA, merged and pooled segments in fairseq's layout.
+
+Inputs: the 02_audio_prep manifests. Outputs in ``<data_root>/<profile>/03_features/<kind>-<hash>/``:
+``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` (with ``speaker_norm``), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
+``precompute_pca{D}/``, ``precompute_pca{D}_cls{K}_mean/`` and ``precompute_pca{D}_cls{K}_mean_pooled/``
+(the segment models' input, with ``{split}.bounds.npy`` mapping every segment to its frames). Each precompute
+directory also holds the split's ``.tsv``/``.wrd``/``.phn`` as fairseq's own scripts leave them.
+k-means and PCA are fitted on train only and applied to every split.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core import registry, stage
+from ..core.errors import KitError
+from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..core.params import Param
+from ..features import speaker_norm, units
+from ..features.extract import NORM_FILE, FrameExtractor, segment_frames
+from ..evaluation import probe
+from ..io import audio, feature_files, manifest
+
+log = logging.getLogger(__name__)
+
+KEY = "features"
+NOTEBOOK = registry.info(KEY).notebook
+
+PARAMS = {
+    "kind": Param("mfcc", str, "frame features: hand-crafted MFCC or a wav2vec 2.0 checkpoint", ("mfcc", "wav2vec2")),
+    "mfcc_context": Param(2, int, "mfcc: frames stacked on each side"),
+    "speaker_norm": Param("none", str, "mfcc: label-free per-speaker normalisation, see features/speaker_norm.py",
+                          speaker_norm.METHODS),
+    "speaker_norm_utterances": Param(200, int, "mfcc: at most this many utterances per speaker fit its normalisation"),
+    "checkpoint": Param("", str, "wav2vec2: path of a fairseq wav2vec 2.0 checkpoint .pt"),
+    "layer": Param(14, int, "wav2vec2: transformer block index, 0-based as in fairseq"),
+    "n_clusters": Param(128, int, "k-means clusters"),
+    "kmeans_max_frames": Param(200000, int, "k-means trains on at most this many train frames, 0 for all"),
+    "kmeans_niter": Param(20, int, "k-means iterations, 50 in fairseq"),
+    "kmeans_nredo": Param(1, int, "k-means restarts, 3 in fairseq"),
+    "pca_dim": Param(512, int, "PCA dimension, clipped to the feature dimension"),
+    "pool_rate": Param(0.5, float, "mean pooling keeps this fraction of merged segments"),
+    "chunk_size": Param(200, int, "utterances per resumable chunk"),
+    "probe_epochs": Param(10, int, "epochs of the supervised CTC probe, report-only; 0 skips it"),
+}
+
+
+def _extract_split(extractor: FrameExtractor, m: manifest.Manifest, out_dir: Path, split: str, chunk: int):
+    def work(indices):
+        feats = [extractor(audio.read(m.audio_path(i))[0], m.speakers[i] if m.speakers else None) for i in indices]
+        return {"feats": np.concatenate(feats), "lengths": np.array([len(f) for f in feats], dtype=np.int64)}
+
+    parts = stage.process_in_chunks(list(range(len(m))), chunk, out_dir / "parts" / split, work,
+                                    f"features {split}")
+    lengths = np.concatenate([np.load(path)["lengths"] for path in parts]) if parts else np.zeros(0, np.int64)
+
+    def rows():
+        for path in parts:
+            with np.load(path) as z:
+                yield z["feats"]
+
+    feature_files.write_features(out_dir, split, rows(), lengths=lengths)
+    shutil.rmtree(out_dir / "parts" / split)
+
+
+def _copy_manifest(src_dir: Path, split: str, dst_dir: Path) -> None:
+    for ext in ("tsv", "wrd", "phn", "spk"):
+        src = src_dir / f"{split}.{ext}"
+        if src.is_file():
+            atomic_write_bytes(dst_dir / f"{split}.{ext}", src.read_bytes())
+
+
+def _splits(records: dict) -> list[str]:
+    mdir = Path(records["audio_prep"]["manifests"])
+    splits = [s for s in manifest.SPLITS if (mdir / f"{s}.tsv").is_file()]
+    if "train" not in splits:
+        raise KitError(f"{mdir}: no train split; k-means and PCA are fitted on train")
+    return splits
+
+
+STAGE = stage.StageDef(KEY, needs=("audio_prep",), report_only=lambda p: ("probe_epochs",),
+                       name=lambda p: p["kind"] if p["kind"] == "mfcc" else f"w2v-l{p['layer']}")
+
+
+def output_dir(p: dict) -> Path:
+    """``<data_root>/<profile>/03_features/<mfcc or w2v-l<layer>>-<hash>``."""
+    return STAGE.locate(p)[0]
+
+
+def run(p: dict) -> dict:
+    """Extract, cluster, project, merge and pool every split; skipped when already done."""
+    def describe(p, records, out_dir, s):
+        return {"segments": s["segments"], "merged": s["merged"], "pca": s["pca"], "centroids": s["centroids"],
+                "frame_shift_s": s["frame_shift_s"], "frame_window_s": s["frame_window_s"],
+                "audio_prep_dir": records["audio_prep"]["dir"], "kind": p["kind"], "splits": _splits(records)}
+
+    return STAGE.run(p, lambda p, records, out_dir: _compute(p, out_dir, Path(records["audio_prep"]["manifests"]),
+                                                             _splits(records)), describe)
+
+
+def _speaker_audio(m: manifest.Manifest, limit: int, speakers=None) -> dict[str, list[np.ndarray]]:
+    """Up to ``limit`` utterances of each speaker (of ``speakers`` when given), read from the manifest."""
+    out: dict[str, list[np.ndarray]] = {}
+    for i, speaker in enumerate(m.speakers):
+        if (speakers is None or speaker in speakers) and len(out.setdefault(speaker, [])) < limit:
+            out[speaker].append(audio.read(m.audio_path(i))[0])
+    return {s: utts for s, utts in out.items() if utts}
+
+
+def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> speaker_norm.SpeakerNorm | None:
+    """The per-speaker normalisation: fitted on train; speakers first heard in valid/test adapted on their audio."""
+    if p["speaker_norm"] == "none":
+        return None
+    path = out_dir / NORM_FILE
+    if path.is_file():
+        return speaker_norm.SpeakerNorm.load(path)
+    manifests = {split: manifest.read(mdir, split) for split in splits}
+    for split, m in manifests.items():
+        if not m.speakers:
+            raise KitError(f"{mdir / (split + '.spk')}: speaker names are needed for speaker_norm={p['speaker_norm']!r}")
+    norm = speaker_norm.fit(_speaker_audio(manifests["train"], p["speaker_norm_utterances"]), p["speaker_norm"], p["seed"])
+    for split, m in manifests.items():
+        unseen = set(m.speakers) - set(norm.warps)
+        for speaker, utts in _speaker_audio(m, p["speaker_norm_utterances"], unseen).items():
+            norm.adapt(speaker, utts)
+    log.info("speaker normalisation %s: %d speakers", p["speaker_norm"], len(norm.warps))
+    norm.save(path)
+    return norm
+
+
+def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
+    t0 = time.time()
+    norm = fit_speaker_norm(p, out_dir, mdir, splits)
+    extractor = FrameExtractor(p, norm)
+    n_seconds = 0.0
+    for split in splits:
+        m = manifest.read(mdir, split)
+        n_seconds += m.total_samples / audio.TARGET_SR
+        if not (out_dir / f"{split}.lengths").is_file():
+            _extract_split(extractor, m, out_dir, split, p["chunk_size"])
+        _copy_manifest(mdir, split, out_dir)
+    extract_seconds = time.time() - t0
+
+    train, _ = feature_files.read_features(out_dir, "train")
+    k, dim = p["n_clusters"], extractor.dim
+    sample = units.sample_rows(train, p["kmeans_max_frames"], p["seed"])
+    log.info("k-means: %d clusters on %d of %d train frames (dim %d)", k, len(sample), len(train), dim)
+    centroids = units.fit_kmeans(sample, k, p["kmeans_niter"], p["kmeans_nredo"], p["seed"])
+    clus = out_dir / f"CLUS{k}"
+    atomic_save_npy(clus / "centroids.npy", centroids)
+
+    pca_dim = min(p["pca_dim"], dim)
+    if pca_dim < p["pca_dim"]:
+        log.info("PCA dimension %d clipped to the feature dimension %d", p["pca_dim"], pca_dim)
+    A, b, explained = units.fit_pca(sample, pca_dim)
+    atomic_save_npy(out_dir / "pca" / f"{pca_dim}_pca_A.npy", A)
+    atomic_save_npy(out_dir / "pca" / f"{pca_dim}_pca_b.npy", b)
+    atomic_save_npy(out_dir / "pca" / f"{pca_dim}_explained_variance.npy", explained)
+
+    pca_dir = out_dir / f"precompute_pca{pca_dim}"
+    merged_dir = out_dir / f"precompute_pca{pca_dim}_cls{k}_mean"
+    pooled_dir = out_dir / f"precompute_pca{pca_dim}_cls{k}_mean_pooled"
+    usage = np.zeros(k, dtype=np.int64)
+    counts = {}
+    for split in splits:
+        feats, lengths = feature_files.read_features(out_dir, split)
+        ids_lines, projected, merged, pooled, merged_bounds, pooled_bounds = [], [], [], [], [], []
+        for utt in tqdm(feature_files.utterances(feats, lengths), total=len(lengths), desc=f"segments {split}"):
+            seg = segment_frames(utt, centroids, A, b, p["pool_rate"])
+            if split == "train":
+                np.add.at(usage, seg["ids"], 1)
+            ids_lines.append(" ".join(map(str, seg["ids"])))
+            projected.append(seg["projected"])
+            merged.append(seg["merged"])
+            merged_bounds.append(seg["merged_bounds"])
+            pooled.append(seg["pooled"])
+            pooled_bounds.append(seg["pooled_bounds"])
+        atomic_write_text(clus / f"{split}.src", "".join(line + "\n" for line in ids_lines))
+        feature_files.write_features(pca_dir, split, projected)
+        feature_files.write_features(merged_dir, split, merged)
+        feature_files.write_features(pooled_dir, split, pooled)
+        atomic_save_npy(merged_dir / f"{split}.bounds.npy", np.concatenate(merged_bounds).astype(np.int32))
+        atomic_save_npy(pooled_dir / f"{split}.bounds.npy", np.concatenate(pooled_bounds).astype(np.int32))
+        for d in (pca_dir, merged_dir, pooled_dir):
+            _copy_manifest(mdir, split, d)
+        counts[split] = {"frames": int(lengths.sum()), "merged": int(sum(map(len, merged))),
+                         "pooled": int(sum(map(len, pooled))), "utterances": len(lengths)}
+
+    seconds_train = manifest.read(mdir, "train", check_files=False).total_samples / audio.TARGET_SR
+    return {
+        "kind": p["kind"], "dim": dim, "pca_dim": pca_dim, "n_clusters": k,
+        "frame_shift_s": extractor.shift / audio.TARGET_SR, "frame_window_s": extractor.window / audio.TARGET_SR,
+        "segments_per_second": counts["train"]["pooled"] / max(seconds_train, 1e-9),
+        "counts": counts, "cluster_usage": usage.tolist(), "explained_variance": explained[:pca_dim].tolist(),
+        "audio_seconds": n_seconds, "extract_seconds": round(extract_seconds, 1),
+        "segments": str(pooled_dir), "merged": str(merged_dir), "pca": str(pca_dir), "centroids": str(clus),
+        "speaker_norm": norm.summary() if norm is not None else None,
+    }
+
+
+def run_probe(p: dict, record: dict) -> dict:
+    """The supervised CTC probe on the pooled segments (report-only, uses reference phones); cached in probe.json."""
+    path = Path(record["dir"]) / "probe.json"
+    if p["probe_epochs"] <= 0:
+        return {"per": None, "skipped": True}
+    if path.is_file():
+        cached = read_json(path)
+        same = cached.get("epochs") == p["probe_epochs"] and cached.get("seed") == p["seed"]
+        if same and (cached.get("lr"), cached.get("batch_size")) == (probe.LEARNING_RATE, probe.BATCH_SIZE):
+            return cached
+    result = {**probe.train_probe(record["segments"], epochs=p["probe_epochs"], seed=p["seed"]), "seed": p["seed"]}
+    atomic_write_json(path, result)
+    return result
+
+
+def metrics(summary: dict, probe_result: dict) -> dict:
+    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only)."""
+    per = probe_result.get("per")
+    return {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
+            "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
+            "probe_per": None if per is None else round(per, 3)}

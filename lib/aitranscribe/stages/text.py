@@ -1,0 +1,199 @@
+"""Stage 04, text preparation: unpaired text -> phones, lexicon, <SIL> insertion, KenLM phone and word LMs.
+
+Inputs: the 01_data text corpus and the audio manifests (for references in the same phone conventions).
+Outputs in ``<data_root>/<profile>/04_text/sil<prob>-<hash>/`` (fairseq's prepare_text layout):
+``words.txt`` (normalised English sentences), ``dict.txt`` (word counts), ``lexicon.lst`` and
+``lexicon_filtered.lst`` (``word<TAB>phones``), ``phones/dict.phn.txt`` (``symbol count``, ``<SIL> 0``
+last), ``phones/lm.phones.filtered.txt`` (the GAN's real phone text, ``<SIL>`` inserted),
+``phones/lm.phones.filtered.04.arpa``/``.bin`` (phone LM), ``kenlm.wrd.o4.arpa``/``.bin`` (word LM),
+``valid_phones.txt``/``valid_words.txt`` (held-out text for perplexity) and ``references/{split}.phn``
+(the audio's reference phones mapped to the same inventory; report-only).
+
+Phone conventions: espeak-ng via phonemizer, no stress; a few rare espeak symbols are folded into their
+common neighbours (``FOLDS``); phones seen fewer than ``min_phones`` times are dropped from the inventory
+and words using them leave the lexicon.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import random
+from pathlib import Path
+
+from ..core import registry, stage
+from ..core.errors import BadInputError, KitError
+from ..core.files import atomic_write_text
+from ..core.params import Param
+from ..io import manifest
+from ..text import lm, phonemize
+from ..text import normalize as textnorm
+from ..text.phones import SIL, fold, insert_silences
+
+log = logging.getLogger(__name__)
+
+KEY = "text"
+NOTEBOOK = registry.info(KEY).notebook
+
+PARAMS = {
+    "min_word_count": Param(1, int, "words seen fewer times leave the word dictionary, fairseq uses 2"),
+    "min_phones": Param(10, int, "phones seen fewer times leave the inventory, with the words using them"),
+    "sil_prob": Param(0.25, float, "probability of <SIL> between two words, always at both ends"),
+    "phone_language": Param("en-us", str, "espeak-ng language for phonemizer"),
+    "phonemizer_backend": Param("espeak", str, "phonemizer backend", ("espeak",)),
+    "spell_numbers": Param(True, bool, "spell numbers in words, or drop sentences with digits"),
+    "min_function_ratio": Param(0.1, float, "English filter: least share of English function words"),
+    "valid_text_fraction": Param(0.05, float, "held-out text sentences for LM perplexity"),
+    "lm_order": Param(4, int, "n-gram order of the phone and word LMs"),
+    "lm_memory": Param("1G", str, "lmplz memory limit"),
+}
+
+
+def read_corpus(path: Path) -> tuple[list[str], dict]:
+    """Lines of the text corpus, undecodable bytes replaced (and counted), empty lines counted and skipped."""
+    if not path.is_file():
+        raise BadInputError(path, "text corpus not found")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    bad_bytes = text.count("\ufffd")
+    lines = text.splitlines()
+    kept = [line for line in lines if line.strip() and "\ufffd" not in line]
+    stats = {"lines": len(lines), "empty": sum(1 for line in lines if not line.strip()),
+             "non_utf8_lines": sum(1 for line in lines if "\ufffd" in line), "non_utf8_bytes": bad_bytes}
+    if stats["non_utf8_lines"]:
+        log.warning("%s: %d line(s) are not valid UTF-8 and are skipped", path, stats["non_utf8_lines"])
+    if stats["empty"]:
+        log.info("%s: %d empty line(s) skipped", path, stats["empty"])
+    return kept, stats
+
+
+STAGE = stage.StageDef(KEY, needs=("data",), name=lambda p: f"sil{p['sil_prob']}")
+
+
+def output_dir(p: dict) -> Path:
+    """``<data_root>/<profile>/04_text/sil<prob>-<hash>``."""
+    return STAGE.locate(p)[0]
+
+
+def run(p: dict) -> dict:
+    """Prepare the text side; skipped when already done for the same parameters and input."""
+    def describe(p, records, out_dir, summary):
+        phones = out_dir / "phones"
+        return {"dict_phn": str(phones / "dict.phn.txt"), "phone_text": str(phones / "lm.phones.filtered.txt"),
+                "phone_lm": str(phones / f"lm.phones.filtered.0{p['lm_order']}.bin"),
+                "phone_lm_arpa": str(phones / f"lm.phones.filtered.0{p['lm_order']}.arpa"),
+                "word_lm": str(out_dir / f"kenlm.wrd.o{p['lm_order']}.bin"),
+                "lexicon": str(out_dir / "lexicon_filtered.lst"), "references": str(out_dir / "references")}
+
+    return STAGE.run(p, lambda p, records, out_dir: _prepare(p, records["data"], out_dir), describe)
+
+
+def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
+    corpus = Path(data_record["text"])
+    lines, read_stats = read_corpus(corpus)
+    normalised, dropped_digits, dropped_language = [], 0, 0
+    for line in lines:
+        sentence = textnorm.normalize(line, p["spell_numbers"])
+        if sentence is None:
+            dropped_digits += 1
+        elif not textnorm.is_english(sentence, p["min_function_ratio"]):
+            dropped_language += 1
+        else:
+            normalised.append(sentence)
+    log.info("text: %d lines, %d kept, %d not English, %d dropped for digits or no words", len(lines),
+             len(normalised), dropped_language, dropped_digits)
+    if not normalised:
+        raise KitError(f"{corpus}: no English sentence left after normalisation and filtering "
+                       f"({len(lines)} lines read, {dropped_language} not English)")
+
+    counts = collections.Counter(w for s in normalised for w in s.split())
+    vocab = {w for w, c in counts.items() if c >= p["min_word_count"]}
+    raw_lexicon = phonemize.phonemize_words(vocab, p["phone_language"], p["phonemizer_backend"])
+    lexicon = {w: fold(ph) for w, ph in raw_lexicon.items()}
+    atomic_write_text(out_dir / "words.txt", "".join(s + "\n" for s in normalised))
+    atomic_write_text(out_dir / "dict.txt", "".join(f"{w} {c}\n" for w, c in counts.most_common()))
+    atomic_write_text(out_dir / "lexicon.lst", "".join(f"{w}\t{' '.join(ph)}\n" for w, ph in sorted(lexicon.items())))
+
+    in_vocab = [s for s in normalised if all(w in lexicon for w in s.split())]
+    phone_counts = collections.Counter(ph for s in in_vocab for w in s.split() for ph in lexicon[w])
+    inventory = {ph for ph, c in phone_counts.items() if c >= p["min_phones"]}
+    rare = sorted(set(phone_counts) - inventory)
+    if rare:
+        log.info("phones seen fewer than %d times leave the inventory: %s", p["min_phones"], rare)
+    lexicon_filtered = {w: ph for w, ph in lexicon.items() if set(ph) <= inventory}
+    atomic_write_text(out_dir / "lexicon_filtered.lst",
+                            "".join(f"{w}\t{' '.join(ph)}\n" for w, ph in sorted(lexicon_filtered.items())))
+    kept = [s for s in in_vocab if all(w in lexicon_filtered for w in s.split())]
+    oov_fraction = 1 - len(kept) / len(normalised)
+    if not kept:
+        raise KitError(f"{corpus}: every sentence has a word outside the lexicon (min_word_count "
+                       f"{p['min_word_count']}, min_phones {p['min_phones']})")
+
+    rng = random.Random(p["seed"])
+    order = list(range(len(kept)))
+    rng.shuffle(order)
+    n_valid = int(round(p["valid_text_fraction"] * len(kept)))
+    valid_idx, train_idx = set(order[:n_valid]), order[n_valid:]
+    train_sentences = [kept[i] for i in sorted(train_idx)]
+    valid_sentences = [kept[i] for i in sorted(valid_idx)]
+    sil_rng = random.Random(p["seed"] + 1)
+    phone_lines = [insert_silences([lexicon_filtered[w] for w in s.split()], p["sil_prob"], sil_rng)
+                   for s in train_sentences]
+    valid_phone_lines = [" ".join(ph for w in s.split() for ph in lexicon_filtered[w]) for s in valid_sentences]
+
+    phones_dir = out_dir / "phones"
+    final_counts = collections.Counter(ph for line in phone_lines for ph in line if ph != SIL)
+    atomic_write_text(phones_dir / "dict.phn.txt",
+                            "".join(f"{ph} {c}\n" for ph, c in final_counts.most_common()) + f"{SIL} 0\n")
+    phone_text = phones_dir / "lm.phones.filtered.txt"
+    atomic_write_text(phone_text, "".join(" ".join(line) + "\n" for line in phone_lines))
+    atomic_write_text(out_dir / "train_words.txt", "".join(s + "\n" for s in train_sentences))
+    atomic_write_text(out_dir / "valid_words.txt", "".join(s + "\n" for s in valid_sentences))
+    atomic_write_text(out_dir / "valid_phones.txt", "".join(s + "\n" for s in valid_phone_lines))
+
+    order_ = p["lm_order"]
+    phone_arpa = lm.train_arpa(phone_text, phones_dir / f"lm.phones.filtered.0{order_}.arpa", order=order_,
+                               memory=p["lm_memory"])
+    phone_bin = lm.build_binary(phone_arpa, phones_dir / f"lm.phones.filtered.0{order_}.bin")
+    word_arpa = lm.train_arpa(out_dir / "train_words.txt", out_dir / f"kenlm.wrd.o{order_}.arpa", order=order_,
+                              memory=p["lm_memory"])
+    lm.build_binary(word_arpa, out_dir / f"kenlm.wrd.o{order_}.bin")
+    ppl = lm.perplexity(lm.load(phone_bin), valid_phone_lines) if valid_phone_lines else float("nan")
+
+    references = _write_references(data_record, out_dir / "references", inventory)
+    sil_share = sum(line.count(SIL) for line in phone_lines) / max(1, sum(len(line) for line in phone_lines))
+    return {
+        "read": read_stats, "n_lines": len(lines), "n_english": len(normalised),
+        "dropped_not_english": dropped_language, "dropped_digits": dropped_digits,
+        "n_sentences": len(kept), "n_train_sentences": len(train_sentences), "n_valid_sentences": len(valid_sentences),
+        "n_words": len(lexicon_filtered), "n_tokens": sum(len(s.split()) for s in kept),
+        "n_phones": len(inventory), "rare_phones": rare, "oov_sentence_fraction": oov_fraction,
+        "phone_lm_ppl_valid": ppl, "sil_share": sil_share, "phone_counts": dict(final_counts.most_common()),
+        "sentence_lengths": [len(line) - line.count(SIL) for line in phone_lines], "references": references,
+    }
+
+
+def _write_references(data_record: dict, out: Path, inventory: set) -> dict:
+    """Audio reference phones folded like the text; phones outside the inventory are kept and counted."""
+    mdir = Path(data_record["manifests"])
+    stats = {}
+    for split in manifest.SPLITS:
+        if not (mdir / f"{split}.tsv").is_file():
+            continue
+        m = manifest.read(mdir, split, check_files=False)
+        if m.phones is None:
+            continue
+        lines = [fold(line.split()) for line in m.phones]
+        outside = sum(ph not in inventory for line in lines for ph in line)
+        total = sum(len(line) for line in lines)
+        atomic_write_text(out / f"{split}.phn", "".join(" ".join(line) + "\n" for line in lines))
+        stats[split] = {"phones": total, "outside_inventory": outside}
+        if outside:
+            log.info("references %s: %d of %d phones are outside the text's inventory", split, outside, total)
+    return stats
+
+
+def metrics(summary: dict) -> dict:
+    """n_sentences, n_words, n_phones, phone_lm_ppl_valid, oov_sentence_fraction."""
+    return {"n_sentences": summary["n_sentences"], "n_words": summary["n_words"], "n_phones": summary["n_phones"],
+            "phone_lm_ppl_valid": round(summary["phone_lm_ppl_valid"], 3),
+            "oov_sentence_fraction": round(summary["oov_sentence_fraction"], 4)}

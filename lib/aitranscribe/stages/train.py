@@ -1,0 +1,123 @@
+"""Stage 05, unsupervised training: a method trains acoustic models without labels and selects one without labels;
+report-only diagnostics judge it.
+
+``method: decipher`` (the demo's; :mod:`aitranscribe.models.decipher`): decipherment of segment tokens with the
+text's phone pair and triple statistics, then rounds of self-training a frame classifier decoded by a hybrid HMM.
+``method: gan`` (wav2vec-U; :mod:`aitranscribe.models.gan`): a sweep of GAN runs on the pooled segments. Each
+method's settings are its own profile section (``train.decipher``, ``train.gan``); the other method's section does
+not change the outputs. Outputs in ``<data_root>/<profile>/05_train/<method>-<hash>/``: the method's own files
+(chains and rounds, or runs), ``summary.json`` (the selection: run, checkpoint, rule, label-free metric, every
+round's or run's signals) and ``diagnostics.json``. Inputs: 03's features and 04's phone text, dictionary and LM.
+
+Labels (reference phones of the audio) are read only for report-only numbers: PER of the selected model, chance
+PER, the supervised CTC reference, unit purity and (GAN) the objective check. Training, stopping and selection
+never see them.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .. import models
+from ..core import registry, stage
+from ..core.files import atomic_write_json, read_json
+from ..core.params import Param, section
+from ..core.stage import load_summary
+from ..evaluation import diagnostics, probe
+from ..evaluation.scoring import per as phone_error_rate
+from ..text import lm
+from ..text.phones import read_dictionary, read_references
+
+log = logging.getLogger(__name__)
+
+KEY = "train"
+NOTEBOOK = registry.info(KEY).notebook
+
+PARAMS = {
+    "method": Param("decipher", str, "decipherment + self-training, or the wav2vec-U GAN", tuple(models.METHODS)),
+    **{name: section(f"settings of method {name!r}", method.PARAMS) for name, method in models.METHODS.items()},
+    "supervised_epochs": Param(10, int, "epochs of the supervised CTC reference, report-only; 0 skips it"),
+}
+
+
+STAGE = stage.StageDef(KEY, needs=("features", "text"), name=lambda p: p["method"], report_only=lambda p: (
+    "supervised_epochs", *(name for name in models.METHODS if name != p["method"])))
+
+
+def output_dir(p: dict) -> Path:
+    """``<data_root>/<profile>/05_train/<method>-<hash>`` (the other methods' settings leave the hash alone)."""
+    return STAGE.locate(p)[0]
+
+
+def run(p: dict) -> dict:
+    """Train with the chosen method (resuming unfinished work) and select a model without labels."""
+    method = models.METHODS[p["method"]]
+
+    def compute(p, records, out_dir):
+        symbols = read_dictionary(records["text"]["dict_phn"])
+        return method.train(p[p["method"]], out_dir, records["features"], records["text"], symbols, p)
+
+    def describe(p, records, out_dir, summary):
+        return {"method": p["method"], "checkpoint": summary["checkpoint"], "run": summary["run"],
+                "symbols": read_dictionary(records["text"]["dict_phn"]), "features": records["features"]["dir"],
+                "text": records["text"]["dir"]}
+
+    return STAGE.run(p, compute, describe)
+
+
+def evaluate(p: dict, record: dict) -> dict:
+    """Report-only figures of the selected model and the reference points; cached in diagnostics.json.
+
+    Uses the audio's reference phones: PER of the selected model on valid and test, chance PER, the supervised
+    CTC reference, unit purity and the method's own checks (the GAN's objective check).
+    """
+    out_path = Path(record["dir"]) / "diagnostics.json"
+    if out_path.is_file():
+        cached = read_json(out_path)
+        if cached.get("supervised_epochs") == p["supervised_epochs"] and cached.get("checkpoint") == record["checkpoint"]:
+            return cached
+    features_record = stage.load_stage(p, "features")
+    text_record = stage.load_stage(p, "text")
+    model = models.load(record["checkpoint"])
+    summary = load_summary(record)
+    result = {"method": model.method, "selection": {k: summary[k] for k in ("run", "rule", "metric")},
+              "supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"]}
+    refs = {split: read_references(text_record["references"], split) for split in ("train", "valid", "test")}
+    if refs["test"] is None:
+        result["note"] = "the corpus has no reference phones: no PER is reported"
+        atomic_write_json(out_path, result)
+        return result
+    for split in ("valid", "test"):
+        result[f"per_{split}"] = phone_error_rate(model.split_phones(features_record, split), refs[split])
+    counts = load_summary(text_record)["phone_counts"]
+    result["per_chance"] = diagnostics.chance_per(refs["test"], counts, seed=p["seed"])
+    if p["supervised_epochs"] > 0:
+        sup = probe.train_probe(features_record["segments"], epochs=p["supervised_epochs"], seed=p["seed"],
+                                return_model=True)
+        result["per_supervised"] = sup["per"]
+        result["unit_purity"] = diagnostics.unit_purity(features_record, refs["train"], p["supervised_epochs"],
+                                                        seed=p["seed"])
+        result.update(diagnostics.method_checks(model, summary, sup, features_record, lm.load(text_record["phone_lm"]),
+                                                refs["train"], refs["valid"], p["supervised_epochs"], p["seed"]))
+    atomic_write_json(out_path, result)
+    return result
+
+
+def table(record: dict) -> pd.DataFrame:
+    """The method's runs or rounds: label-free signals, report-only valid PER, which one was selected."""
+    rows = models.METHODS[record["method"]].table(load_summary(record))
+    index = ["seed", "round"] if rows and "round" in rows[0] else ["run"]
+    return pd.DataFrame(rows).set_index(index).rename(columns={"per_valid_report_only": "per_valid (report-only)"})
+
+
+def metrics(record: dict, report: dict) -> dict:
+    """train.* metrics: PERs (report-only), purity, selection metric, the method's own figures (time, rounds...)."""
+    summary = load_summary(record)
+    rounded = lambda v: None if v is None else round(v, 4)  # noqa: E731
+    purity = report.get("unit_purity", {}).get("purity")
+    return {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
+            "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
+            "unit_purity": rounded(purity), "selection_metric": rounded(summary["metric"]),
+            **models.METHODS[record["method"]].metrics(summary)}

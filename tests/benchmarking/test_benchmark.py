@@ -1,0 +1,47 @@
+"""Benchmark bookkeeping: statistics, binding, equal-output check, speedups (no timing is asserted)."""
+import pytest
+
+from aitranscribe.benchmarking import results
+from aitranscribe.core.machine import binding
+from aitranscribe.stages import benchmark
+from aitranscribe.core.errors import KitError
+
+
+def test_summary_statistics():
+    s = results.summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s["median"] == 3.0 and s["q1"] == 2.0 and s["q3"] == 4.0 and s["n"] == 5 and s["p90"] > 4
+
+
+def test_binding_names_the_tool():
+    prefix, text = binding([0])
+    assert (prefix[:1] == ["numactl"] and "--membind 0" in text) or (prefix[:1] == ["taskset"] and "-c 0" in text)
+
+
+def _summary(per_int8=0.30):
+    def arm(median, per):
+        g = {"median": median, "q1": median * 0.9, "q3": median * 1.1, "p90": median * 1.2, "flops": 1e9,
+             "audio_seconds": 10.0}
+        return {"per": per, "torch": "x", "model": {"1": g, "8": dict(g, median=4 * median)}}
+    return {"arms": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
+
+
+def test_equal_per_is_required_before_speedups():
+    assert results.check_equal_per(_summary(), 0.01, 0.02) == {"eager": 0.3, "int8": 0.3}
+    assert results.check_equal_per(_summary(per_int8=0.315), 0.01, 0.02)["int8"] == 0.315
+    with pytest.raises(KitError, match="differs from eager"):
+        results.check_equal_per(_summary(per_int8=0.5), 0.01, 0.02)
+
+
+def test_speedups_are_median_ratios_with_quartile_spread():
+    sp = results.speedups(_summary())
+    assert sp[("int8", 1)]["speedup"] == pytest.approx(2.0)
+    assert sp[("int8", 1)]["low"] < 2.0 < sp[("int8", 1)]["high"]
+    assert sp[("eager", 8)]["speedup"] == pytest.approx(1.0)
+
+
+def test_fewer_than_20_repeats_is_refused(scratch_params):
+    from aitranscribe.core.params import stage_spec, validate
+
+    p = validate({**scratch_params, "repeats": 5}, stage_spec(benchmark.PARAMS), "test")
+    with pytest.raises(KitError, match="at least 20"):
+        benchmark.run(p)

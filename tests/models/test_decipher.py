@@ -1,0 +1,129 @@
+"""Decipherment and self-training (stage 05, method decipher): segments, objective, EM, HMM, frame model."""
+import numpy as np
+import pytest
+import torch
+
+from aitranscribe.core.errors import KitError
+from aitranscribe.models.base import collapse
+from aitranscribe.models.batching import pad
+from aitranscribe.models.decipher import decipherment as decipher
+from aitranscribe.models.decipher import selftrain
+from aitranscribe.models.decipher.frame_classifier import FrameClassifier
+from aitranscribe.models.decipher.hmm import PhoneHMM
+from aitranscribe.models.decipher.model import FrameModel
+from aitranscribe.text.phones import phone_lines
+
+
+def _markov_lines(n_phones: int, n_lines: int, seed: int) -> list[np.ndarray]:
+    """Phone lines from a random, peaked bigram chain without self-transitions."""
+    rng = np.random.default_rng(seed)
+    trans = rng.dirichlet(np.full(n_phones, 0.3), n_phones)
+    np.fill_diagonal(trans, 0)
+    trans /= trans.sum(1, keepdims=True)
+    lines = []
+    for _ in range(n_lines):
+        seq = [rng.integers(n_phones)]
+        for _ in range(rng.integers(8, 20)):
+            seq.append(rng.choice(n_phones, p=trans[seq[-1]]))
+        lines.append(np.array(seq))
+    return lines
+
+
+def test_group_segments_cut_where_the_group_changes_into_a_long_enough_run():
+    groups = np.array([0, 0, 0, 1, 0, 0, 2, 2, 2])
+    assert decipher.group_segments(groups, 1).tolist() == [0, 3, 4, 6, 9]
+    assert decipher.group_segments(groups, 2).tolist() == [0, 4, 6, 9]  # the 1-frame run joins the segment before
+    assert decipher.run_bounds(groups).tolist() == [0, 3, 4, 6, 9]
+    assert decipher.majority(np.array([1, 1, 2, 3, 3, 3]), np.array([0, 3, 6])).tolist() == [1, 3]
+
+
+def test_phone_lines_merge_runs_and_name_the_file_of_an_unknown_symbol(tmp_path):
+    path = tmp_path / "text.phn"
+    path.write_text("a a b <SIL>\nb a\n", encoding="utf-8")
+    lines = phone_lines(path, ["a", "b", "<SIL>"])
+    assert [line.tolist() for line in lines] == [[0, 1, 2], [1, 0]]
+    path.write_text("a x\n", encoding="utf-8")
+    with pytest.raises(KitError, match="text.phn: line 1 has the symbol 'x'"):
+        phone_lines(path, ["a", "b"])
+
+
+def test_the_triples_objective_prefers_the_true_cipher_and_em_recovers_it():
+    n = 6
+    text = _markov_lines(n, 3000, seed=0)
+    audio = _markov_lines(n, 1500, seed=0)[::-1]  # same language, other sentences
+    rng = np.random.default_rng(1)
+    key = rng.permutation(n)  # token of each phone
+    # each phone gives one or two tokens (a token continues its phone with chance ~0.2)
+    tokens = [key[np.repeat(line, 1 + (rng.random(len(line)) < 0.25))] for line in audio]
+    model = decipher.SkipGramModel(tokens, n, text, n, split=0.2)
+    truth = torch.full((n, n), 1e-3, dtype=torch.float64)
+    truth[np.arange(n), key] = 1.0
+    truth /= truth.sum(1, keepdim=True)
+    wrong = truth[torch.tensor(np.roll(np.arange(n), 1))]
+    assert float(model.loglik(truth)) > float(model.loglik(wrong))
+    tables = decipher.restarts(model, n, n, n_restarts=6, iters=100, refine=2, refine_iters=100, seed=0, quiet=True)
+    _, table = decipher.best_table(model, tables)
+    assert (table.argmax(1).numpy() == key).mean() >= 5 / 6
+
+
+def test_em_keeps_rows_distributions_and_never_lowers_the_objective():
+    n = 5
+    lines = _markov_lines(n, 400, seed=2)
+    model = decipher.SkipGramModel(lines, n, lines, n, split=0.0)
+    start = decipher.random_emission(n, n, seed=0)
+    after = decipher.em(model.loglik, start, 20)
+    assert torch.allclose(after.sum(1), torch.ones(n, dtype=torch.float64))
+    assert float(model.loglik(after)) >= float(model.loglik(start)) - 1e-9
+
+
+def test_viterbi_follows_strong_scores_and_respects_lengths():
+    n = 3
+    hmm = PhoneHMM(np.full(n, 1 / 3), np.full(n, 1 / 3), (np.ones((n, n)) - np.eye(n)) / 2, stay=0.5)
+    wanted = [np.array([0, 0, 2, 1]), np.array([1, 2])]
+    scores = torch.full((2, 4, n), -10.0, dtype=torch.float64)
+    for i, path in enumerate(wanted):
+        scores[i, np.arange(len(path)), path] = 0.0
+    paths = hmm.paths(scores, [4, 2])
+    assert [p.tolist() for p in paths] == [w.tolist() for w in wanted]
+    table = torch.eye(n, dtype=torch.float64) * 0.9 + 0.1 / n
+    assert hmm.token_paths(table, [np.array([2, 2, 0])])[0].tolist() == [2, 2, 0]
+
+
+def test_frame_classifier_is_padding_invariant_and_its_model_round_trips(tmp_path):
+    torch.manual_seed(0)
+    net = FrameClassifier(input_dim=4, vocab=3, hidden=8).eval()
+    long, short = torch.randn(7, 4), torch.randn(3, 4)
+    x, padding = pad([long.numpy(), short.numpy()])
+    with torch.no_grad():
+        batched = net(x, padding)
+        alone = net(short[None])
+    assert batched.shape == (2, 7, 3)
+    assert torch.allclose(batched[1, :3], alone[0], atol=1e-6)
+    assert net.linear_form() is net
+    hmm = PhoneHMM(np.full(3, 1 / 3), np.full(3, 1 / 3), (np.ones((3, 3)) - np.eye(3)) / 2, 0.8)
+    model = FrameModel(net, np.log(np.array([0.5, 0.3, 0.2])), hmm, ["a", "b", "<SIL>"])
+    model.save(tmp_path / "model.pt")
+    loaded = FrameModel.load(tmp_path / "model.pt")
+    assert [p.tolist() for p in loaded.paths(batched, padding)] == [p.tolist() for p in model.paths(batched, padding)]
+    torch.save({"generator": {}}, tmp_path / "gan.pt")
+    with pytest.raises(KitError, match="gan.pt: not a frame-classifier checkpoint"):
+        FrameModel.load(tmp_path / "gan.pt")
+
+
+def test_classifier_learns_frame_labels_and_the_lowest_perplexity_round_is_selected():
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(3, 6)) * 3
+    labels = [rng.integers(0, 3, 40) for _ in range(30)]
+    frames = [(means[y] + rng.normal(size=(len(y), 6))).astype(np.float32) for y in labels]
+    net = selftrain.train_classifier(frames, labels, 3, epochs=10, hidden=16, seed=0, batch=4, quiet=True)
+    x, padding = pad(frames)
+    with torch.no_grad():
+        predicted = net(x, padding).argmax(-1)
+    accuracy = np.mean([(predicted[i, :len(y)].numpy() == y).mean() for i, y in enumerate(labels)])
+    assert accuracy > 0.9
+    assert collapse(np.array([2, 0, 0, 1, 2, 1]), ["a", "b", "<SIL>"]) == ["a", "b", "b"]
+    rounds = [{"round": 1, "phone_lm_ppl_train": 70.0}, {"round": 2, "phone_lm_ppl_train": 55.0},
+              {"round": 3, "phone_lm_ppl_train": 58.0}]
+    assert selftrain.select_round(rounds)["round"] == 2
+    with pytest.raises(KitError):
+        selftrain.select_round([])

@@ -1,0 +1,110 @@
+"""Crash safety: a stage killed with SIGKILL mid-way resumes without recomputing finished work."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aitranscribe.core import stage
+from aitranscribe.core.params import stage_spec, validate
+from aitranscribe.models.gan import training as gan_training
+from aitranscribe.stages import audio_prep, data, features, text, train
+
+pytestmark = pytest.mark.slow  # runs pipeline stages end to end
+
+SCRIPT = """
+import json, sys
+from aitranscribe.core import params
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.stages import {module} as m
+p = json.loads(sys.argv[1])
+setup_logging("WARNING")
+m.run(params.validate(p, params.stage_spec(m.PARAMS), "test"))
+"""
+
+
+def _params(module, common, **kw):
+    return validate({**common, **kw}, stage_spec(module.PARAMS), "test")
+
+
+def _start(module: str, p: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(module=module), json.dumps(p)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_when(proc: subprocess.Popen, condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the stage finished before it could be killed: {proc.stderr.read().decode()[-500:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the kill point was never reached")
+
+
+def test_features_killed_mid_extraction_resume(scratch_params, caplog):
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=2, demo_n_test=2, demo_n_text=10))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    p = _params(features, scratch_params, chunk_size=3, n_clusters=8, pca_dim=16, probe_epochs=0)
+    out = features.output_dir(p)
+    parts = out / "parts" / "train"
+    proc = _start("features", p)
+    _kill_when(proc, lambda: len(list(parts.glob("*.npz"))) >= 2)
+    finished = sorted(parts.glob("*.npz"))
+    assert not (out / stage.DONE).exists() and not list(parts.glob("*.tmp*"))  # no marker, no half files
+    with caplog.at_level("INFO", logger="aitranscribe"):
+        record = features.run(p)
+    assert f"features train: {len(finished)} of 8 chunks were already done and are reused" in caplog.text
+    assert stage.is_done(out, record["params_hash"])
+    feats, lengths = np.load(Path(record["dir"]) / "train.npy"), Path(record["dir"], "train.lengths").read_text().split()
+    assert len(lengths) == 24 and int(sum(map(int, lengths))) == len(feats)
+
+
+def test_training_killed_resumes_from_last_checkpoint(scratch_params):
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    features.run(_params(features, scratch_params, n_clusters=8, pca_dim=16, probe_epochs=0))
+    text.run(_params(text, scratch_params, min_phones=1))
+    p = _params(train, scratch_params, method="gan", gan={"updates": 400, "eval_every": 20, "batch_size": 8,
+                                                          "disc_dim": 16}, supervised_epochs=0)
+    run_dir = train.output_dir(p) / "runs" / gan_training.run_name(gan_training.sweep_settings(p["gan"])[0])
+    last = run_dir / "checkpoint_last.pt"
+    proc = _start("train", p)
+    _kill_when(proc, lambda: last.is_file() and gan_training.load_checkpoint(last)["step"] >= 40, timeout=180)
+    step_at_kill = gan_training.load_checkpoint(last)["step"]
+    assert 40 <= step_at_kill < 400
+    record = train.run(p)
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history[-1]["update"] == 400
+    updates = [e["update"] for e in history]
+    assert updates == sorted(set(updates))  # resumed: no update evaluated twice, none lost
+    assert Path(record["checkpoint"]).is_file()
+
+
+def test_self_training_killed_resumes_after_its_last_finished_round(scratch_params):
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
+    text.run(_params(text, scratch_params, min_phones=1))
+    p = _params(train, scratch_params, method="decipher", supervised_epochs=0, decipher={
+        "groups": 6, "tokens": 16, "restarts": 2, "iters": 20, "refine": 1, "refine_iters": 10, "rounds": 3,
+        "epochs": 1, "hidden": 16})
+    rounds = train.output_dir(p) / "chain-seed0" / "rounds"
+    proc = _start("train", p)
+    _kill_when(proc, lambda: (rounds / "round-1" / "round.json").is_file(), timeout=300)
+    assert not (rounds / "round-3" / "round.json").is_file()
+    first = (rounds / "round-1" / "model.pt").stat().st_mtime_ns
+    record = train.run(p)
+    assert (rounds / "round-1" / "model.pt").stat().st_mtime_ns == first  # a finished round is never redone
+    selection = stage.load_summary(record)
+    assert [r["round"] for r in selection["rounds"]] == [1, 2, 3]
+    assert Path(record["checkpoint"]).is_file() and record["run"] == f"seed0-round-{selection['round']}"
