@@ -48,9 +48,15 @@ import numpy as np
 import torch
 from scipy.signal import find_peaks
 
-from aitranscribe import decipher, probe, segments, stage, train
-from aitranscribe.paths import REPO_ROOT
-from aitranscribe.text_prep import SIL
+from aitranscribe.core.files import atomic_save_npy
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.core.paths import REPO_ROOT
+from aitranscribe.evaluation import scoring
+from aitranscribe.features import units as unit_pipeline
+from aitranscribe.io import feature_files
+from aitranscribe.models.decipher import decipherment as decipher
+from aitranscribe.models.decipher.hmm import PhoneHMM, transitions
+from aitranscribe.text.phones import SIL, read_dictionary, read_references
 
 RESULTS = REPO_ROOT / "reports" / "research" / "decipher_screen.jsonl"
 
@@ -65,10 +71,10 @@ def reference_frame_labels(profile: str, features_record: dict, text_record: dic
 
     labels = {}
     for split in ("train", "test"):
-        feats, lengths = segments.read_features(features_record["dir"], split)
-        frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
-        labels[split] = frame_alignment(frames, train.load_references(text_record, split))
-    stage.atomic_save_npy(cache, np.array(labels, dtype=object))
+        feats, lengths = feature_files.read_features(features_record["dir"], split)
+        frames = [np.asarray(f, dtype=np.float32) for f in feature_files.utterances(feats, lengths)]
+        labels[split] = frame_alignment(frames, read_references(text_record["references"], split))
+    atomic_save_npy(cache, np.array(labels, dtype=object))
     return labels
 
 
@@ -77,7 +83,7 @@ def profile_inputs(profile: str) -> tuple[dict, dict, list[str]]:
     stages_dir = REPO_ROOT / "data" / profile / "stages"
     features_record = json.loads((stages_dir / "features.json").read_text())
     text_record = json.loads((stages_dir / "text.json").read_text())
-    symbols = train.read_dictionary(text_record["dict_phn"])
+    symbols = read_dictionary(text_record["dict_phn"])
     return features_record, text_record, symbols + ([SIL] if SIL not in symbols else [])
 
 
@@ -127,26 +133,26 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
                 tokens[split].append(perm[ph * args.homophones + rng.randint(args.homophones, size=len(ph))])
         return tokens, token_labels, n_tokens, stats, None
     if kind == "units":
-        tokens = {split: decipher.read_units(features_record["centroids"], split) for split in ("train", "test")}
+        tokens = {split: feature_files.read_units(features_record["centroids"], split) for split in ("train", "test")}
         return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats, None
     bounds, means = {}, {}
-    groups = (decipher.unit_groups(decipher.read_units(features_record["centroids"], "train"), args.groups, args.seed)
-              if args.bounds == "groups" else None)
+    groups = (decipher.unit_groups(feature_files.read_units(features_record["centroids"], "train"), args.groups,
+                                   args.seed) if args.bounds == "groups" else None)
     for split in ("train", "test"):
-        feats, lengths = segments.read_features(features_record["dir"], split)
-        frames = [np.asarray(f, dtype=np.float32) for f in segments.utterances(feats, lengths)]
+        feats, lengths = feature_files.read_features(features_record["dir"], split)
+        frames = [np.asarray(f, dtype=np.float32) for f in feature_files.utterances(feats, lengths)]
         if args.bounds == "reference":
             bounds[split] = [decipher.run_bounds(l) for l in labels[split]]
         elif args.bounds == "groups":
             bounds[split] = [decipher.group_segments(groups[u], args.min_gap)
-                             for u in decipher.read_units(features_record["centroids"], split)]
+                             for u in feature_files.read_units(features_record["centroids"], split)]
         else:
             bounds[split] = [change_segments(f, args.min_gap, args.prominence) for f in frames]
         means[split] = [np.stack([segment_vector(f[a:b], args.segment_part) for a, b in zip(bd[:-1], bd[1:])])
                         for f, bd in zip(frames, bounds[split])]
     x = np.concatenate(means["train"])
-    centroids = segments.fit_kmeans(segments.sample_rows(x, 100000, args.seed), args.k, 20, 1, args.seed)
-    tokens = {split: [segments.assign(m, centroids) for m in means[split]] for split in means}
+    centroids = unit_pipeline.fit_kmeans(unit_pipeline.sample_rows(x, 100000, args.seed), args.k, 20, 1, args.seed)
+    tokens = {split: [unit_pipeline.assign(m, centroids) for m in means[split]] for split in means}
     token_labels = {split: [majority_phones(l, b) for l, b in zip(labels[split], bounds[split])] for split in bounds}
     if args.label_tokens:
         perm = np.random.RandomState(args.seed).permutation(len(symbols))
@@ -179,7 +185,7 @@ def text_statistics(phone_text: Path, symbols: list[str], smoothing: float = 0.1
         np.add.at(unigram, seq, 1)
         if len(seq) >= 3:
             np.add.at(triple, (seq[:-2], seq[1:-1], seq[2:]), 1)
-    return {**decipher.transitions(lines, n, smoothing),
+    return {**transitions(lines, n, smoothing),
             "unigram": unigram / unigram.sum(), "trigram": triple / triple.sum(), "lines": lines}
 
 
@@ -238,7 +244,7 @@ class TokenHMM:
         return float(loglik.sum() / self.lengths.sum()), counts.T, selfs, leaving
 
 
-class LoopsHMM(decipher.PhoneHMM):
+class LoopsHMM(PhoneHMM):
     """The library's Viterbi HMM with a self-loop per phone (``stay``: one value per phone, as the hmm solver
     learns them; the library has one self-loop for all)."""
 
@@ -385,7 +391,7 @@ def viterbi_phones(hmm: TokenHMM, emit: torch.Tensor, stay: torch.Tensor, symbol
     """Phones of the best paths of ``hmm``'s token sequences under the emission table (S x K), runs merged,
     <SIL> dropped: the library's Viterbi (one self-loop for all phones, else ``LoopsHMM``)."""
     if bool((stay == stay[0]).all()):
-        viterbi = decipher.PhoneHMM(hmm.start, hmm.end, hmm.between, float(stay[0]))
+        viterbi = PhoneHMM(hmm.start, hmm.end, hmm.between, float(stay[0]))
     else:
         viterbi = LoopsHMM(hmm, stay)
     out = []
@@ -437,7 +443,7 @@ def main() -> None:
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    stage.setup_logging("WARNING")
+    setup_logging("WARNING")
     t0 = time.time()
     features_record, text_record, symbols = profile_inputs(args.profile)
     index = {s: i for i, s in enumerate(symbols)}
@@ -452,7 +458,7 @@ def main() -> None:
         for split in tokens:
             tokens[split] = [np.minimum((cumulative[[index[p] for p in l]] < draw.rand(len(l), 1)).sum(1), n_tokens - 1)
                              for l in token_labels[split]]
-    refs = train.load_references(text_record, "test")
+    refs = read_references(text_record["references"], "test")
     n_phones = len(symbols)
 
     counts = decipher.token_counts([[index[p] for p in l] for l in token_labels["train"]], tokens["train"],
@@ -463,7 +469,7 @@ def main() -> None:
 
     if args.solver == "hard":
         model = HardMap(tokens["train"], n_tokens, text)
-        per = lambda f: probe.per(HardMap.decode(f, tokens["test"], symbols), refs)
+        per = lambda f: scoring.per(HardMap.decode(f, tokens["test"], symbols), refs)
         f_sup = supervised.argmax(0).numpy()
         at_supervised = (model.score(f_sup), per(f_sup))
         f, value = model.climb(f_sup.copy(), rng)
@@ -475,7 +481,7 @@ def main() -> None:
     else:
         stay = torch.full((n_phones,), args.stay or 0.5, dtype=torch.float64)
         test_hmm = TokenHMM(tokens["test"], text["start"], text["end"], text["between"])
-        per = lambda emit, stay: probe.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
+        per = lambda emit, stay: scoring.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
         if args.solver == "skipgrams":
             model = decipher.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
                                            [int(d) for d in args.distances.split(",")], args.split, args.merge,

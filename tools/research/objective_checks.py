@@ -32,8 +32,16 @@ import time
 import numpy as np
 import torch
 
-from aitranscribe import diagnostics, gan, lm, probe, stage, train
-from aitranscribe.paths import REPO_ROOT
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.core.paths import REPO_ROOT
+from aitranscribe.evaluation import diagnostics, probe, scoring
+from aitranscribe.models import batching
+from aitranscribe.models.gan import network as gan
+from aitranscribe.models.gan import training
+from aitranscribe.models.gan.model import GanModel
+from aitranscribe.models.selection import unsupervised_scores
+from aitranscribe.text import lm
+from aitranscribe.text.phones import SIL, read_dictionary, read_references
 
 GAPS = 3
 
@@ -45,26 +53,26 @@ class Setup:
         records = REPO_ROOT / "data" / profile / "stages"
         self.features = json.loads((records / "features.json").read_text())
         self.text_record = json.loads((records / "text.json").read_text())
-        self.symbols = train.read_dictionary(self.text_record["dict_phn"])
-        self.sil = self.symbols.index(train.SIL)
-        self.train = train.load_audio_split(self.features, "train")
-        self.valid = train.load_audio_split(self.features, "valid")
-        self.refs_train = train.load_references(self.text_record, "train")
-        self.refs_valid = train.load_references(self.text_record, "valid")
-        self.text = train.load_text(self.text_record["phone_text"], self.symbols, 0, 0)
+        self.symbols = read_dictionary(self.text_record["dict_phn"])
+        self.sil = self.symbols.index(SIL)
+        self.train = training.segment_tensors(self.features, "train")
+        self.valid = training.segment_tensors(self.features, "valid")
+        self.refs_train = read_references(self.text_record["references"], "train")
+        self.refs_valid = read_references(self.text_record["references"], "valid")
+        self.text = training.text_tensors(self.text_record["phone_text"], self.symbols, 0, 0)
         self.phone_lm = lm.load(self.text_record["phone_lm"])
         self.cfg = gan.GanConfig(input_dim=self.train[0].shape[1], vocab=len(self.symbols), generator_kernel=4,
                                  disc_dim=256, disc_kernel=6)
 
     def supervised(self, epochs: int) -> gan.Generator:
-        sup = probe.train_probe(self.features["gan_input"], epochs=epochs, return_model=True)
+        sup = probe.train_probe(self.features["segments"], epochs=epochs, return_model=True)
         return diagnostics.aligned_generator(sup["model"], sup["symbol_list"], self.train, self.refs_train,
                                              self.symbols, self.cfg.generator_kernel, epochs)
 
     def report(self, name: str, generator, extra: str = "") -> None:
-        hyps = train.greedy_decode(generator, self.valid, self.symbols)
-        scores = train.unsupervised_scores(hyps, self.phone_lm, [s for s in self.symbols if s != train.SIL])
-        print(f"{name}: valid PER {probe.per(hyps, self.refs_valid):.3f} phone-LM ppl {scores['lm_ppl']:.1f} "
+        hyps = GanModel(generator, self.symbols).phones(self.valid)
+        scores = unsupervised_scores(hyps, self.phone_lm, [s for s in self.symbols if s != SIL])
+        print(f"{name}: valid PER {scoring.per(hyps, self.refs_valid):.3f} phone-LM ppl {scores['lm_ppl']:.1f} "
               f"vocab {scores['vocab_seen']:.2f} {extra}", flush=True)
 
 
@@ -82,7 +90,7 @@ def text_statistics(s: Setup) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def matching_loss(s: Setup, generator, feats, target) -> torch.Tensor:
-    x, pad = train.pad_features(feats)
+    x, pad = batching.pad(feats)
     logits = generator(x, pad).clone()
     logits[..., s.sil] = -1e4
     joined, joined_pad = gan.join_segments(logits, pad, random_frame=False)
@@ -125,19 +133,19 @@ def check_matching(s: Setup, steps: int, epochs: int) -> None:
 def check_gan_from_supervised(s: Setup, steps: int, epochs: int, d_warmup: int, g_lr: float, d_lr: float) -> None:
     g = s.supervised(epochs)
     d = gan.Discriminator(s.cfg)
-    opt_g, opt_d = train.make_optimizers(g, d, g_lr, d_lr, 1e-4)
+    opt_g, opt_d = training.make_optimizers(g, d, g_lr, d_lr, 1e-4)
     print(f"GAN settings: {s.cfg}, g_lr {g_lr}, d_lr {d_lr}", flush=True)
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     s.report("supervised solution", g)
     start = time.time()
     for step in range(2 * d_warmup + steps):
-        x, pad = train.pad_features([s.train[i] for i in rng.integers(0, len(s.train), 64)])
-        real, real_pad = train.one_hot_text([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
+        x, pad = batching.pad([s.train[i] for i in rng.integers(0, len(s.train), 64)])
+        real, real_pad = batching.one_hot([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
         g.train()
         d.train()
         parity = 1 if step < 2 * d_warmup else step  # odd = discriminator update: warm-up trains D only
-        parts = train.gan_update(parity, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
+        parts = training.gan_update(parity, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
         if (step + 1) % 250 == 0:
             phase = "D warm-up" if step < 2 * d_warmup else f"GAN update {step + 1 - 2 * d_warmup}"
             s.report(f"{phase} ({time.time() - start:.0f} s)", g, json.dumps({k: round(v, 2) for k, v in parts.items()}))
@@ -187,16 +195,16 @@ def check_oracle(s: Setup, steps: int, g_lr: float, d_lr: float, text_sil: bool)
         s.text = [t[t != s.sil] for t in s.text if (t != s.sil).any()]
     rng = s.rng
     g, d = gan.Generator(s.cfg), gan.Discriminator(s.cfg)
-    opt_g, opt_d = train.make_optimizers(g, d, g_lr, d_lr, 1e-4)
+    opt_g, opt_d = training.make_optimizers(g, d, g_lr, d_lr, 1e-4)
     print(f"<SIL> in text {text_sil}; GAN settings: {s.cfg}, g_lr {g_lr}, d_lr {d_lr}", flush=True)
     s.report("random generator", g.eval())
     start = time.time()
     for step in range(2 * steps):
-        x, pad = train.pad_features([s.train[i] for i in rng.integers(0, len(s.train), 64)])
-        real, real_pad = train.one_hot_text([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
+        x, pad = batching.pad([s.train[i] for i in rng.integers(0, len(s.train), 64)])
+        real, real_pad = batching.one_hot([s.text[i] for i in rng.integers(0, len(s.text), 64)], s.cfg.vocab)
         g.train()
         d.train()
-        parts = train.gan_update(step, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
+        parts = training.gan_update(step, g, d, opt_g, opt_d, s.cfg, x, pad, real, real_pad, 5.0)
         if (step + 1) % 500 == 0:
             s.report(f"GAN update {(step + 1) // 2} ({time.time() - start:.0f} s)", g.eval(),
                      json.dumps({k: round(v, 2) for k, v in parts.items()}))
@@ -219,7 +227,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a GanConfig field (float), e.g. --set smoothness=0")
     args = parser.parse_args()
-    stage.setup_logging("WARNING")
+    setup_logging("WARNING")
     torch.set_num_threads(1)
     s = Setup(args.profile)
     for item in args.set:

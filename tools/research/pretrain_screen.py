@@ -27,8 +27,11 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from unit_purity_screen import frame_alignment, purity  # noqa: E402
 
-from aitranscribe import audio_io, manifest, mfcc, segments, stage  # noqa: E402
-from aitranscribe.paths import REPO_ROOT  # noqa: E402
+from aitranscribe.core.logs import setup_logging  # noqa: E402
+from aitranscribe.core.paths import REPO_ROOT  # noqa: E402
+from aitranscribe.features import mfcc  # noqa: E402
+from aitranscribe.io import audio as audio_io  # noqa: E402
+from aitranscribe.io import feature_files, manifest  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +180,10 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=800)
     parser.add_argument("--note", default="")
     args = parser.parse_args()
-    stage.setup_logging("INFO")
+    setup_logging("INFO")
     torch.set_num_threads(2)
-    feats, lengths = segments.read_features(args.features_dir, "train", mmap=False)
-    frames = list(segments.utterances(feats, lengths))
+    feats, lengths = feature_files.read_features(args.features_dir, "train", mmap=False)
+    frames = list(feature_files.utterances(feats, lengths))
     units = [np.array(line.split(), dtype=np.int64)
              for line in (args.features_dir / f"CLUS{args.units}" / "train.src").read_text().splitlines()]
     model, summary = fit(frames, units, args.units, minutes=args.minutes, dim=args.dim, layers=args.layers)

@@ -18,8 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aitranscribe import audio_io, diagnostics, manifest, mfcc, probe, segments, speaker_norm, stage
-from aitranscribe.paths import REPO_ROOT
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.core.paths import REPO_ROOT
+from aitranscribe.evaluation import diagnostics, probe
+from aitranscribe.features import mfcc, speaker_norm, units
+from aitranscribe.io import audio as audio_io
+from aitranscribe.io import manifest
 
 
 def frame_alignment(feats: list[np.ndarray], phones: list[list[str]], epochs: int = 12, seed: int = 0) -> list[np.ndarray]:
@@ -41,7 +45,7 @@ def frame_alignment(feats: list[np.ndarray], phones: list[list[str]], epochs: in
 def purity(feats: list[np.ndarray], labels: list[np.ndarray], k: int, seed: int = 0) -> float:
     """Share of frames whose k-means unit's majority phone is their own."""
     x = np.concatenate(feats).astype(np.float32)
-    ids = segments.assign(x, segments.fit_kmeans(segments.sample_rows(x, 100000, seed), k, 20, 1, seed))
+    ids = units.assign(x, units.fit_kmeans(units.sample_rows(x, 100000, seed), k, 20, 1, seed))
     counts: dict[int, dict[str, int]] = {}
     for unit, phone in zip(ids, np.concatenate(labels)):
         counts.setdefault(int(unit), {}).setdefault(phone, 0)
@@ -54,7 +58,7 @@ def main() -> None:
     parser.add_argument("--profile", default="demo")
     parser.add_argument("--utterances", type=int, default=800)
     args = parser.parse_args()
-    stage.setup_logging("WARNING")
+    setup_logging("WARNING")
     record = json.loads((REPO_ROOT / "data" / args.profile / "stages" / "audio_prep.json").read_text())
     m = manifest.read(record["manifests"], "train")
     n = min(args.utterances, len(m))
