@@ -74,6 +74,7 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     # a partial run (--from/--to) keeps the other stages' times of earlier runs
     run_path = reports / "run.json"
     earlier = json.loads(run_path.read_text()).get("stage_seconds", {}) if run_path.is_file() else {}
+    earlier = {name: t for name, t in earlier.items() if name in {s.notebook for s in registry.STAGES}}
     atomic_write_json(run_path, {**machine.versions(), "params": str(params_path), "stage_seconds": {**earlier, **timings},
                                  "stages_run": list(timings), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     metrics_path = reports / "metrics.json"
