@@ -112,8 +112,8 @@ case "$mode" in
     [ -f "$params" ] || die "$params: no such parameter profile"
     needs=$("$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
             --needs-intel 2>/dev/null | tail -n 1 || true)  # a bad profile is reported by the run below
-    if [ "$needs" = "yes" ] && [ ! -x "$INTEL_VENV/bin/python" ]; then
-      say "the profile benchmarks IPEX: building .venv-intel (torch 2.8 + IPEX 2.8, ~6.8 GB, several minutes)"
+    if [ "$needs" = "yes" ]; then  # builds .venv-intel once, then only brings its pinned packages up to date
+      [ -x "$INTEL_VENV/bin/python" ] || say "the profile benchmarks IPEX: building .venv-intel (torch 2.8 + IPEX 2.8, ~6.8 GB, several minutes)"
       setup_venv "$INTEL_VENV" environment-intel.yml
     fi
     say "running the pipeline with $params"

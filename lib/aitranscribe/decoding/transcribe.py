@@ -84,21 +84,28 @@ def batches(items: list[dict], size: int):
 
 
 def transcribe(items: list[dict], runner, model: AcousticModel, word_decoder, timing: tuple[float, float],
-               batch_size: int) -> list[dict]:
+               batch_size: int, phone_decoder=None) -> list[dict]:
     """Phones (and words) with times for every item, the network run by the backend ``runner``.
 
-    ``timing``: frame shift and window in seconds (stage 03's). Each result: ``name``, ``seconds``, ``phones``
-    (``phone``, ``start``, ``end``) and, with a ``word_decoder``, ``words`` (``word``, ``start``, ``end``)."""
+    ``timing``: frame shift and window in seconds (stage 03's). Phones come from the model's own decoding, or from
+    ``phone_decoder`` (e.g. :class:`.GraphPhones`) over every step's scores. ``word_decoder`` reads the model's
+    segments (``reads = "segments"``) or every step's scores (``"steps"``). Each result: ``name``, ``seconds``,
+    ``phones`` (``phone``, ``start``, ``end``) and, with a word decoder, ``words`` (``word``, ``start``, ``end``)."""
     shift, window = timing
+    reads = {"segments" if phone_decoder is None else "steps", getattr(word_decoder, "reads", None)}
     out = []
     for chunk, (x, padding) in batches(items, batch_size):
         logits = runner(x, padding)
-        for item, (logp, ids, spans) in zip(chunk, model.decode(logits, padding)):
+        segments = model.decode(logits, padding) if "segments" in reads else [None] * len(chunk)
+        steps = model.step_scores(logits, padding) if "steps" in reads else [None] * len(chunk)
+        for item, segment, step in zip(chunk, segments, steps):
             t = Timing(item["bounds"], shift, window, item["vads"])
             entry = {"name": item["name"], "seconds": round(item["seconds"], 3),
-                     "phones": path_phones(ids, spans, model.symbols, t)}
+                     "phones": (path_phones(segment[1], segment[2], model.symbols, t) if phone_decoder is None
+                                else phone_decoder(step, t))}
             if word_decoder is not None:
-                entry["words"] = word_decoder(logp, spans, t)
+                entry["words"] = (word_decoder(step, t) if word_decoder.reads == "steps"
+                                  else word_decoder(segment[0], segment[2], t))
             out.append(entry)
     return out
 

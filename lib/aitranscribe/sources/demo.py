@@ -92,6 +92,24 @@ def wordnet_sentences(min_words: int = 5, max_words: int = 16) -> list[str]:
     return sorted(out)
 
 
+def wordnet_glosses(min_words: int = 3) -> list[str]:
+    """WordNet's definitions (glosses), each part between semicolons a sentence of at least ``min_words`` words,
+    distinct, sorted: other English text from the same package, never the usage examples (those are in quotes)."""
+    seen, out = set(), []
+    for name in WORDNET_FILES:
+        for line in (WORDNET_DIR / name).read_text(encoding="latin-1").splitlines():
+            if line.startswith("  ") or "|" not in line:
+                continue
+            gloss = re.sub(r'"[^"]*"', " ", line.split("|", 1)[1])
+            for part in gloss.split(";"):
+                part = part.strip()
+                key = " ".join(normalize_words(part))
+                if len(key.split()) >= min_words and key not in seen:
+                    seen.add(key)
+                    out.append(part)
+    return sorted(out)
+
+
 def split_sentences(sentences: list[str], n_audio: int, n_text: int, seed: int) -> tuple[list[str], list[str]]:
     """Shuffle with ``seed`` and cut into disjoint audio and text sentences (``n_text`` 0 = all the rest)."""
     order = list(sentences)
@@ -143,7 +161,9 @@ def resolve_voices(p: dict) -> list[Voice]:
 def build(p: dict, out_dir: Path) -> dict:
     """Synthesize the demo corpus into ``out_dir`` (audio/, manifests/, text/corpus.txt); return statistics.
 
-    ``p``: seed, demo_n_train, demo_n_valid, demo_n_test, demo_n_text, demo_voices (names, [] = all),
+    ``p``: seed, demo_n_train, demo_n_valid, demo_n_test, demo_n_text, demo_glosses (WordNet's definitions in
+    ``text/extra.txt``: text for the lexicon and the word LM only),
+    demo_voices (names, [] = all),
     demo_rate_jitter (relative), demo_pitch_jitter (espeak pitch units), demo_min_words, demo_max_words.
     """
     voices = resolve_voices(p)
@@ -190,4 +210,9 @@ def build(p: dict, out_dir: Path) -> dict:
             speakers=[v.name for _, _, v, _, _ in chunk],
         ))
     atomic_write_text(out_dir / "text" / "corpus.txt", "".join(f"{s}\n" for s in text_sentences))
+    if p["demo_glosses"]:
+        spoken = {" ".join(normalize_words(s)) for s in audio_sentences}
+        glosses = [g for g in wordnet_glosses() if " ".join(normalize_words(g)) not in spoken]
+        log.info("demo text: %d WordNet glosses for the lexicon and the word LM", len(glosses))
+        atomic_write_text(out_dir / "text" / "extra.txt", "".join(f"{g}\n" for g in glosses))
     return {"n_text_sentences": len(text_sentences), "voices": [v.name for v in voices]}

@@ -28,6 +28,7 @@ PARAMS = {
     "demo_n_valid": Param(20, int, "demo: validation utterances"),
     "demo_n_test": Param(20, int, "demo: test utterances"),
     "demo_n_text": Param(400, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
+    "demo_glosses": Param(False, bool, "demo: WordNet's definitions as more text for the lexicon and the word LM"),
     "demo_voices": Param([], list, "demo: voice names to use (empty for the nine espeak-ng voices)"),
     "demo_rate_jitter": Param(0.15, float, "demo: relative speaking-rate variation per utterance"),
     "demo_pitch_jitter": Param(8, int, "demo: pitch variation per utterance"),
@@ -105,8 +106,12 @@ def output_dir(p: dict) -> Path:
 
 def run(p: dict) -> dict:
     """Build the corpus for parameters ``p`` (skipped when already done); return its record."""
-    return STAGE.run(p, _compute, lambda p, r, out_dir, s: {
-        "manifests": str(out_dir / "manifests"), "text": str(out_dir / "text" / "corpus.txt"), "source": p["source"]})
+    def describe(p, records, out_dir, summary):
+        extra = out_dir / "text" / "extra.txt"
+        return {"manifests": str(out_dir / "manifests"), "text": str(out_dir / "text" / "corpus.txt"),
+                "extra_text": str(extra) if extra.is_file() else None, "source": p["source"]}
+
+    return STAGE.run(p, _compute, describe)
 
 
 def metrics(summary: dict) -> dict:

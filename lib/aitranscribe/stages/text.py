@@ -25,6 +25,7 @@ from ..core.errors import BadInputError, KitError
 from ..core.files import atomic_write_text
 from ..core.params import Param
 from ..io import manifest
+from ..decoding import graph
 from ..text import lm, phonemize
 from ..text import normalize as textnorm
 from ..text.phones import SIL, fold, insert_silences
@@ -44,6 +45,7 @@ PARAMS = {
     "min_function_ratio": Param(0.1, float, "English filter: least share of English function words"),
     "valid_text_fraction": Param(0.05, float, "held-out text sentences for LM perplexity"),
     "lm_order": Param(4, int, "n-gram order of the phone and word LMs"),
+    "graphs": Param(True, bool, "build the decoding graphs: lexicon + word LM, and the phone LM (kaldifst)"),
     "lm_memory": Param("1G", str, "lmplz memory limit"),
 }
 
@@ -82,14 +84,16 @@ def run(p: dict) -> dict:
                 "phone_lm": str(phones / f"lm.phones.filtered.0{p['lm_order']}.bin"),
                 "phone_lm_arpa": str(phones / f"lm.phones.filtered.0{p['lm_order']}.arpa"),
                 "word_lm": str(out_dir / f"kenlm.wrd.o{p['lm_order']}.bin"),
-                "lexicon": str(out_dir / "lexicon_filtered.lst"), "references": str(out_dir / "references")}
+                "lexicon": str(out_dir / "lexicon_filtered.lst"), "references": str(out_dir / "references"),
+                "word_graph": str(out_dir / "graphs" / "words") if p["graphs"] else None,
+                "phone_graph": str(out_dir / "graphs" / "phones") if p["graphs"] else None}
 
     return STAGE.run(p, lambda p, records, out_dir: _prepare(p, records["data"], out_dir), describe)
 
 
-def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
-    corpus = Path(data_record["text"])
-    lines, read_stats = read_corpus(corpus)
+def _english(p: dict, path: Path) -> tuple[list[str], dict]:
+    """The normalised English sentences of a text file and what was read and dropped."""
+    lines, read_stats = read_corpus(path)
     normalised, dropped_digits, dropped_language = [], 0, 0
     for line in lines:
         sentence = textnorm.normalize(line, p["spell_numbers"])
@@ -99,17 +103,26 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
             dropped_language += 1
         else:
             normalised.append(sentence)
-    log.info("text: %d lines, %d kept, %d not English, %d dropped for digits or no words", len(lines),
+    log.info("text %s: %d lines, %d kept, %d not English, %d dropped for digits or no words", path.name, len(lines),
              len(normalised), dropped_language, dropped_digits)
+    return normalised, {"read": read_stats, "n_lines": len(lines), "dropped_not_english": dropped_language,
+                        "dropped_digits": dropped_digits}
+
+
+def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
+    corpus = Path(data_record["text"])
+    normalised, stats = _english(p, corpus)
     if not normalised:
         raise KitError(f"{corpus}: no English sentence left after normalisation and filtering "
-                       f"({len(lines)} lines read, {dropped_language} not English)")
+                       f"({stats['n_lines']} lines read, {stats['dropped_not_english']} not English)")
+    # text for the lexicon and the word LM only (the phone statistics come from the corpus alone)
+    extra, extra_stats = _english(p, Path(data_record["extra_text"])) if data_record.get("extra_text") else ([], None)
 
-    counts = collections.Counter(w for s in normalised for w in s.split())
+    counts = collections.Counter(w for s in normalised + extra for w in s.split())
     vocab = {w for w, c in counts.items() if c >= p["min_word_count"]}
     raw_lexicon = phonemize.phonemize_words(vocab, p["phone_language"], p["phonemizer_backend"])
     lexicon = {w: fold(ph) for w, ph in raw_lexicon.items()}
-    atomic_write_text(out_dir / "words.txt", "".join(s + "\n" for s in normalised))
+    atomic_write_text(out_dir / "words.txt", "".join(s + "\n" for s in normalised + extra))
     atomic_write_text(out_dir / "dict.txt", "".join(f"{w} {c}\n" for w, c in counts.most_common()))
     atomic_write_text(out_dir / "lexicon.lst", "".join(f"{w}\t{' '.join(ph)}\n" for w, ph in sorted(lexicon.items())))
 
@@ -124,6 +137,7 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
                             "".join(f"{w}\t{' '.join(ph)}\n" for w, ph in sorted(lexicon_filtered.items())))
     kept = [s for s in in_vocab if all(w in lexicon_filtered for w in s.split())]
     oov_fraction = 1 - len(kept) / len(normalised)
+    extra_kept = [s for s in extra if all(w in lexicon_filtered for w in s.split())]
     if not kept:
         raise KitError(f"{corpus}: every sentence has a word outside the lexicon (min_word_count "
                        f"{p['min_word_count']}, min_phones {p['min_phones']})")
@@ -146,7 +160,7 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
                             "".join(f"{ph} {c}\n" for ph, c in final_counts.most_common()) + f"{SIL} 0\n")
     phone_text = phones_dir / "lm.phones.filtered.txt"
     atomic_write_text(phone_text, "".join(" ".join(line) + "\n" for line in phone_lines))
-    atomic_write_text(out_dir / "train_words.txt", "".join(s + "\n" for s in train_sentences))
+    atomic_write_text(out_dir / "train_words.txt", "".join(s + "\n" for s in train_sentences + extra_kept))
     atomic_write_text(out_dir / "valid_words.txt", "".join(s + "\n" for s in valid_sentences))
     atomic_write_text(out_dir / "valid_phones.txt", "".join(s + "\n" for s in valid_phone_lines))
 
@@ -158,18 +172,36 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
                               memory=p["lm_memory"])
     lm.build_binary(word_arpa, out_dir / f"kenlm.wrd.o{order_}.bin")
     ppl = lm.perplexity(lm.load(phone_bin), valid_phone_lines) if valid_phone_lines else float("nan")
+    symbols = [ph for ph, _ in final_counts.most_common()] + [SIL]  # dict.phn.txt's order: the models' outputs
+    graphs = {}
+    if p["graphs"]:
+        graphs["words"] = graph.build_graph(lexicon_filtered, word_arpa, symbols, out_dir / "graphs" / "words",
+                                         sil_prob=p["sil_prob"])
+        graphs["phones"] = graph.build_graph({s: [s] for s in symbols}, phone_arpa, symbols, out_dir / "graphs" / "phones")
 
     references = _write_references(data_record, out_dir / "references", inventory)
     sil_share = sum(line.count(SIL) for line in phone_lines) / max(1, sum(len(line) for line in phone_lines))
     return {
-        "read": read_stats, "n_lines": len(lines), "n_english": len(normalised),
-        "dropped_not_english": dropped_language, "dropped_digits": dropped_digits,
+        **stats, "n_english": len(normalised), "extra_text": extra_stats, "n_extra_sentences": len(extra_kept),
         "n_sentences": len(kept), "n_train_sentences": len(train_sentences), "n_valid_sentences": len(valid_sentences),
         "n_words": len(lexicon_filtered), "n_tokens": sum(len(s.split()) for s in kept),
         "n_phones": len(inventory), "rare_phones": rare, "oov_sentence_fraction": oov_fraction,
         "phone_lm_ppl_valid": ppl, "sil_share": sil_share, "phone_counts": dict(final_counts.most_common()),
         "sentence_lengths": [len(line) - line.count(SIL) for line in phone_lines], "references": references,
+        "graphs": graphs, "oov_rate_report_only": _oov_rates(data_record, lexicon_filtered),
     }
+
+
+def _oov_rates(data_record: dict, lexicon: dict) -> dict:
+    """Share of each audio split's reference words missing from the lexicon (report-only: reads the references)."""
+    mdir = Path(data_record["manifests"])
+    rates = {}
+    for split in manifest.SPLITS:
+        if (mdir / f"{split}.tsv").is_file():
+            words = [w for line in (manifest.read(mdir, split, check_files=False).words or []) for w in line.split()]
+            if words:
+                rates[split] = sum(w not in lexicon for w in words) / len(words)
+    return rates
 
 
 def _write_references(data_record: dict, out: Path, inventory: set) -> dict:
@@ -193,7 +225,13 @@ def _write_references(data_record: dict, out: Path, inventory: set) -> dict:
 
 
 def metrics(summary: dict) -> dict:
-    """n_sentences, n_words, n_phones, phone_lm_ppl_valid, oov_sentence_fraction."""
-    return {"n_sentences": summary["n_sentences"], "n_words": summary["n_words"], "n_phones": summary["n_phones"],
-            "phone_lm_ppl_valid": round(summary["phone_lm_ppl_valid"], 3),
-            "oov_sentence_fraction": round(summary["oov_sentence_fraction"], 4)}
+    """n_sentences, n_words, n_phones, phone_lm_ppl_valid, oov_sentence_fraction, test_oov_rate_report_only, and
+    the word graph's size."""
+    out = {"n_sentences": summary["n_sentences"], "n_words": summary["n_words"], "n_phones": summary["n_phones"],
+           "phone_lm_ppl_valid": round(summary["phone_lm_ppl_valid"], 3),
+           "oov_sentence_fraction": round(summary["oov_sentence_fraction"], 4)}
+    if "test" in summary["oov_rate_report_only"]:
+        out["test_oov_rate_report_only"] = round(summary["oov_rate_report_only"]["test"], 4)
+    if summary["graphs"]:
+        out["word_graph_arcs"] = summary["graphs"]["words"]["arcs"]
+    return out

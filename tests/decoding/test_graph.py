@@ -1,0 +1,81 @@
+"""Decoding graphs (kaldifst, kaldilm, kaldi-decoder): words and their times from frame-level phone scores."""
+import numpy as np
+import pytest
+
+from aitranscribe.core.errors import KitError
+from aitranscribe.decoding import graph
+from aitranscribe.text import lm
+
+SYMBOLS = ["a", "e", "i", "o", "u", "k", "t", "p", "s", "m", "n", "l", "r", "w", "d", "<SIL>"]
+LEXICON = {"i": ["a", "i"], "want": ["w", "o", "n", "t"], "to": ["t", "u"], "two": ["t", "u"], "eat": ["i", "t"],
+           "tea": ["t", "i"], "team": ["t", "i", "m"], "pasta": ["p", "a", "s", "t", "a"], "and": ["a", "n", "d"],
+           "drink": ["d", "r", "i", "n", "k"], "milk": ["m", "i", "l", "k"], "we": ["w", "i"],
+           "need": ["n", "i", "d"], "more": ["m", "o", "r"], "red": ["r", "e", "d"]}
+TEXT = ["i want to eat pasta", "we need two red apples", "i want to drink milk", "we need more tea and milk",
+        "the team wants more pasta", "i need two teas", "we want to eat", "two red team"]
+
+
+def test_disambiguation_marks_shared_pronunciations_and_prefixes():
+    marked, largest = graph.with_disambiguation([("to", ["t", "u"]), ("two", ["t", "u"]), ("tea", ["t", "i"]),
+                                                 ("team", ["t", "i", "m"]), ("we", ["w", "i"])])
+    assert dict(marked) == {"to": ["t", "u", "#1"], "two": ["t", "u", "#2"], "tea": ["t", "i", "#1"],
+                            "team": ["t", "i", "m"], "we": ["w", "i"]}
+    assert largest == 2
+
+
+@pytest.fixture(scope="module")
+def graph_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("graph")
+    (tmp / "text.txt").write_text("".join(s + "\n" for s in TEXT))
+    arpa = lm.train_arpa(tmp / "text.txt", tmp / "lm.arpa", order=3, memory="100M")
+    sizes = graph.build_graph(LEXICON, arpa, SYMBOLS, tmp / "LG", sil_prob=0.3)
+    assert sizes["words"] == len(LEXICON) and sizes["arcs"] > 0
+    return tmp / "LG"
+
+
+def _scores(phones: list[str], rng, frames=(3, 6), margin=4.0) -> tuple[np.ndarray, list[int]]:
+    """Log-likelihoods of a phone sequence, each phone lasting a few frames, the right phone ahead by ``margin``."""
+    labels = [SYMBOLS.index(p) for p in phones for _ in range(rng.integers(*frames))]
+    x = rng.normal(0, 1, (len(labels), len(SYMBOLS)))
+    x[np.arange(len(labels)), labels] += margin
+    return x - np.log(np.exp(x).sum(1, keepdims=True)), labels
+
+
+def test_words_and_their_frames_come_back_from_noisy_frame_scores(graph_dir):
+    decoder = graph.GraphDecoder(graph_dir, stay=0.7)
+    rng = np.random.default_rng(0)
+    for sentence in ("i want to eat pasta", "we need more tea and milk"):
+        phones = ["<SIL>"] + [p for w in sentence.split() for p in LEXICON[w]] + ["<SIL>"]
+        scores, labels = _scores(phones, rng)
+        out = decoder(scores)
+        assert [decoder.words[w] for w in out["words"]] == sentence.split()
+        assert len(out["steps"]) == len(labels) and (out["steps"] == labels).mean() > 0.95
+        first_phone = [i for i, (a, b) in enumerate(zip([-1] + labels, labels)) if a != b]
+        assert out["spans"][0][0] == first_phone[1]  # the first word starts where its first phone does
+        assert out["spans"][-1][1] == first_phone[-1] - 1  # the last ends where the final silence begins
+
+
+def test_the_language_model_chooses_between_homophones(graph_dir):
+    decoder = graph.GraphDecoder(graph_dir, stay=0.7)
+    rng = np.random.default_rng(1)
+    scores, _ = _scores([p for w in "i want to eat".split() for p in LEXICON[w]], rng)
+    assert [decoder.words[w] for w in decoder(scores)["words"]] == ["i", "want", "to", "eat"]  # "to", not "two"
+    scores, _ = _scores([p for w in "we need two red".split() for p in LEXICON[w]], rng)
+    assert [decoder.words[w] for w in decoder(scores)["words"]][:3] == ["we", "need", "two"]
+
+
+def test_a_phone_lexicon_and_phone_lm_decode_phones(tmp_path):
+    lines = ["<SIL> a i w o n t <SIL>", "<SIL> w i n i d t u <SIL>", "<SIL> t i m <SIL> a n d <SIL>"] * 20
+    (tmp_path / "phones.txt").write_text("".join(s + "\n" for s in lines))
+    arpa = lm.train_arpa(tmp_path / "phones.txt", tmp_path / "phones.arpa", order=4, memory="100M")
+    graph.build_graph({s: [s] for s in SYMBOLS}, arpa, SYMBOLS, tmp_path / "HG")
+    decoder = graph.GraphDecoder(tmp_path / "HG", stay=0.7)
+    scores, labels = _scores("<SIL> w i n i d t u <SIL>".split(), np.random.default_rng(2))
+    out = decoder(scores)
+    assert [decoder.words[w] for w in out["words"]] == "<SIL> w i n i d t u <SIL>".split()
+    assert [SYMBOLS[r[0]] for r in out["runs"]] == "<SIL> w i n i d t u <SIL>".split()
+
+
+def test_a_missing_graph_is_a_clear_error(tmp_path):
+    with pytest.raises(KitError, match="not a decoding graph directory"):
+        graph.GraphDecoder(tmp_path, stay=0.5)
