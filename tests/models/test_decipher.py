@@ -127,3 +127,45 @@ def test_classifier_learns_frame_labels_and_the_lowest_perplexity_round_is_selec
     assert selftrain.select_round(rounds)["round"] == 2
     with pytest.raises(KitError):
         selftrain.select_round([])
+
+
+def _viterbi_reference(scores, start, end, log_a):
+    """Textbook Viterbi over one sequence, first maximum on ties."""
+    T, S = scores.shape
+    delta, back = np.log(start) + scores[0], np.zeros((T, S), dtype=int)
+    for t in range(1, T):
+        cand = delta[:, None] + log_a
+        back[t] = cand.argmax(0)
+        delta = cand.max(0) + scores[t]
+    path = [int((delta + np.log(end)).argmax())]
+    for t in range(T - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+def test_compiled_viterbi_equals_the_textbook_one_on_padded_batches():
+    rng = np.random.default_rng(3)
+    n = 7
+    between = rng.dirichlet(np.ones(n), n)
+    np.fill_diagonal(between, 0)
+    between /= between.sum(1, keepdims=True)
+    hmm = PhoneHMM(rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n)), between, stay=0.8)
+    lengths = [40, 1, 17]
+    scores = torch.from_numpy(rng.normal(0, 2, (3, 40, n)))
+    scores[1, 1:] = 99.0  # padding must not matter
+    log_a = hmm.log_transitions().numpy()
+    for path, length, s in zip(hmm.paths(scores, lengths), lengths, scores.numpy()):
+        assert path.tolist() == _viterbi_reference(s[:length], hmm.start.numpy(), hmm.end.numpy(), log_a)
+
+
+def test_gram_counts_count_symbols_offsets_apart_inside_each_sequence():
+    seqs = [np.array([0, 1, 2, 0]), np.array([2]), np.array([1, 1, 0])]
+    pairs = decipher.gram_counts(seqs, (1,), 3)
+    expected = np.zeros((3, 3))
+    for q in seqs:
+        for a, b in zip(q[:-1], q[1:]):
+            expected[a, b] += 1
+    assert (pairs == expected).all()
+    triples = decipher.gram_counts(seqs, (1, 2), 3)
+    assert triples.sum() == 1 and triples[0, 1, 0] == 1  # only 0 _1_ _ 0 fits inside a sequence
+    assert decipher.gram_counts([np.array([1])], (2,), 3).sum() == 0

@@ -72,6 +72,22 @@ class AcousticModel(ABC):
         """Per utterance: segment log-probabilities (S, V), the phone id of each segment (S,), and each segment's
         ``(first, last)`` step (each method's model says how its outputs become segments)."""
 
+    def step_scores(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
+        """Per utterance: (T, V) log-likelihoods of every step for a decoding graph (by default the log-softmax)."""
+        logp = torch.log_softmax(logits.float(), -1)
+        return [logp[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
+
+    stay: float = 0.5  # the probability that a step stays in the phone of the step before, for decoding graphs
+
+    def utterance_scores(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """:meth:`step_scores` of utterances of this model's input, run in batches with the eager network."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(feats), batch_size):
+                x, padding = pad(feats[start:start + batch_size])
+                out.extend(self.step_scores(self.net(x, padding), padding))
+        return out
+
     def phones(self, feats: list[np.ndarray], batch_size: int = 64) -> list[list[str]]:
         """Phones (no times, ``<SIL>`` dropped) of utterances of this model's input."""
         out = []

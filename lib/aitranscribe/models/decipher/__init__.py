@@ -8,10 +8,15 @@ the label-free selection), ``load(checkpoint)`` (an :class:`~aitranscribe.models
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
+from ...core.errors import KitError
+from ...core.files import atomic_write_json, read_json
 from ...core.params import Param
+from ...decoding import graph, tuning
 from ...io import feature_files
+from ..base import collapse
 from ...text import lm
 from ...text.phones import phone_lines, read_references
 from . import selftrain
@@ -35,8 +40,13 @@ PARAMS = {
     "seeds": Param([0], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
     "screen_rounds": Param(2, int, "rounds of every chain before only the most promising one continues"),
     "rounds": Param(2, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
+    "patience": Param(0, int, "the continued chain and the word rounds stop after this many rounds without a lower "
+                              "perplexity (0: never)"),
     "epochs": Param(3, int, "classifier epochs per round"),
     "hidden": Param(256, int, "hidden units of the frame classifier"),
+    "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
+    "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
+    "workers": Param(2, int, "processes decoding train utterances through the word graph"),
 }
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
@@ -45,28 +55,79 @@ CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no label
 load = FrameModel.load
 
 
+def _inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dict:
+    """What a chain reads: train and valid frames, the train frames' units, the phone text and LM, valid references."""
+    return {"frames": {split: feature_files.read_utterances(features_record["dir"], split) for split in ("train", "valid")},
+            "units": feature_files.read_units(features_record["centroids"], "train"),
+            "lines": phone_lines(text_record["phone_text"], symbols), "phone_lm": lm.load(text_record["phone_lm"]),
+            "refs_valid": read_references(text_record["references"], "valid")}
+
+
+def _chain(out_dir: Path, inputs: dict, symbols: list[str], settings: dict, seed: int, rounds: int,
+           quiet: bool = False) -> dict:
+    return selftrain.run_chain(out_dir / f"chain-seed{seed}", inputs["frames"], inputs["units"], inputs["lines"],
+                               symbols, {**settings, "seed": seed, "rounds": rounds}, inputs["phone_lm"],
+                               inputs["refs_valid"], quiet)
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Decipherment and self-training rounds of every chain (resumed), the round selected without labels.
 
-    ``s``: this method's settings; ``p``: the stage's parameters (``seed``, ``log_level``). Returns the selection:
-    ``run``, ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
-    frames = {split: feature_files.read_utterances(features_record["dir"], split) for split in ("train", "valid")}
+    Every chain (one per seed: its own segment groups, tokens, restarts and classifiers) runs ``screen_rounds``
+    rounds; the chain whose best round has the lowest train phone-LM perplexity continues to ``rounds``, then
+    ``word_rounds`` on word-graph labels (decoded in ``workers`` processes). ``s``: this
+    method's settings; ``p``: the stage's parameters (``log_level``). Returns the selection: ``run``,
+    ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
+    seeds = [int(seed) for seed in s["seeds"]]
+    if not seeds:
+        raise KitError("decipher seeds is empty: give at least one seed")
     settings = {k: s[k] for k in ("groups", "min_run", "tokens", "split", "restarts", "iters", "refine", "refine_iters",
-                                  "rounds", "epochs", "hidden")}
-    result = selftrain.run_chains(out_dir, frames, feature_files.read_units(features_record["centroids"], "train"),
-                                  phone_lines(text_record["phone_text"], symbols), symbols, settings,
-                                  lm.load(text_record["phone_lm"]), read_references(text_record["references"], "valid"),
-                                  [int(seed) for seed in s["seeds"]], s["screen_rounds"])
-    rounds = [{"seed": seed, **r} for seed, chain in result["chains"].items() for r in chain["rounds"]]
+                                  "epochs", "hidden", "word_rounds", "workers", "patience")}
+    screen = min(s["screen_rounds"], s["rounds"])
+    inputs = _inputs(features_record, text_record, symbols)
+    chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
+    best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
+    log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best, screen)
+    chains[best] = _chain(out_dir, inputs, symbols, settings, best, s["rounds"])
+    continued = chains[best]
+    word_scale, scale_tuning = None, {"seconds": 0.0}
+    if s["word_rounds"] > 0:
+        start = selftrain.select_round(continued["rounds"])
+        chain_dir = out_dir / f"chain-seed{best}"
+        cached = chain_dir / "word_scale.json"
+        if not cached.is_file():
+            t1 = time.time()
+            scale, table = _word_scale(chain_dir / "rounds" / f"round-{start['round']}" / "model.pt",
+                                       inputs["frames"]["valid"], text_record, s)
+            atomic_write_json(cached, {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)})
+        scale_tuning = read_json(cached)
+        word_scale = scale_tuning["scale"]
+        continued["rounds"] += selftrain.run_word_rounds(
+            chain_dir, inputs["frames"], {**start, "next": len(continued["rounds"]) + 1}, inputs["lines"], symbols,
+            {**settings, "seed": best}, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], word_scale)
+    rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
-    seconds = sum(c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"]) for c in result["chains"].values())
+    seconds = sum(c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"]) for c in chains.values())
+    seconds += scale_tuning["seconds"]
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
             "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
-            "round": chosen["round"], "seed": chosen["seed"], "continued_seed": result["continued"],
+            "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best,
+            "word_scale": word_scale, "word_scale_tuning": scale_tuning,
             "seconds": round(seconds, 1), "rounds": rounds,
-            "decipherment": {str(seed): c["decipherment"] for seed, c in result["chains"].items()}}
+            "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
+
+
+def _word_scale(checkpoint, frames: list, text_record: dict, s: dict) -> tuple[float, list[dict]]:
+    """The word graph's acoustic scale for labelling, chosen on valid without labels (:mod:`...decoding.tuning`):
+    the model's own phones are its phone-graph path."""
+    model = FrameModel.load(checkpoint)
+    scores = model.utterance_scores(frames)
+    phone_paths = graph.decode_all(text_record["phone_graph"], scores, model.stay, 1.0, workers=s["workers"])
+    own = [collapse([r[0] for r in p["runs"]], model.symbols) for p in phone_paths]
+    return tuning.choose_scale(text_record["word_graph"], scores, own, model.stay, s["word_scales"],
+                               text_record["word_lm"], workers=s["workers"])
 
 
 def history(summary: dict) -> list[dict]:

@@ -95,13 +95,23 @@ def step_weights(distance: int, step: np.ndarray) -> np.ndarray:
     return weights
 
 
+def gram_counts(sequences: list[np.ndarray], offsets: tuple[int, ...], n: int) -> np.ndarray:
+    """How often symbols occur ``offsets`` apart inside one sequence: (n,) * (len(offsets) + 1) counts, element
+    ``[x0, x1, ...]`` for ``x0`` at some position i, ``x1`` at i + offsets[0], and so on (all in one pass)."""
+    values = np.concatenate(sequences)
+    which = np.repeat(np.arange(len(sequences)), [len(q) for q in sequences])
+    first = np.arange(max(len(values) - sum(offsets), 0))
+    positions = [first]
+    for offset in offsets:
+        positions.append(positions[-1] + offset)
+    inside = which[positions[-1]] == which[first]
+    index = np.ravel_multi_index(tuple(values[p[inside]] for p in positions), (n,) * len(positions))
+    return np.bincount(index, minlength=n ** len(positions)).reshape((n,) * len(positions)).astype(float)
+
+
 def phone_triples(lines: list[np.ndarray], n_phones: int, k1: int, k2: int) -> np.ndarray:
     """Joint of the phones at positions i, i + k1, i + k1 + k2 of the text's lines (lightly smoothed)."""
-    counts = np.full((n_phones,) * 3, 1e-4)
-    for line in lines:
-        m = len(line) - k1 - k2
-        if m > 0:
-            np.add.at(counts, (line[:m], line[k1:k1 + m], line[k1 + k2:]), 1)
+    counts = gram_counts(lines, (k1, k2), n_phones) + 1e-4
     return counts / counts.sum()
 
 
@@ -116,19 +126,13 @@ class SkipGramModel:
         unigram = np.bincount(np.concatenate(lines), minlength=n_phones).astype(float)
         apart = [np.diag(unigram / unigram.sum())]
         for k in range(1, 2 * max(distances) + 1):
-            pairs = np.full((n_phones, n_phones), 1e-3)
-            for line in lines:
-                if len(line) > k:
-                    np.add.at(pairs, (line[:-k], line[k:]), 1)
+            pairs = gram_counts(lines, (k,), n_phones) + 1e-3
             apart.append(pairs / pairs.sum())
         self.joints, self.counts = [], []
         for d in distances:
             weights = step_weights(d, step)
             self.joints.append(torch.tensor(sum(w * apart[k] for k, w in enumerate(weights))))
-            counts = np.zeros((n_tokens, n_tokens))
-            for u in tokens:
-                if len(u) > d:
-                    np.add.at(counts, (u[:-d], u[d:]), 1)
+            counts = gram_counts(tokens, (d,), n_tokens)
             self.counts.append(torch.tensor(counts / max(counts.sum(), 1.0)))
         self.triple_joints, self.triple_counts = [], []
         for d1, d2 in triples:
@@ -136,11 +140,7 @@ class SkipGramModel:
             joint = sum(w1[a] * w2[b] * phone_triples(lines, n_phones, a, b)
                         for a in range(len(w1)) for b in range(len(w2)) if w1[a] * w2[b] > 1e-4)
             self.triple_joints.append(torch.tensor(joint))
-            counts = np.zeros((n_tokens,) * 3)
-            for u in tokens:
-                m = len(u) - d1 - d2
-                if m > 0:
-                    np.add.at(counts, (u[:m], u[d1:d1 + m], u[d1 + d2:]), 1)
+            counts = gram_counts(tokens, (d1, d2), n_tokens)
             self.triple_counts.append(torch.tensor(counts / max(counts.sum(), 1.0)))
 
     def pair_loglik(self, emit: torch.Tensor) -> torch.Tensor:

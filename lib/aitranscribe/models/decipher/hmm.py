@@ -1,9 +1,40 @@
 """The phone HMM of the decipher method: the text's transitions between phones, one self-loop probability for all
-phones, Viterbi paths over log emission scores (token tables or frame posteriors)."""
+phones, Viterbi paths over log emission scores (token tables or frame posteriors), compiled with numba."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
+
+
+@numba.njit(cache=True)
+def viterbi(scores: np.ndarray, log_start: np.ndarray, log_a: np.ndarray, log_end: np.ndarray) -> np.ndarray:
+    """The best state path of one sequence: ``scores`` (T, S) log emissions, ``log_a`` (S, S) log transitions
+    (from row to column). Ties go to the lowest state, as ``torch.max`` breaks them."""
+    T, S = scores.shape
+    back = np.zeros((T, S), dtype=np.int64)
+    delta = log_start + scores[0]
+    new = np.empty(S)
+    for t in range(1, T):
+        for j in range(S):
+            best, arg = delta[0] + log_a[0, j], 0
+            for i in range(1, S):
+                value = delta[i] + log_a[i, j]
+                if value > best:
+                    best, arg = value, i
+            new[j] = best + scores[t, j]
+            back[t, j] = arg
+        delta[:] = new
+    final = delta + log_end
+    state = 0
+    for j in range(1, S):
+        if final[j] > final[state]:
+            state = j
+    path = np.empty(T, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        path[t] = state
+        state = back[t, state]
+    return path
 
 
 def transitions(lines: list[np.ndarray], n_phones: int, smoothing: float = 0.1) -> dict:
@@ -32,29 +63,11 @@ class PhoneHMM:
 
     def paths(self, scores: torch.Tensor, lengths) -> list[np.ndarray]:
         """Best phone path of every sequence from log emission scores (N x T x S, padded) and their lengths."""
-        log_a = self.log_transitions()
-        scores = scores.double()
-        N, T, S = scores.shape
-        lengths = torch.as_tensor(lengths)
-        valid = torch.arange(T)[None] < lengths[:, None]
-        back = torch.zeros(N, T, S, dtype=torch.long)
-        delta = self.start.log()[None] + scores[:, 0]
-        for t in range(1, T):
-            best, arg = (delta[:, :, None] + log_a[None]).max(1)
-            delta = torch.where(valid[:, t, None], best + scores[:, t], delta)
-            back[:, t] = arg
-        last = (delta + self.end.log()[None]).argmax(1)
-        back = back.numpy()
-        paths = []
-        for i in range(N):
-            n = int(lengths[i])
-            path = np.empty(n, dtype=np.int64)
-            s = int(last[i])
-            for t in range(n - 1, -1, -1):
-                path[t] = s
-                s = back[i, t, s]
-            paths.append(path)
-        return paths
+        log_a = self.log_transitions().numpy()
+        log_start, log_end = self.start.log().numpy(), self.end.log().numpy()
+        scores = np.asarray(scores.double() if torch.is_tensor(scores) else scores, dtype=np.float64)
+        return [viterbi(np.ascontiguousarray(scores[i, :int(n)]), log_start, log_a, log_end)
+                for i, n in enumerate(lengths)]
 
     def token_paths(self, emit: torch.Tensor, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Best phone path of token sequences under the emission table P(token | phone) (S x K)."""

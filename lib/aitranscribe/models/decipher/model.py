@@ -35,6 +35,16 @@ class FrameModel(AcousticModel):
         """Log posteriors over the label prior (scaled likelihoods), (B, T, V)."""
         return torch.log_softmax(logits.double(), -1) - self.log_prior
 
+    @property
+    def stay(self) -> float:
+        """The HMM's self-loop probability (read off the labels it was trained on)."""
+        return self.hmm.stay
+
+    def step_scores(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
+        """Per utterance: (T, V) scaled likelihoods (log posterior over the label prior) of every frame."""
+        scores = self.scores(logits).float()
+        return [scores[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
+
     def paths(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
         """Best phone of every frame of every utterance of a batch of logits."""
         return self.hmm.paths(self.scores(logits), (~padding).sum(1))

@@ -27,6 +27,7 @@ import torch
 from ...core.errors import KitError
 from ...core.files import atomic_save_npy, atomic_save_npz, atomic_write_json
 from ...evaluation.scoring import per as phone_error_rate
+from ...decoding import graph
 from ...text import lm
 from ..base import collapse
 from ..batching import pad
@@ -95,13 +96,48 @@ def _frame_labels(hmm: PhoneHMM, table: torch.Tensor, tokens, bounds) -> list[np
     return [np.repeat(p, np.diff(b)) for p, b in zip(hmm.token_paths(table, tokens), bounds)]
 
 
+def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[str], s: dict, seed: int, phone_lm,
+           refs_valid, quiet: bool) -> tuple[FrameModel, dict, list[np.ndarray]]:
+    """One self-training round on frame ``labels``: a classifier, its hybrid HMM (prior and self-loop read off the
+    labels), the train frames decoded again, and the round's signals: the train transcripts' phone-LM perplexity
+    (label-free), the share of labels changed and (report-only) the valid PER."""
+    flat = np.concatenate(labels)
+    prior = np.bincount(flat, minlength=len(symbols)) + 1.0
+    changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
+    hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
+    net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet)
+    model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
+    decoded = decode_paths(model, frames["train"])
+    transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
+    entry = {"self_loop": round(hmm.stay, 4), "label_change": round(float(np.mean(np.concatenate(decoded) != flat)), 4),
+             "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in transcripts if t]), 3)}
+    if refs_valid is not None:
+        hyps = [collapse(p, symbols) for p in decode_paths(model, frames["valid"])]
+        entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
+    return model, entry, decoded
+
+
+def _finished(round_dir: Path) -> dict | None:
+    path = round_dir / "round.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _stalled(rounds: list[dict], patience: int) -> bool:
+    """Whether the last ``patience`` rounds (0: never) brought no lower phone-LM perplexity than the rounds before."""
+    if patience <= 0 or len(rounds) <= patience:
+        return False
+    before = min(r["phone_lm_ppl_train"] for r in rounds[:-patience])
+    return min(r["phone_lm_ppl_train"] for r in rounds[-patience:]) >= before
+
+
 def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np.ndarray], lines: list[np.ndarray],
               symbols: list[str], s: dict, phone_lm, refs_valid: list[list[str]] | None, quiet: bool = False) -> dict:
     """Decipherment and ``s["rounds"]`` rounds of self-training, resuming finished rounds; returns the rounds.
 
     ``frames``: train and valid utterances (frames x D); ``units``: the train frames' k-means units; ``lines``:
     the phone text (index arrays); ``s``: groups, min_run, tokens, split, restarts, iters, refine, refine_iters,
-    rounds, epochs, hidden, seed. ``refs_valid`` (report-only, may be None) give each round a valid PER.
+    rounds, epochs, hidden, seed, patience (the chain stops early after that many rounds without a lower phone-LM
+    perplexity; 0: never). ``refs_valid`` (report-only, may be None) give each round a valid PER.
     """
     n_phones = len(symbols)
     trans = transitions(lines, n_phones)
@@ -110,27 +146,19 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
     labels, objective = first["labels"], None
     rounds = []
     for k in range(1, s["rounds"] + 1):
+        if _stalled(rounds, s.get("patience", 0)):
+            log.info("self-training, seed %d: no better phone-LM perplexity in %d rounds, the chain stops at round %d",
+                     s["seed"], s["patience"], k - 1)
+            break
         round_dir = out_dir / "rounds" / f"round-{k}"
-        if (round_dir / "round.json").is_file():
-            rounds.append(json.loads((round_dir / "round.json").read_text()))
+        if (done := _finished(round_dir)) is not None:
+            rounds.append(done)
             labels = _split(np.load(round_dir / "next_labels.npy"), np.array([len(x) for x in frames["train"]]))
             continue
         t0 = time.time()
-        flat = np.concatenate(labels)
-        prior = np.bincount(flat, minlength=n_phones) + 1.0
-        changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
-        hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
-        net = train_classifier(frames["train"], labels, n_phones, s["epochs"], s["hidden"], s["seed"] + k - 1,
-                               quiet=quiet)
-        model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
-        decoded = decode_paths(model, frames["train"])
-        transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
-        entry = {"round": k, "self_loop": round(hmm.stay, 4),
-                 "label_change": round(float(np.mean(np.concatenate(decoded) != flat)), 4),
-                 "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in transcripts if t]), 3)}
-        if refs_valid is not None:
-            hyps = [collapse(p, symbols) for p in decode_paths(model, frames["valid"])]
-            entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
+        model, entry, decoded = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
+                                       quiet)
+        entry = {"round": k, **entry}
         round_dir.mkdir(parents=True, exist_ok=True)
         model.save(round_dir / "model.pt", {"round": k})
         # the round's labels restart the decipherment; its Viterbi labels train the next round (if one follows)
@@ -150,24 +178,41 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
             "rounds": rounds}
 
 
-def run_chains(out_dir: Path, frames, units, lines, symbols, s: dict, phone_lm, refs_valid, seeds: list[int],
-               screen_rounds: int, quiet: bool = False) -> dict:
-    """One chain per seed (``chain-seed<seed>/``: its own segment groups, tokens, restarts and classifiers) for
-    ``screen_rounds`` rounds; the chain whose best round has the lowest train phone-LM perplexity (label-free)
-    continues to ``s["rounds"]``. Returns ``{"chains": {seed: run_chain result}, "continued": seed}``."""
-    if not seeds:
-        raise KitError("decipher_seeds is empty: give at least one seed")
-
-    def chain(seed: int, rounds: int) -> dict:
-        return run_chain(out_dir / f"chain-seed{seed}", frames, units, lines, symbols,
-                         {**s, "seed": seed, "rounds": rounds}, phone_lm, refs_valid, quiet)
-
-    chains = {seed: chain(seed, min(screen_rounds, s["rounds"])) for seed in seeds}
-    best = min(seeds, key=lambda seed: select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
-    log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best,
-             min(screen_rounds, s["rounds"]))
-    chains[best] = chain(best, s["rounds"])
-    return {"chains": chains, "continued": best}
+def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: dict, lines: list[np.ndarray],
+                    symbols: list[str], s: dict, phone_lm, refs_valid, word_graph, scale: float,
+                    quiet: bool = False) -> list[dict]:
+    """``s["word_rounds"]`` rounds from the model of ``start`` (a chain's round; the new rounds are numbered from
+    ``start["next"]``): each decodes every
+    train utterance with the model before it through the lexicon + word LM graph at acoustic ``scale``, and trains
+    the next classifier on the frame phones of the best word path (wav2vec-U's self-training idea: the lexicon and
+    the word LM correct the labels). They stop early after ``s["patience"]`` rounds without a lower phone-LM
+    perplexity (0: never). Finished rounds are not redone."""
+    trans = transitions(lines, len(symbols))
+    model = FrameModel.load(out_dir / "rounds" / f"round-{start['round']}" / "model.pt")
+    rounds = []
+    for k in range(start["next"], start["next"] + s["word_rounds"]):
+        if _stalled([start, *rounds], s.get("patience", 0)):
+            log.info("self-training on word labels: no better phone-LM perplexity in %d rounds, stopped at round %d",
+                     s["patience"], k - 1)
+            break
+        round_dir = out_dir / "rounds" / f"round-{k}"
+        if (done := _finished(round_dir)) is not None:
+            rounds.append(done)
+            model = FrameModel.load(round_dir / "model.pt")
+            continue
+        t0 = time.time()
+        scores = model.utterance_scores(frames["train"])
+        labels = [r["steps"] for r in graph.decode_all(word_graph, scores, model.stay, scale, workers=s["workers"])]
+        label_seconds = time.time() - t0
+        model, entry, _ = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid, quiet)
+        entry = {"round": k, "labels": "words", "word_scale": scale, **entry, "label_seconds": round(label_seconds, 1),
+                 "seconds": round(time.time() - t0, 1)}
+        round_dir.mkdir(parents=True, exist_ok=True)
+        model.save(round_dir / "model.pt", {"round": k})
+        atomic_write_json(round_dir / "round.json", entry)
+        rounds.append(entry)
+        log.info("self-training on word labels, seed %d, round %d: %s", s["seed"], k, entry)
+    return rounds
 
 
 def select_round(rounds: list[dict]) -> dict:
