@@ -106,5 +106,6 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
     record = train.run(p)
     assert (rounds / "round-1" / "model.pt").stat().st_mtime_ns == first  # a finished round is never redone
     selection = stage.load_summary(record)
-    assert [r["round"] for r in selection["rounds"]] == [1, 2, 3]
+    assert [r["round"] for r in selection["rounds"]] == [1, 2, 3, 4]  # 3 rounds, then one on word-graph labels
+    assert selection["rounds"][-1]["labels"] == "words" and selection["word_scale"] in (0.2, 0.3, 0.5)
     assert Path(record["checkpoint"]).is_file() and record["run"] == f"seed0-round-{selection['round']}"

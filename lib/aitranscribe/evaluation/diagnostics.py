@@ -27,7 +27,9 @@ from ..models.gan.training import load_checkpoint, segment_tensors
 from ..models.selection import unsupervised_scores
 from ..models.training import fit_labels
 from ..text.phones import SIL
+from ..models.decipher.model import FrameModel
 from . import probe
+from . import supervised as supervised_reference
 from .scoring import per as phone_error_rate
 
 log = logging.getLogger(__name__)
@@ -159,12 +161,23 @@ def objective_check(generator: gan.Generator, supervised: gan.Generator, disc: g
     return out
 
 
-def method_checks(model, summary: dict, supervised: dict, features_record: dict, phone_lm, train_refs: list,
-                  valid_refs: list, epochs: int, seed: int) -> dict:
-    """Report-only checks particular to the model's method: for the GAN, its losses and label-free scores at the
-    supervised solution (a generator trained on force-aligned labels) vs at the one found; none for others."""
+def method_checks(model, summary: dict, supervised: dict, features_record: dict, phone_lm, refs: dict, epochs: int,
+                  seed: int, out_dir: Path) -> dict:
+    """Report-only references particular to the model's method. Decipher: the supervised reference (the model's
+    architecture trained on force-aligned reference labels, saved in ``out_dir/supervised_reference/model.pt``).
+    GAN: the objective check, its losses and label-free scores at the supervised solution (a generator trained on
+    force-aligned labels) vs at the one found. ``refs``: reference phones of train, valid and test."""
+    if isinstance(model, FrameModel):
+        frames = feature_files.read_utterances(features_record["dir"], "train")
+        reference = supervised_reference.train_reference(model, frames, refs["train"], seed=seed)
+        path = out_dir / "supervised_reference" / "model.pt"
+        reference.save(path, {"supervised_reference": True})
+        return {"supervised_reference": {"checkpoint": str(path), "epochs": supervised_reference.EPOCHS, **{
+            f"per_{split}": phone_error_rate(reference.split_phones(features_record, split), refs[split])
+            for split in ("valid", "test")}}}
     if not isinstance(model, GanModel):
         return {}
+    train_refs, valid_refs = refs["train"], refs["valid"]
     cfg = model.net.cfg
     disc = gan.Discriminator(cfg)
     disc.load_state_dict(load_checkpoint(Path(summary["checkpoint"]).with_name("checkpoint_last.pt"))["discriminator"])

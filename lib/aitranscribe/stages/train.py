@@ -100,9 +100,20 @@ def evaluate(p: dict, record: dict) -> dict:
         result["unit_purity"] = diagnostics.unit_purity(features_record, refs["train"], p["supervised_epochs"],
                                                         seed=p["seed"])
         result.update(diagnostics.method_checks(model, summary, sup, features_record, lm.load(text_record["phone_lm"]),
-                                                refs["train"], refs["valid"], p["supervised_epochs"], p["seed"]))
+                                                refs, p["supervised_epochs"], p["seed"], Path(record["dir"])))
     atomic_write_json(out_path, result)
     return result
+
+
+def report_table(report: dict) -> pd.DataFrame:
+    """The report-only figures of :func:`evaluate` as a table (percent)."""
+    rows = {"selected model, valid PER": report.get("per_valid"), "selected model, test PER": report.get("per_test"),
+            "chance, test PER": report.get("per_chance"),
+            "supervised CTC probe on the segments, test PER": report.get("per_supervised"),
+            "supervised reference (same architecture, labels), test PER":
+                report.get("supervised_reference", {}).get("per_test"),
+            "unit purity of the k-means units": report.get("unit_purity", {}).get("purity")}
+    return pd.DataFrame({"%": {k: round(100 * v, 1) for k, v in rows.items() if v is not None}})
 
 
 def table(record: dict) -> pd.DataFrame:
@@ -113,11 +124,16 @@ def table(record: dict) -> pd.DataFrame:
 
 
 def metrics(record: dict, report: dict) -> dict:
-    """train.* metrics: PERs (report-only), purity, selection metric, the method's own figures (time, rounds...)."""
+    """train.* metrics: PERs (report-only: the selected model's own decoding, the supervised CTC probe on the
+    segments, the supervised reference of the model's own architecture), purity, selection metric, the method's own
+    figures (time, rounds...)."""
     summary = load_summary(record)
     rounded = lambda v: None if v is None else round(v, 4)  # noqa: E731
     purity = report.get("unit_purity", {}).get("purity")
-    return {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
-            "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
-            "unit_purity": rounded(purity), "selection_metric": rounded(summary["metric"]),
-            **models.METHODS[record["method"]].metrics(summary)}
+    out = {"per_test": rounded(report.get("per_test")), "per_valid": rounded(report.get("per_valid")),
+           "per_supervised": rounded(report.get("per_supervised")), "per_chance": rounded(report.get("per_chance")),
+           "unit_purity": rounded(purity), "selection_metric": rounded(summary["metric"]),
+           **models.METHODS[record["method"]].metrics(summary)}
+    if "supervised_reference" in report:
+        out["per_supervised_reference"] = rounded(report["supervised_reference"]["per_test"])
+    return out

@@ -1,0 +1,62 @@
+"""Report-only reference points: forced alignment for the supervised reference, the pocketsphinx peer's phone map,
+and the label-free score that chooses the word search's weight."""
+import math
+
+import numpy as np
+import pytest
+
+from aitranscribe.decoding.tuning import label_free_score
+from aitranscribe.evaluation import peer
+from aitranscribe.evaluation.supervised import force_align
+
+
+def test_forced_alignment_follows_the_reference_order_with_optional_silence():
+    sil, a, b = 0, 1, 2
+    truth = [sil, sil, a, a, a, b, b, sil, a, a]  # a b, a pause, a
+    scores = np.full((len(truth), 3), -5.0)
+    scores[np.arange(len(truth)), truth] = 0.0
+    assert force_align(scores, [a, b, a], sil).tolist() == truth
+    scores[5:7, a] = 0.5  # the scores alone say a where b is: b keeps one frame, in its place in the reference
+    assert force_align(scores, [a, b, a], sil).tolist() == [sil, sil, a, a, a, a, b, sil, a, a]
+    # every reference phone gets at least one frame, even against the scores
+    scores = np.zeros((4, 3))
+    scores[:, a] = 1.0
+    path = force_align(scores, [a, b, a], sil).tolist()
+    assert [p for i, p in enumerate(path) if i == 0 or p != path[i - 1]] == [a, b, a]
+
+
+def test_kit_phones_map_to_arpabet_for_the_peers_phone_error_rate():
+    assert peer.to_arpabet(["w", "ɔː", "ɾ", "ɚ", "ɹ", "ɪ", "n"]) == ["W", "AO", "T", "ER", "IH", "N"]  # water in
+    assert peer.to_arpabet(["b", "ɑːɹ", "n̩"]) == ["B", "AA", "R", "AH", "N"]
+    assert set(peer.IPA_TO_ARPABET.values()) >= {"AA", "AE", "AH", "ZH", "NG", "OY"}
+
+
+def test_label_free_score_weighs_fidelity_to_the_model_against_fluency():
+    class Unigram:  # a stand-in with kenlm's score(): log10 probability of every word 0.1, sentence end 1
+        def score(self, sentence, bos=True, eos=True):
+            return -1.0 * len(sentence.split())
+
+    spelled = {"a": ["x"], "b": ["y"]}
+    faithful = label_free_score([["a", "b"]], [["x", "y"]], spelled, Unigram())
+    unfaithful = label_free_score([["a", "a"]], [["x", "y"]], spelled, Unigram())
+    assert faithful["uer"] == 0 and unfaithful["uer"] == 0.5
+    assert faithful["score"] < unfaithful["score"]
+    assert math.isclose(faithful["word_lm_ppl"], 10 ** (2 / 3))
+
+
+@pytest.mark.slow
+def test_the_peer_transcribes_speech_offline():
+    """pocketsphinx's wheel carries its models: it decodes synthetic speech with nothing downloaded."""
+    import subprocess
+
+    import soundfile as sf
+
+    from aitranscribe.io.audio import resample
+
+    out = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "the cat sat on the mat"], capture_output=True,
+                         check=True).stdout
+    import io
+
+    x, sr = sf.read(io.BytesIO(out), dtype="float32")
+    result = peer.evaluate([resample(x, sr)], ["the cat sat on the mat"], [["ð", "ə", "k", "æ", "t"]])
+    assert result["utterances"] == 1 and 0 <= result["wer"] <= 1.5 and result["x_realtime_words"] > 0
