@@ -35,10 +35,12 @@ def is_done(out_dir, phash: str) -> dict | None:
     return record if record is not None and record.get("params_hash") == phash else None
 
 
-def mark_done(out_dir, phash: str, params: dict | None = None, seconds: float | None = None) -> dict:
-    """Write the done-marker of ``out_dir`` (call last, after every output is in place)."""
+def mark_done(out_dir, phash: str, params: dict | None = None, seconds: float | None = None,
+              content_hash: str | None = None) -> dict:
+    """Write the done-marker of ``out_dir`` (call last, after every output is in place); ``content_hash``: the hash
+    of the input folder's content index when the stage reads one."""
     record = {"params_hash": phash, "params": params or {}, "seconds": seconds,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "content_hash": content_hash}
     atomic_write_json(Path(out_dir) / DONE, record)
     return record
 
@@ -76,7 +78,10 @@ class StageDef:
 
     ``needs``: keys of the earlier stages whose records it reads. ``name(p)``: the readable part of the output
     directory's name. ``report_only(p)``: parameters that do not change the outputs (left out of the hash).
-    ``hashed(p)``: extra values that do (e.g. what a parameter resolves to).
+    ``hashed(p)``: extra values that do (e.g. what a parameter resolves to). ``content(p)``: what an input folder
+    holds (e.g. :func:`~aitranscribe.sources.folder.content_index`), or None: when it changes the stage runs again
+    in the same directory (its ``compute`` reuses what it already did per file) and the recorded hash changes, so
+    the stages after it run again too.
     """
 
     key: str
@@ -84,6 +89,7 @@ class StageDef:
     name: Callable[[dict], str]
     report_only: Callable[[dict], tuple] = lambda p: ()
     hashed: Callable[[dict], dict] = lambda p: {}
+    content: Callable[[dict], dict | None] = lambda p: None
 
     def inputs(self, p: dict) -> dict:
         """The records of the stages this one reads; a clear error names the notebook to run first."""
@@ -108,8 +114,12 @@ class StageDef:
         records = self.inputs(p)
         out_dir, phash = self.locate(p, records)
         notebook = registry.info(self.key).notebook
-        if is_done(out_dir, phash):
-            log.info("%s: already done for these parameters in %s", notebook, out_dir)
+        content = self.content(p)
+        chash = None if content is None else params_hash({"content": content})
+        done = is_done(out_dir, phash)
+        if done and done.get("content_hash") == chash:
+            log.info("%s: already done for these parameters%s in %s", notebook,
+                     "" if chash is None else " and this folder content", out_dir)
             summary = json.loads((out_dir / SUMMARY).read_text())
         else:
             start = time.time()
@@ -117,8 +127,9 @@ class StageDef:
             summary = compute(p, records, out_dir)
             summary.setdefault("seconds", round(time.time() - start, 1))
             atomic_write_json(out_dir / SUMMARY, summary)
-            mark_done(out_dir, phash, params=p, seconds=summary["seconds"])
-        record = {"dir": str(out_dir), "params_hash": phash, **describe(p, records, out_dir, summary)}
+            mark_done(out_dir, phash, params=p, seconds=summary["seconds"], content_hash=chash)
+        recorded = phash if chash is None else params_hash({"params": phash, "content": chash})
+        record = {"dir": str(out_dir), "params_hash": recorded, **describe(p, records, out_dir, summary)}
         record_stage(p, self.key, record)
         return record
 

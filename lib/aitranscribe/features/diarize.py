@@ -226,7 +226,8 @@ def to_turns(labels: np.ndarray, centres: np.ndarray, intervals: list[tuple[int,
 
 def speaker_turns(x: np.ndarray, intervals: list[tuple[int, int]], n_speakers: int | None = None,
                   seed: int = 0) -> list[tuple[int, int, int]]:
-    """Who spoke when in 16 kHz mono audio ``x`` within its speech ``intervals`` (samples).
+    """Who spoke when in 16 kHz mono audio ``x`` (an array, or an :class:`~aitranscribe.io.audio.AudioReader` for
+    recordings too long to hold) within its speech ``intervals`` (samples).
 
     ``n_speakers``: K if known, else estimated (1..MAX_SPEAKERS) by the eigengap (see the module docstring);
     ``seed``: k-means initialisation. Returns ``(start_sample, end_sample, speaker)`` turns covering exactly the
@@ -234,7 +235,7 @@ def speaker_turns(x: np.ndarray, intervals: list[tuple[int, int]], n_speakers: i
     there are no intervals. Raises KitError when the intervals hold no window of audible speech (too short, or
     all below SILENCE_DBFS) or fewer windows than ``n_speakers``.
     """
-    x = np.asarray(x)
+    x = x if hasattr(x, "blocks") else np.asarray(x)  # an AudioReader is read lazily, block by block
     if x.ndim != 1:
         raise KitError(f"diarization needs mono audio (one dimension), got shape {x.shape}")
     if n_speakers is not None and not 1 <= n_speakers <= MAX_SPEAKERS:

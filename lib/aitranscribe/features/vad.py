@@ -36,6 +36,26 @@ class Detector:
         speech = sum(b - a for a, b in intervals)
         return intervals if speech >= s["min_speech_fraction"] * len(x) else whole
 
+    def stream(self, reader, block_s: float = 60.0) -> list[tuple[int, int]]:
+        """Speech intervals of a long recording (an :class:`~aitranscribe.io.audio.AudioReader`), detected
+        ``block_s`` seconds at a time so memory does not grow with its length; intervals touching a block edge are
+        joined. Unlike :meth:`__call__` there is no whole-recording fallback: a silent block has no speech."""
+        if self.rvad is None:
+            return [(0, len(reader))]
+        out: list[tuple[int, int]] = []
+        for offset, x in reader.blocks(block_s):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                labels, _ = self.rvad(x.astype(np.float64), TARGET_SR)
+            s = self.settings
+            for a, b in speech_intervals(labels, len(x), TARGET_SR, s["vad_window_ms"], s["vad_shift_ms"]):
+                a, b = a + offset, b + offset
+                if out and a <= out[-1][1]:
+                    out[-1] = (out[-1][0], max(b, out[-1][1]))
+                else:
+                    out.append((a, b))
+        return out
+
 
 def speech_intervals(labels: np.ndarray, n_samples: int, sr: int, window_ms: float, shift_ms: float) -> list:
     """Runs of speech frames (rVAD labels 0/1) as ``(start, end)`` sample intervals, merged where they overlap."""
@@ -54,6 +74,36 @@ def speech_intervals(labels: np.ndarray, n_samples: int, sr: int, window_ms: flo
         else:
             intervals.append((a, b))
     return intervals
+
+
+def utterance_spans(intervals: list, pause_s: float = 0.5, max_s: float = 20.0,
+                    sr: int = TARGET_SR) -> list[list[tuple[int, int]]]:
+    """Speech ``intervals`` (samples, ascending) grouped into utterances: a new one starts at every pause of at
+    least ``pause_s`` seconds, and an utterance longer than ``max_s`` is cut at its longest inner pause (repeatedly),
+    so long recordings become sentence-sized pieces cut where nobody speaks."""
+    groups: list[list[tuple[int, int]]] = []
+    for a, b in intervals:
+        if groups and a - groups[-1][-1][1] < pause_s * sr:
+            groups[-1].append((a, b))
+        else:
+            groups.append([(a, b)])
+    out = []
+    todo = groups[::-1]
+    while todo:
+        group = todo.pop()
+        if group[-1][1] - group[0][0] <= max_s * sr:
+            out.append(group)
+            continue
+        if len(group) == 1:  # speech without any pause: equal pieces of at most max_s
+            (a, b), = group
+            n = -(-(b - a) // int(max_s * sr))
+            edges = [a + (b - a) * k // n for k in range(n + 1)]
+            out.extend([[(edges[k], edges[k + 1])] for k in range(n)])
+            continue
+        gaps = [group[i + 1][0] - group[i][1] for i in range(len(group) - 1)]
+        cut = int(np.argmax(gaps)) + 1
+        todo.extend([group[cut:], group[:cut]])
+    return out
 
 
 def speech_only(x: np.ndarray, intervals: list) -> np.ndarray:

@@ -214,6 +214,51 @@ def _convert_streaming(head: AudioInfo, dst: Path) -> AudioInfo:
     return AudioInfo(Path(dst), TARGET_SR, 1, written)
 
 
+class AudioReader:
+    """A 16 kHz mono file read lazily: ``len(reader)`` samples, ``reader[a:b]`` float32 samples read from disk, so a
+    recording of any length is never held whole. ``blocks(seconds)`` yields ``(offset, samples)`` in order."""
+
+    ndim = 1
+
+    def __init__(self, path):
+        head = info(path)
+        if head.channels != 1 or head.sample_rate != TARGET_SR:
+            raise BadInputError(head.path, f"expected {TARGET_SR} Hz mono, got {head.sample_rate} Hz "
+                                           f"with {head.channels} channel(s)")
+        self.path, self.n = head.path, head.frames
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("AudioReader supports contiguous slices only")
+        a, b, _ = index.indices(self.n)
+        if b <= a:
+            return np.zeros(0, np.float32)
+        try:
+            with sf.SoundFile(str(self.path)) as f:
+                f.seek(a)
+                return f.read(b - a, dtype="float32")
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise BadInputError(self.path, f"corrupt audio ({_reason(exc)})") from None
+
+    def blocks(self, seconds: float):
+        """``(offset, samples)`` for consecutive blocks of ``seconds`` (the last one shorter)."""
+        size = int(seconds * TARGET_SR)
+        try:
+            with sf.SoundFile(str(self.path)) as f:
+                offset = 0
+                while True:
+                    x = f.read(size, dtype="float32")
+                    if not len(x):
+                        return
+                    yield offset, x
+                    offset += len(x)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise BadInputError(self.path, f"corrupt audio ({_reason(exc)})") from None
+
+
 def write(path, samples: np.ndarray, sample_rate: int = TARGET_SR) -> Path:
     """Write mono float samples as 16-bit audio (format from the suffix), atomically."""
     from ..core.files import atomic_path

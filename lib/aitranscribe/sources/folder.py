@@ -29,6 +29,25 @@ def find_audio(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in audio_io.AUDIO_EXTENSIONS)
 
 
+def content_index(folder: Path, files: list[Path]) -> dict[str, list[int]]:
+    """``{relative path: [size in bytes, mtime in ns]}`` of ``files`` below ``folder``: what a folder holds, cheap to
+    take for hours of audio (a content hash would read every byte on every run). A file copied in, removed,
+    re-recorded or edited changes its entry; touching a file without changing it only costs its reprocessing."""
+    out = {}
+    for f in files:
+        st = f.stat()
+        out[f.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def index_changes(before: dict, now: dict) -> dict[str, list[str]]:
+    """``new``, ``changed``, ``unchanged`` and ``removed`` relative paths between two :func:`content_index` results."""
+    return {"new": sorted(k for k in now if k not in before),
+            "changed": sorted(k for k in now if k in before and list(before[k]) != list(now[k])),
+            "unchanged": sorted(k for k in now if k in before and list(before[k]) == list(now[k])),
+            "removed": sorted(k for k in before if k not in now)}
+
+
 def read_transcripts_tsv(path: Path) -> dict[str, str]:
     """``relative/path<TAB>words`` lines as a dict; malformed lines are an error naming the line."""
     try:
