@@ -161,7 +161,6 @@ def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
     import soundfile as sf
 
     from aitranscribe.core.stage import load_summary
-    from aitranscribe.io import audio as audio_io
     from aitranscribe.stages import inference
 
     folder = tmp_path / "visit"
@@ -174,7 +173,7 @@ def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
     (folder / "broken.flac").write_bytes(b"fLaC not really")
     record = inference.run(_inference_params(folder=str(folder)))
     summary = load_summary(record)
-    assert summary["n_utterances"] == 1 and summary["bad_files"][0]["file"].endswith("broken.flac")
+    assert summary["n_recordings"] == 1 and summary["bad_files"][0]["file"] == "broken.flac"
     out = Path(record["dir"])
     result = json.loads((out / "transcripts.json").read_text())[0]
     duration = sf.info(str(wav)).frames / sr
@@ -182,7 +181,90 @@ def test_transcribe_a_folder_of_new_recordings(ci_run, tmp_path):
     assert (out / "words.txt").read_text().startswith("session1\t")
     srt = (out / "subtitles" / "session1.srt").read_text()
     assert srt == "" or " --> " in srt
-    assert audio_io.info(out / "audio" / "session1.flac").sample_rate == 16000
+    assert result["n_speakers"] == 1 and {ph["speaker"] for ph in result["phones"]} == {"SPEAKER_1"}
+
+
+def _espeak(path: Path, voice: str, text: str) -> None:
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+
+
+def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_run, tmp_path):
+    """Added, removed and unchanged recordings: 06 transcribes exactly the new one, forgets the removed one, and its
+    figures go beside its transcripts, never into reports/ci/metrics.json."""
+    from aitranscribe.core.stage import load_summary
+    from aitranscribe.stages import inference
+
+    folder = tmp_path / "week1"
+    folder.mkdir()
+    _espeak(folder / "a.wav", "en-us+m3", "the weather was warm and the children played")
+    _espeak(folder / "b.wav", "en-us+f2", "she bought a new coat for the winter")
+    (folder / "b.txt").write_text("she bought a new coat for the winter")
+    profile_metrics = REPO_ROOT / "reports" / "ci" / "metrics.json"
+    before = profile_metrics.read_bytes()
+    p = _inference_params(folder=str(folder), references=False)
+    first = load_summary(inference.run(p))
+    assert first["changes"]["new"] == 2 and sorted(first["processed"]) == ["a.wav", "b.wav"]
+    assert first["n_with_reference"] == 1
+    assert 0 <= first["scores"]["eager"]["per"] <= 2 and 0 <= first["scores"]["eager"]["wer"] <= 2  # item 4: PER too
+    out = Path(inference.output_dir(p))
+    a_result = (out / "results" / "a.wav.json").stat().st_mtime_ns
+
+    _espeak(folder / "c.wav", "en-us+m1", "a small boat crossed the quiet lake")
+    second = load_summary(inference.run(p))
+    assert second["processed"] == ["c.wav"]
+    assert second["changes"] == {"new": 1, "changed": 0, "unchanged": 2, "removed": 0}
+    assert (out / "results" / "a.wav.json").stat().st_mtime_ns == a_result
+    assert [r["name"] for r in json.loads((out / "transcripts.json").read_text())] == ["a", "b", "c"]
+
+    (folder / "a.wav").unlink()
+    third = load_summary(inference.run(p))
+    assert third["processed"] == [] and third["changes"]["removed"] == 1 and third["n_recordings"] == 2
+    assert not (out / "subtitles" / "a.srt").exists()
+    assert profile_metrics.read_bytes() == before
+
+    fourth = inference.run(p)  # nothing changed: skipped
+    assert load_summary(fourth) == third
+    values = inference.record_metrics(p, fourth, third)
+    assert json.loads((out / "metrics.json").read_text()) == values and values["n_removed"] == 1
+    assert profile_metrics.read_bytes() == before
+
+
+def test_a_two_voice_session_is_cut_at_pauses_and_tagged_with_speakers(ci_run, tmp_path):
+    """A 44.1 kHz stereo session of two voices taking turns: utterances, speakers and times on its own time line."""
+    import soundfile as sf
+
+    from aitranscribe.core.stage import load_summary
+    from aitranscribe.evaluation.der import der
+    from aitranscribe.io import audio as audio_io
+    from aitranscribe.sources import demo
+    from aitranscribe.stages import inference
+
+    voices = {v.name: v for v in demo.VOICES}
+    sentences = demo.wordnet_sentences()[:24]
+    x, reference = demo.conversation([voices["espeak-us-m1"], voices["espeak-us-f2"]], sentences, seed=3)
+    folder = tmp_path / "session"
+    folder.mkdir()
+    y = audio_io.resample(x, 16000, 44100)
+    sf.write(str(folder / "visit.wav"), np.stack([y, 0.9 * y], 1), 44100)
+    record = inference.run(_inference_params(folder=str(folder), references=False))
+    summary = load_summary(record)
+    result = json.loads((Path(record["dir"]) / "transcripts.json").read_text())[0]
+    seconds = len(x) / 16000
+    assert abs(result["seconds"] - seconds) < 0.05 and summary["speakers"] == {"visit": 2}
+    assert result["n_utterances"] >= 12  # cut at the pauses between sentences, not one utterance
+    for kind in ("phones", "words"):
+        times = [(w["start"], w["end"]) for w in result[kind]]
+        assert all(0 <= a <= b <= seconds + 1e-3 for a, b in times)
+        assert [a for a, _ in times] == sorted(a for a, _ in times)
+    hyp = [(t["start"], t["end"], t["speaker"]) for t in result["turns"]]
+    ref = [(a, b, v) for a, b, v, _ in reference]
+    assert der(ref, hyp)["der"] <= 0.10
+    text = (Path(record["dir"]) / "text" / "visit.txt").read_text().splitlines()
+    assert {line.split(":")[0] for line in text} == {"SPEAKER_1", "SPEAKER_2"}
+    srt = (Path(record["dir"]) / "subtitles" / "visit.srt").read_text()
+    assert "SPEAKER_1: " in srt and "SPEAKER_2: " in srt
 
 
 def test_committed_demo_reports_are_share_safe():

@@ -81,7 +81,8 @@ class StageDef:
     ``hashed(p)``: extra values that do (e.g. what a parameter resolves to). ``content(p)``: what an input folder
     holds (e.g. :func:`~aitranscribe.sources.folder.content_index`), or None: when it changes the stage runs again
     in the same directory (its ``compute`` reuses what it already did per file) and the recorded hash changes, so
-    the stages after it run again too.
+    the stages after it run again too. ``recorded(p)``: False for runs that are not the profile's own (e.g. a folder
+    of a user's recordings transcribed with the profile's model), which later stages must not read.
     """
 
     key: str
@@ -90,6 +91,7 @@ class StageDef:
     report_only: Callable[[dict], tuple] = lambda p: ()
     hashed: Callable[[dict], dict] = lambda p: {}
     content: Callable[[dict], dict | None] = lambda p: None
+    recorded: Callable[[dict], bool] = lambda p: True
 
     def inputs(self, p: dict) -> dict:
         """The records of the stages this one reads; a clear error names the notebook to run first."""
@@ -128,9 +130,10 @@ class StageDef:
             summary.setdefault("seconds", round(time.time() - start, 1))
             atomic_write_json(out_dir / SUMMARY, summary)
             mark_done(out_dir, phash, params=p, seconds=summary["seconds"], content_hash=chash)
-        recorded = phash if chash is None else params_hash({"params": phash, "content": chash})
-        record = {"dir": str(out_dir), "params_hash": recorded, **describe(p, records, out_dir, summary)}
-        record_stage(p, self.key, record)
+        record_hash = phash if chash is None else params_hash({"params": phash, "content": chash})
+        record = {"dir": str(out_dir), "params_hash": record_hash, **describe(p, records, out_dir, summary)}
+        if self.recorded(p):
+            record_stage(p, self.key, record)
         return record
 
 

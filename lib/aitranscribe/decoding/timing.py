@@ -39,18 +39,35 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+def _cues(words: list[dict], max_words: int) -> list[list[dict]]:
+    """Consecutive words in cues of at most ``max_words``, a new cue wherever the ``speaker`` changes."""
+    cues: list[list[dict]] = []
+    for w in words:
+        if cues and len(cues[-1]) < max_words and cues[-1][-1].get("speaker") == w.get("speaker"):
+            cues[-1].append(w)
+        else:
+            cues.append([w])
+    return cues
+
+
 def subtitles(words: list[dict], fmt: str, max_words: int = 8) -> str:
-    """SRT or WebVTT cues of at most ``max_words`` timed words each."""
+    """SRT or WebVTT cues of at most ``max_words`` timed words each; words with a ``speaker`` start a new cue when
+    it changes and the cue text is tagged ``SPEAKER_n: ...``."""
     sep = "," if fmt == "srt" else "."
     lines = [] if fmt == "srt" else ["WEBVTT", ""]
-    for n, start in enumerate(range(0, len(words), max_words), 1):
-        chunk = words[start:start + max_words]
+    for n, chunk in enumerate(_cues(words, max_words), 1):
         if fmt == "srt":
             lines.append(str(n))
         lines.append(f"{_clock(chunk[0]['start'], sep)} --> {_clock(chunk[-1]['end'], sep)}")
-        lines.append(" ".join(w["word"] for w in chunk))
+        tag = f"{chunk[0]['speaker']}: " if chunk[0].get("speaker") else ""
+        lines.append(tag + " ".join(w["word"] for w in chunk))
         lines.append("")
     return "\n".join(lines)
+
+
+def speaker_text(segments: list[dict]) -> str:
+    """Plain text of a recording's speaker segments, one ``SPEAKER_n: words`` line per turn."""
+    return "".join(f"{seg['speaker']}: {seg['text']}\n" for seg in segments)
 
 
 def subtitle_path(directory: Path, name: str, fmt: str) -> Path:

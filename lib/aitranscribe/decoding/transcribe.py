@@ -11,22 +11,15 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..core.errors import KitError
 from ..core.files import atomic_write_json, atomic_write_text
-from ..core.stage import done_params
 from ..evaluation import scoring
-from ..features.extract import TrainedTransform
-from ..features.vad import Detector, speech_only
 from ..io import audio, manifest
 from ..models.base import AcousticModel
 from ..models.batching import pad
-from ..sources.folder import find_audio
-from ..text.normalize import normalize_words
 from ..text.phones import read_references
 from .phones import path_phones
-from .timing import Timing, subtitle_path, subtitles
+from .timing import Timing, speaker_text, subtitle_path, subtitles
 
 log = logging.getLogger(__name__)
 
@@ -40,40 +33,6 @@ def split_items(model: AcousticModel, split: str, records: dict) -> list[dict]:
     return [{"name": Path(original.paths[i]).stem, "feats": feats[i], "bounds": bounds[i], "vads": vads[i],
              "seconds": original.n_samples[i] / audio.TARGET_SR, "ref_phones": refs[i] if refs else None,
              "ref_words": original.words[i] if original.words else None} for i in range(len(feats))]
-
-
-def folder_items(model: AcousticModel, folder: str, out_dir: Path, records: dict) -> tuple[list[dict], list[dict]]:
-    """New recordings prepared exactly as the training audio (train-fitted VAD settings and transforms, never
-    refitted): the items and the bad files (``file``, ``reason``), each reported by name."""
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise KitError(f"{folder}: folder not found")
-    files = find_audio(folder)
-    if not files:
-        raise KitError(f"{folder}: no audio files ({', '.join(audio.AUDIO_EXTENSIONS)})")
-    detect = Detector(done_params(records["audio_prep"]["dir"]))
-    transform = TrainedTransform(records["features"])
-    items, bad = [], []
-    for src in tqdm(files, desc="preparing recordings", unit="file"):
-        rel = src.relative_to(folder).with_suffix(".flac")
-        try:
-            converted = out_dir / "audio" / rel
-            audio.convert_to_16k_mono(src, converted)
-            x, _ = audio.read(converted)
-            intervals = detect(x)
-            feats, bounds = model.transformed(transform(speech_only(x, intervals)))
-        except Exception as exc:  # noqa: BLE001 - one bad recording must not lose the others
-            reason = exc.reason if hasattr(exc, "reason") else f"{type(exc).__name__}: {exc}"
-            log.error("bad input: %s: %s", src, reason)
-            bad.append({"file": str(src), "reason": reason})
-            continue
-        side = src.with_suffix(".txt")
-        items.append({"name": rel.with_suffix("").as_posix(), "feats": feats, "bounds": bounds, "vads": intervals,
-                      "seconds": len(x) / audio.TARGET_SR, "ref_phones": None,
-                      "ref_words": " ".join(normalize_words(side.read_text())) if side.is_file() else None})
-    if not items:
-        raise KitError(f"{folder}: none of the {len(files)} recordings could be prepared; see the errors above")
-    return items, bad
 
 
 def batches(items: list[dict], size: int):
@@ -122,7 +81,8 @@ def score(results: list[dict], items: list[dict]) -> dict:
 
 
 def write_outputs(out_dir: Path, results: list[dict]) -> None:
-    """``transcripts.json``, ``phones.txt``, ``words.txt`` and SRT/WebVTT subtitles per recording, atomically."""
+    """``transcripts.json``, ``phones.txt``, ``words.txt`` and SRT/WebVTT subtitles per recording, atomically;
+    for results with speaker ``segments`` also ``text/<name>.txt`` (one ``SPEAKER_n: words`` line per turn)."""
     atomic_write_json(out_dir / "transcripts.json", results)
     atomic_write_text(out_dir / "phones.txt",
                       "".join(f"{r['name']}\t{' '.join(ph['phone'] for ph in r['phones'])}\n" for r in results))
@@ -132,3 +92,6 @@ def write_outputs(out_dir: Path, results: list[dict]) -> None:
         for r in results:
             for fmt in ("srt", "vtt"):
                 atomic_write_text(subtitle_path(out_dir / "subtitles", r["name"], fmt), subtitles(r["words"], fmt))
+    for r in results:
+        if "segments" in r:
+            atomic_write_text(subtitle_path(out_dir / "text", r["name"], "txt"), speaker_text(r["segments"]))

@@ -148,6 +148,33 @@ def synthesize(voice: Voice, sentence: str, rate_scale: float, pitch_shift: int)
     return audio_io.resample(x[:, 0], sr)
 
 
+def conversation(voices: list[Voice], sentences: list[str], seed: int, turn_sentences: tuple[int, int] = (1, 3),
+                 gap_s: tuple[float, float] = (0.3, 0.8), noise: float = 1e-3) -> tuple[np.ndarray, list[tuple]]:
+    """A synthetic session: ``sentences`` spoken in order by ``voices`` taking turns (each turn 1-3 sentences, the
+    next voice chosen at random among the others), ``gap_s`` of pause before each sentence, light noise. Returns
+    16 kHz mono float32 audio and the reference ``(start_s, end_s, voice name, sentence)`` of every sentence."""
+    rng = random.Random(seed)
+    pieces, reference, t, k, voice = [], [], 0, 0, rng.randrange(len(voices))
+    while k < len(sentences):
+        for _ in range(rng.randint(*turn_sentences)):
+            if k == len(sentences):
+                break
+            x = synthesize(voices[voice], sentences[k], rng.uniform(0.9, 1.1), rng.randint(-4, 4))
+            loud = np.flatnonzero(np.abs(x) > 0.01 * np.abs(x).max())
+            x = x[loud[0]:loud[-1] + 1]  # without espeak's leading and trailing silence
+            gap = np.zeros(int(rng.uniform(*gap_s) * audio_io.TARGET_SR), np.float32)
+            pieces += [gap, 0.8 * x / np.abs(x).max()]
+            t += len(gap)
+            reference.append((t / audio_io.TARGET_SR, (t + len(x)) / audio_io.TARGET_SR, voices[voice].name,
+                              sentences[k]))
+            t += len(x)
+            k += 1
+        voice = rng.choice([v for v in range(len(voices)) if v != voice]) if len(voices) > 1 else voice
+    pieces.append(np.zeros(audio_io.TARGET_SR // 2, np.float32))
+    y = np.concatenate(pieces)
+    return (y + noise * np.random.default_rng(seed).standard_normal(len(y))).astype(np.float32), reference
+
+
 def resolve_voices(p: dict) -> list[Voice]:
     """The voices named by ``demo_voices``, or the nine espeak-ng voices when it is empty."""
     unknown = set(p["demo_voices"]) - {v.name for v in VOICES}

@@ -2,34 +2,51 @@
 
 Inputs: the selected model (05), the train-fitted features pipeline (03: speaker normalisation, k-means, PCA,
 pooling; never refitted), VAD settings (02), lexicon and word LM (04). A folder of new recordings goes through the
-same preparation: 16 kHz mono conversion, rVAD silence removal, features, units, PCA, merging and pooling.
+same preparation: 16 kHz mono conversion, rVAD silence removal, features, units, PCA, merging and pooling; its
+recordings may be hours long and hold several speakers (:mod:`aitranscribe.decoding.recordings`: cut at pauses,
+diarized, decoded in bounded memory). A folder's content (file names, sizes, modification times) is part of the
+stage's identity: a re-run transcribes only recordings that are new or changed, forgets removed ones, and says so.
 Outputs in ``<data_root>/<profile>/06_inference/<input>-<backend>-<hash>/``: ``transcripts.json`` (phones and
-words with start/end seconds on the original recordings), ``phones.txt``, ``words.txt``,
-``subtitles/<utterance>.srt`` and ``.vtt``, and ``summary.json`` (PER/WER against references when the input has
-them, per backend, and the real-time factor).
+words with start/end seconds on the original recordings; with a folder also ``speaker`` and speaker ``segments``),
+``phones.txt``, ``words.txt``, ``subtitles/<recording>.srt`` and ``.vtt``, ``text/<recording>.txt`` (folder:
+``SPEAKER_n: words`` per turn) and ``summary.json`` (PER/WER against references when the input has them, per
+backend, and the real-time factor). Figures of a folder go to the output directory's ``metrics.json``, never to
+the profile's report figures.
 """
 from __future__ import annotations
 
 import logging
 import math
+import resource
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tqdm.auto import tqdm
+
 from .. import backends, models
 from ..core import registry, stage
+from ..core import reports
 from ..core.errors import KitError
-from ..core.files import read_json
+from ..core.files import atomic_write_json, read_json
 from ..core.params import Param
+from ..core.stage import done_params
+from ..decoding import recordings
 from ..decoding import transcribe as tr
 from ..decoding import tuning
 from ..decoding.phones import GraphPhones
 from ..decoding.words import GraphWords
 from ..evaluation import peer, scoring
+from ..features.extract import TrainedTransform
+from ..features.vad import Detector
 from ..io import audio, manifest
-from ..text.phones import SIL
+from ..sources.folder import content_index, find_audio, index_changes
+from ..text.normalize import normalize_words
+from ..text.phonemize import phonemize_words
+from ..text.phones import SIL, fold
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +66,10 @@ PARAMS = {
     "graph_beam": Param(14.0, float, "beam of the graph searches"),
     "references": Param(True, bool, "report-only, on a split with references: the reference phones through the word "
                                     "graph, the supervised reference model, and the pocketsphinx peer"),
+    "pause_s": Param(0.5, float, "folder: a pause at least this long (s) ends an utterance"),
+    "max_utterance_s": Param(20.0, float, "folder: a longer utterance is cut at its longest pause"),
+    "diarize": Param(True, bool, "folder: tell the speakers of each recording apart (no labels) and tag their turns"),
+    "n_speakers": Param(0, int, "folder: speakers per recording (0: estimated per recording)"),
     "batch_size": Param(32, int, "utterances per acoustic-model call"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted for another backend"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
@@ -59,8 +80,27 @@ def _timing(records: dict) -> tuple[float, float]:
     return records["features"]["frame_shift_s"], records["features"]["frame_window_s"]
 
 
+def _folder(p: dict) -> Path:
+    folder = Path(p["folder"]).expanduser().resolve()
+    if not folder.is_dir():
+        raise KitError(f"{folder}: folder not found")
+    return folder
+
+
+def folder_content(p: dict) -> dict | None:
+    """What the input folder holds (:func:`~aitranscribe.sources.folder.content_index`); None for a split."""
+    if not p["folder"]:
+        return None
+    folder = _folder(p)
+    files = find_audio(folder)
+    if not files:
+        raise KitError(f"{folder}: no audio files ({', '.join(audio.AUDIO_EXTENSIONS)})")
+    return content_index(folder, files)
+
+
 STAGE = stage.StageDef(KEY, needs=("train", "features", "audio_prep", "text"), name=lambda p: (
-    f"folder-{Path(p['folder']).name}-{p['backend']}" if p["folder"] else f"{p['split']}-{p['backend']}"))
+    f"folder-{Path(p['folder']).name}-{p['backend']}" if p["folder"] else f"{p['split']}-{p['backend']}"),
+    content=folder_content, recorded=lambda p: not p["folder"])
 
 
 def output_dir(p: dict) -> Path:
@@ -95,17 +135,16 @@ def _tune_scale(p: dict, model, records: dict) -> tuple[float, list]:
 
 def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     model = models.load(records["train"]["checkpoint"])
-    start = time.time()
-    bad = []
-    if p["folder"]:
-        items, bad = tr.folder_items(model, p["folder"], out_dir, records)
-    else:
-        items = tr.split_items(model, p["split"], records)
-    prep_seconds = time.time() - start
     scale, tuning_table = p["acoustic_scale"], []
     if p["words"] and p["tune_acoustic_scales"]:
         scale, tuning_table = _tune_scale(p, model, records)
     word_decoder, phone_decoder = _decoders(p, model, records["text"], scale)
+    if p["folder"]:
+        summary = _compute_folder(p, records, out_dir, model, word_decoder, phone_decoder)
+        return {**summary, "acoustic_scale": scale, "acoustic_scale_tuning": tuning_table}
+    start = time.time()
+    items = tr.split_items(model, p["split"], records)
+    prep_seconds = time.time() - start
     calibration = [b for _, b in tr.batches(items[: 4 * p["batch_size"]], p["batch_size"])]
     runner = backends.make(p["backend"], model.net, calibration)
     runner(*calibration[0])  # warm-up (torch.compile compiles here); not part of the timed step
@@ -121,11 +160,108 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     tr.write_outputs(out_dir, results)
     summary = {"backend": p["backend"], "n_utterances": len(items), "audio_seconds": audio_seconds,
                "seconds": round(step_seconds, 3), "realtime_factor": step_seconds / max(audio_seconds, 1e-9),
-               "scores": scores, "acoustic_scale": scale, "acoustic_scale_tuning": tuning_table, "bad_files": bad,
+               "scores": scores, "acoustic_scale": scale, "acoustic_scale_tuning": tuning_table, "bad_files": [],
                "torch": torch.__version__}
-    if p["references"] and not p["folder"] and all(it["ref_words"] is not None for it in items):
+    if p["references"] and all(it["ref_words"] is not None for it in items):
         summary["references"] = _references(p, model, records, items, scale)
     return summary
+
+
+STATE = "recordings.json"  # per recording of a folder: its identity when transcribed, and whether it was bad
+
+
+def _compute_folder(p: dict, records: dict, out_dir: Path, model, word_decoder, phone_decoder) -> dict:
+    """Transcribe the folder's new and changed recordings (cached per recording, so an interrupted run resumes and
+    a re-run does only what changed), forget removed ones, then write the outputs of all of them."""
+    folder = _folder(p)
+    index = folder_content(p)
+    state_path = out_dir / STATE
+    state = read_json(state_path) if state_path.is_file() else {}
+    changes = index_changes({rel: e["identity"] for rel, e in state.items()}, index)
+    for rel in changes["removed"]:
+        _result_path(out_dir, rel).unlink(missing_ok=True)
+        del state[rel]
+    todo = changes["new"] + changes["changed"]
+    log.info("folder %s: %d new, %d changed, %d unchanged, %d removed recording(s)", folder.name,
+             len(changes["new"]), len(changes["changed"]), len(changes["unchanged"]), len(changes["removed"]))
+    processed_audio, processed_seconds = 0.0, 0.0
+    if todo:
+        detect = Detector(done_params(records["audio_prep"]["dir"]))
+        transform = TrainedTransform(records["features"])
+        valid = tr.split_items(model, "valid", records)[: 4 * p["batch_size"]]
+        calibration = [b for _, b in tr.batches(valid, p["batch_size"])]
+        runner = backends.make(p["backend"], model.net, calibration)
+        runner(*calibration[0])  # warm-up, not timed
+        settings = recordings.Settings(p["pause_s"], p["max_utterance_s"], p["diarize"], p["n_speakers"] or None)
+
+        def decode(items):
+            return tr.transcribe(items, runner, model, word_decoder, _timing(records), p["batch_size"], phone_decoder)
+
+        for rel in tqdm(todo, desc="transcribing recordings", unit="recording"):
+            t0 = time.time()
+            converted = out_dir / "audio" / Path(rel).with_suffix(".flac")
+            try:
+                audio.convert_to_16k_mono(folder / rel, converted)
+                reader = audio.AudioReader(converted)
+                result = recordings.transcribe_recording(reader, Path(rel).with_suffix("").as_posix(), detect,
+                                                         transform, model, decode, settings)
+                atomic_write_json(_result_path(out_dir, rel), result)
+                state[rel] = {"identity": index[rel], "bad": None, "seconds": round(time.time() - t0, 3)}
+                processed_audio += result["seconds"]
+                processed_seconds += time.time() - t0
+            except Exception as exc:  # noqa: BLE001 - one bad recording must not lose the others
+                reason = exc.reason if hasattr(exc, "reason") else f"{type(exc).__name__}: {exc}"
+                log.error("bad input: %s: %s", folder / rel, reason)
+                _result_path(out_dir, rel).unlink(missing_ok=True)
+                state[rel] = {"identity": index[rel], "bad": reason}
+            finally:
+                converted.unlink(missing_ok=True)  # the original is the user's; times are on its time line
+            atomic_write_json(state_path, state)  # after each recording: an interrupted run resumes here
+    atomic_write_json(state_path, state)
+    good = [rel for rel in sorted(state) if state[rel]["bad"] is None]
+    if not good:
+        raise KitError(f"{folder}: none of the {len(state)} recordings could be transcribed; see the errors above")
+    results = [read_json(_result_path(out_dir, rel)) for rel in good]
+    for sub in ("subtitles", "text"):  # rewritten whole: no file of a removed recording survives
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    tr.write_outputs(out_dir, results)
+    refs = {rel: _side_transcript(folder / rel) for rel in good}
+    scores = folder_scores(results, [refs[rel] for rel in good])
+    bad = [{"file": rel, "reason": state[rel]["bad"]} for rel in sorted(state) if state[rel]["bad"] is not None]
+    return {"backend": p["backend"], "folder": folder.name, "n_recordings": len(good),
+            "n_utterances": sum(r["n_utterances"] for r in results), "audio_seconds": sum(r["seconds"] for r in results),
+            "speakers": {r["name"]: r["n_speakers"] for r in results},
+            "changes": {k: len(v) for k, v in changes.items()}, "processed": todo,
+            "processed_audio_seconds": round(processed_audio, 3), "seconds": round(processed_seconds, 3),
+            "realtime_factor": processed_seconds / processed_audio if processed_audio else None,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "scores": {p["backend"]: scores}, "n_with_reference": sum(r is not None for r in refs.values()),
+            "bad_files": bad, "torch": torch.__version__}
+
+
+def _result_path(out_dir: Path, rel: str) -> Path:
+    return out_dir / "results" / f"{rel}.json"
+
+
+def _side_transcript(src: Path) -> str | None:
+    """The words of ``name.txt`` beside a recording (normalised like the text corpus), or None."""
+    side = src.with_suffix(".txt")
+    return " ".join(normalize_words(side.read_text(encoding="utf-8"))) if side.is_file() else None
+
+
+def folder_scores(results: list[dict], references: list[str | None]) -> dict:
+    """WER and PER of the recordings that have word references (NaN when none has): the references' phones come
+    from espeak-ng like the unpaired text's (rare variants folded), so PER is measured in the model's phones."""
+    pairs = [(r, ref) for r, ref in zip(results, references) if ref is not None]
+    out = {"per": float("nan"), "wer": float("nan")}
+    if not pairs:
+        return out
+    if all("words" in r for r, _ in pairs):
+        out["wer"] = scoring.wer([" ".join(w["word"] for w in r["words"]) for r, _ in pairs], [ref for _, ref in pairs])
+    lexicon = phonemize_words(sorted({w for _, ref in pairs for w in ref.split()}))
+    ref_phones = [fold([ph for w in ref.split() for ph in lexicon.get(w, [])]) for _, ref in pairs]
+    out["per"] = scoring.per([[ph["phone"] for ph in r["phones"]] for r, _ in pairs], ref_phones)
+    return out
 
 
 def _references(p: dict, model, records: dict, items: list[dict], scale: float) -> dict:
@@ -183,8 +319,9 @@ def comparison(summary: dict):
     import pandas as pd
 
     s = summary["scores"][summary["backend"]]
+    rtf = summary["realtime_factor"]
     rows = {"this kit, no labels (selected model)": {"PER": s["per"], "WER": s["wer"],
-                                                     "x real time": 1 / summary["realtime_factor"]}}
+                                                     "x real time": 1 / rtf if rtf else None}}
     refs = summary.get("references") or {}
     if "supervised_reference" in refs:
         sup = refs["supervised_reference"]
@@ -208,9 +345,15 @@ def metrics(summary: dict) -> dict:
     """per, wer, backend, realtime_factor, n_utterances, per_<backend>, acoustic_scale; with references (report-only):
     wer_reference_phones, per/wer_supervised_reference, per/wer_pocketsphinx and pocketsphinx_x_realtime."""
     s = summary["scores"][summary["backend"]]
+    rtf = summary["realtime_factor"]
     out = {"per": _round(s["per"]), "wer": _round(s["wer"]), "backend": summary["backend"],
-           "realtime_factor": round(summary["realtime_factor"], 5), "n_utterances": summary["n_utterances"],
+           "realtime_factor": None if rtf is None else round(rtf, 5), "n_utterances": summary["n_utterances"],
            "acoustic_scale": summary["acoustic_scale"]}
+    if "changes" in summary:  # a folder
+        out.update({f"n_{k}": v for k, v in summary["changes"].items()})
+        out.update({"n_recordings": summary["n_recordings"], "n_bad": len(summary["bad_files"]),
+                    "audio_seconds": round(summary["audio_seconds"], 1), "peak_rss_mb": summary["peak_rss_mb"],
+                    "x_realtime": None if not rtf else round(1 / rtf, 1)})
     out.update({f"per_{name}": _round(v["per"]) for name, v in summary["scores"].items()})
     refs = summary.get("references")
     if refs:
@@ -222,6 +365,18 @@ def metrics(summary: dict) -> dict:
         out.update({"wer_pocketsphinx": _round(ps.get("wer")), "per_pocketsphinx": _round(ps.get("per_arpabet")),
                     "pocketsphinx_x_realtime": round(ps["x_realtime_words"], 1)})
     return out
+
+
+def record_metrics(p: dict, record: dict, summary: dict) -> dict:
+    """The stage's figures: a split's go to the profile's ``metrics.json`` (``inference.*``); a folder's to
+    ``metrics.json`` in its output directory, so a user's recordings never change a profile's recorded results."""
+    values = metrics(summary)
+    if not p["folder"]:
+        return reports.record_metrics(p, KEY, values)
+    atomic_write_json(Path(record["dir"]) / "metrics.json", values)
+    log.info("figures of folder %s written beside its transcripts; the profile's metrics are unchanged",
+             summary["folder"])
+    return values
 
 
 def _round(value):
