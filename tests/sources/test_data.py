@@ -232,6 +232,7 @@ def test_long_recording_is_cut_at_pauses_with_diarized_speakers(scratch_params, 
     assert {train.speakers[i] for i in cut} == {"talks/monday:SPEAKER_0", "talks/monday:SPEAKER_1"}
     assert max(train.n_samples[i] for i in cut) <= (30 + 0.2) * 16000
 
+    assert not (Path(record["dir"]) / "work").exists()  # the whole recording at 16 kHz is deleted once cut
     utterances = json.loads((Path(record["dir"]) / "recordings" / "talks" / "monday.wav.json").read_text())
     agree, mapping = 0, {}
     for u in utterances["utterances"]:

@@ -159,11 +159,16 @@ def _forget(out_dir: Path, rel: str, record: dict) -> None:
         (audio_dir / utt["path"]).unlink(missing_ok=True)
     (records_dir / f"{rel}.json").unlink(missing_ok=True)
     stem = Path(rel).with_suffix("")
-    for root, folder in ((audio_dir, audio_dir / stem), (audio_dir, (audio_dir / stem).parent),
-                         (records_dir, (records_dir / rel).parent)):
-        while folder != root and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-            folder = folder.parent
+    _prune(audio_dir / stem, audio_dir)
+    _prune((audio_dir / stem).parent, audio_dir)
+    _prune((records_dir / rel).parent, records_dir)
+
+
+def _prune(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents below ``root`` while they are empty."""
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _convert(src: Path, rel: str, out_dir: Path, p: dict) -> dict:
@@ -185,6 +190,7 @@ def _convert(src: Path, rel: str, out_dir: Path, p: dict) -> dict:
                                   VAD_SETTINGS, p["seed"])
         finally:
             whole.unlink(missing_ok=True)
+            _prune(whole.parent, out_dir)
     except BadInputError as exc:  # named after the recording, also when the converted copy was being read
         log.error("bad input: %s: %s", src, exc.reason)
         return {"bad": exc.reason}
