@@ -1,14 +1,12 @@
 """Speaker diarization without pretrained weights, and the diarization error rate (DER) that scores it."""
-import random
-
 import numpy as np
 import pytest
+from support.sessions import session
 
 from aitranscribe.core.errors import KitError
 from aitranscribe.evaluation.der import der
 from aitranscribe.features import diarize
 from aitranscribe.features.vad import Detector
-from aitranscribe.sources import demo
 
 SR = 16000
 VAD = {"vad": True, "vad_threshold": 0.4, "vad_window_ms": 25.0, "vad_shift_ms": 10.0, "min_speech_fraction": 0.05}
@@ -78,30 +76,6 @@ def test_der_rejects_bad_segments():
 
 # --- diarization of synthetic sessions ------------------------------------------------------------------------
 
-VOICES = {v.name: v for v in demo.VOICES}
-
-
-def _session(voices: list[str], n_sentences: int, seed: int) -> tuple[np.ndarray, list]:
-    """Sentences by ``voices`` in turn, 0.3-0.8 s of near-silence between them; the reference turns in seconds."""
-    rng = random.Random(seed)
-    sentences = demo.wordnet_sentences()
-    pieces, reference, t = [], [], 0
-    for i in range(n_sentences):
-        voice = voices[i % len(voices)]
-        x = demo.synthesize(VOICES[voice], sentences[rng.randrange(len(sentences))], rng.uniform(0.9, 1.1),
-                            rng.randint(-4, 4))
-        loud = np.flatnonzero(np.abs(x) > 0.01 * np.abs(x).max())
-        x = x[loud[0]:loud[-1] + 1]  # the speech without espeak's leading and trailing silence
-        gap = np.zeros(int(rng.uniform(0.3, 0.8) * SR), np.float32)
-        pieces += [gap, 0.8 * x / np.abs(x).max()]
-        t += len(gap)
-        reference.append((t / SR, (t + len(x)) / SR, voice))
-        t += len(x)
-    pieces.append(np.zeros(SR // 2, np.float32))
-    y = np.concatenate(pieces)
-    return (y + 1e-3 * np.random.default_rng(seed).standard_normal(len(y))).astype(np.float32), reference
-
-
 def _check_turns(turns: list, intervals: list) -> None:
     """Turns cover exactly the speech intervals, in order, speakers numbered by first appearance."""
     covered = sum(e - s for s, e, _ in turns)
@@ -122,7 +96,7 @@ def _score(turns: list, reference: list) -> float:
 
 @pytest.fixture(scope="module")
 def two_voices():
-    x, reference = _session(["espeak-us-m1", "espeak-us-f2"], 14, seed=1)
+    x, reference = session(["espeak-us-m1", "espeak-us-f2"], 14, seed=1)
     return x, reference, Detector(VAD)(x)
 
 
@@ -136,7 +110,7 @@ def test_two_voices_are_told_apart(two_voices, n_speakers):
 
 
 def test_two_similar_male_voices_with_known_count():
-    x, reference = _session(["espeak-us-m1", "espeak-us-m3"], 14, seed=2)
+    x, reference = session(["espeak-us-m1", "espeak-us-m3"], 14, seed=2)
     intervals = Detector(VAD)(x)
     turns = diarize.speaker_turns(x, intervals, n_speakers=2)
     _check_turns(turns, intervals)
@@ -144,7 +118,7 @@ def test_two_similar_male_voices_with_known_count():
 
 
 def test_one_voice_is_one_speaker():
-    x, reference = _session(["espeak-us-m1"], 12, seed=3)
+    x, reference = session(["espeak-us-m1"], 12, seed=3)
     intervals = Detector(VAD)(x)
     turns = diarize.speaker_turns(x, intervals)
     _check_turns(turns, intervals)

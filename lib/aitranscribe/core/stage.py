@@ -126,6 +126,7 @@ class StageDef:
         else:
             start = time.time()
             out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / DONE).unlink(missing_ok=True)  # a rerun for new folder content: not done until it finishes
             summary = compute(p, records, out_dir)
             summary.setdefault("seconds", round(time.time() - start, 1))
             atomic_write_json(out_dir / SUMMARY, summary)

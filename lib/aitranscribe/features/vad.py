@@ -8,6 +8,9 @@ import numpy as np
 
 from ..io.audio import TARGET_SR
 
+DEFAULTS = {"vad": True, "vad_threshold": 0.4, "vad_window_ms": 25.0, "vad_shift_ms": 10.0, "min_speech_fraction": 0.05}
+"""The rVAD settings stage 02 starts from, and stage 01 cuts long recordings with."""
+
 
 class Detector:
     """rVAD with a stage's settings: ``vad`` (on/off), ``vad_threshold``, ``vad_window_ms``, ``vad_shift_ms`` and

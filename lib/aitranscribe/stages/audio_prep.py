@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core import registry, stage
 from ..core.params import Param
+from ..features.vad import DEFAULTS as VAD
 from ..features.vad import Detector, speech_only
 from ..io import audio, manifest
 
@@ -23,11 +24,12 @@ KEY = "audio_prep"
 NOTEBOOK = registry.info(KEY).notebook
 
 PARAMS = {
-    "vad": Param(True, bool, "remove silence with rVAD; off keeps the audio as it is"),
-    "vad_threshold": Param(0.4, float, "rVAD decision threshold"),
-    "vad_window_ms": Param(25.0, float, "rVAD analysis window in ms"),
-    "vad_shift_ms": Param(10.0, float, "rVAD frame shift in ms"),
-    "min_speech_fraction": Param(0.05, float, "below this detected speech fraction an utterance is kept whole"),
+    "vad": Param(VAD["vad"], bool, "remove silence with rVAD; off keeps the audio as it is"),
+    "vad_threshold": Param(VAD["vad_threshold"], float, "rVAD decision threshold"),
+    "vad_window_ms": Param(VAD["vad_window_ms"], float, "rVAD analysis window in ms"),
+    "vad_shift_ms": Param(VAD["vad_shift_ms"], float, "rVAD frame shift in ms"),
+    "min_speech_fraction": Param(VAD["min_speech_fraction"], float,
+                                 "below this detected speech fraction an utterance is kept whole"),
     "chunk_size": Param(200, int, "utterances per resumable chunk"),
 }
 

@@ -1,7 +1,8 @@
 """Stage 01, data: a corpus in fairseq manifests plus an unpaired text corpus.
 
 Inputs: one source (``demo``: synthesized offline; ``librispeech``: OpenSLR download; ``folder``: your
-recordings). Outputs in ``<data_root>/<profile>/01_data/<source>-<hash>/``: ``manifests/{split}.tsv``
+recordings, long ones cut into utterances with diarized speakers, plus ``text_file``; a change in the folder reruns
+the stage, converting only new and changed files, see :mod:`aitranscribe.sources.folder`). Outputs in ``<data_root>/<profile>/01_data/<source>-<hash>/``: ``manifests/{split}.tsv``
 (16 kHz mono audio), ``.wrd``/``.phn``/``.spk`` where transcripts exist, ``text/corpus.txt``
 (unpaired sentences) and ``summary.json``. Reference phones exist for scoring only.
 """
@@ -37,6 +38,10 @@ PARAMS = {
     "folder": Param("", str, "folder: directory of recordings (wav/flac/mp3/ogg, any rate, mono or stereo)"),
     "transcripts": Param("", str, "folder: optional TSV 'relative/path<TAB>words' (else name.txt beside audio)"),
     "on_bad": Param("skip", str, "folder: a bad file is logged and skipped, or fails the stage", ("skip", "fail")),
+    "max_utterance_s": Param(30.0, float, "folder: a longer recording is cut into utterances at pauses, each with its "
+                                          "diarized speaker (0: never cut)"),
+    "n_speakers": Param(0, int, "folder: speakers in each long recording (0: estimated by the diarization)"),
+    "text_file": Param("", str, "folder: unpaired text, a UTF-8 file of sentences one per line (training needs it)"),
     "valid_fraction": Param(0.1, float, "folder/librispeech: fraction of utterances held out for validation"),
     "test_fraction": Param(0.1, float, "folder: fraction of utterances held out for testing"),
     "librispeech_url": Param("https://www.openslr.org/resources/12", str, "librispeech: base URL of SLR12"),
@@ -96,7 +101,8 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
 
 
 STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], hashed=lambda p: {
-    "resolved_voices": [v.name for v in demo.resolve_voices(p)] if p["source"] == "demo" else []})
+    "resolved_voices": [v.name for v in demo.resolve_voices(p)] if p["source"] == "demo" else []},
+    content=lambda p: folder.content(p) if p["source"] == "folder" else None)
 
 
 def output_dir(p: dict) -> Path:

@@ -111,6 +111,9 @@ def _english(p: dict, path: Path) -> tuple[list[str], dict]:
 
 def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
     corpus = Path(data_record["text"])
+    if not corpus.is_file() and data_record.get("source") == "folder":
+        raise KitError(f"{corpus}: the recordings of data source 'folder' come without unpaired text: set the data "
+                       f"parameter text_file to a UTF-8 file of sentences, one per line, and run 01_data again")
     normalised, stats = _english(p, corpus)
     if not normalised:
         raise KitError(f"{corpus}: no English sentence left after normalisation and filtering "
