@@ -150,11 +150,12 @@ def synthesize(voice: Voice, sentence: str, rate_scale: float, pitch_shift: int)
 
 def conversation(voices: list[Voice], sentences: list[str], seed: int, turn_sentences: tuple[int, int] = (1, 3),
                  gap_s: tuple[float, float] = (0.3, 0.8), noise: float = 1e-3) -> tuple[np.ndarray, list[tuple]]:
-    """A synthetic session: ``sentences`` spoken in order by ``voices`` taking turns (each turn 1-3 sentences, the
-    next voice chosen at random among the others), ``gap_s`` of pause before each sentence, light noise. Returns
-    16 kHz mono float32 audio and the reference ``(start_s, end_s, voice name, sentence)`` of every sentence."""
+    """A synthetic session: ``sentences`` spoken in order by ``voices`` taking turns in order (each turn
+    ``turn_sentences`` sentences, drawn uniformly), ``gap_s`` seconds of pause (drawn uniformly) before each
+    sentence, light noise. Returns 16 kHz mono float32 audio and the reference ``(start_s, end_s, voice name,
+    sentence)`` of every sentence."""
     rng = random.Random(seed)
-    pieces, reference, t, k, voice = [], [], 0, 0, rng.randrange(len(voices))
+    pieces, reference, t, k, voice = [], [], 0, 0, 0
     while k < len(sentences):
         for _ in range(rng.randint(*turn_sentences)):
             if k == len(sentences):
@@ -169,7 +170,7 @@ def conversation(voices: list[Voice], sentences: list[str], seed: int, turn_sent
                               sentences[k]))
             t += len(x)
             k += 1
-        voice = rng.choice([v for v in range(len(voices)) if v != voice]) if len(voices) > 1 else voice
+        voice = (voice + 1) % len(voices)
     pieces.append(np.zeros(audio_io.TARGET_SR // 2, np.float32))
     y = np.concatenate(pieces)
     return (y + noise * np.random.default_rng(seed).standard_normal(len(y))).astype(np.float32), reference
