@@ -32,10 +32,3 @@ def test_subtitle_cues_break_at_speaker_changes_and_say_who_speaks():
     assert "SPEAKER_1: yes\n" in srt and "SPEAKER_2: no maybe\n" in srt and srt.count(" --> ") == 2
     plain = subtitles([{k: v for k, v in w.items() if k != "speaker"} for w in words], "vtt")
     assert plain.startswith("WEBVTT") and "no maybe" in plain and "SPEAKER" not in plain
-
-
-def test_speaker_of_an_utterance_is_the_one_that_overlaps_most():
-    turns = [(0, 100, 0), (100, 300, 1)]
-    assert recordings._speaker_of([(50, 90), (95, 180)], turns) == 1
-    assert recordings._speaker_of([(0, 60)], turns) == 0
-    assert recordings._speaker_of([(0, 60)], []) == 0

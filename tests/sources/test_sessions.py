@@ -11,14 +11,6 @@ from aitranscribe.sources import sessions
 SR = 16000
 
 
-def test_each_utterance_takes_the_speaker_with_most_overlap():
-    spans = [[(0, 100)], [(150, 200), (210, 400)], [(500, 600)], [(700, 800)]]
-    turns = [(0, 100, 0), (150, 250, 0), (250, 400, 1), (500, 560, 1), (560, 600, 0)]
-    # 4th utterance: no turn at all (diarization left it out), speaker 0
-    assert sessions.speaker_of(spans, turns) == [0, 1, 1, 0]
-    assert sessions.speaker_of(spans, []) == [0, 0, 0, 0]
-
-
 def test_speech_without_long_pauses_is_cut_to_max_length(tmp_path):
     x, reference = session(["espeak-us-m3"], 16, seed=4, gap_s=(0.2, 0.4))  # no pause reaches PAUSE_S
     path = audio.write(tmp_path / "talk.flac", x)

@@ -2,8 +2,7 @@
 
 A recording is read lazily (:class:`~aitranscribe.io.audio.AudioReader`), its speech found block by block
 (:meth:`~aitranscribe.features.vad.Detector.stream`), its speakers told apart without labels
-(:func:`~aitranscribe.features.diarize.speaker_turns`) and its speech cut into utterances at pauses
-(:func:`~aitranscribe.features.vad.utterance_spans`). Each diarized speaker gets its own speaker normalisation
+and its speech cut into one speaker's utterances at pauses (:mod:`aitranscribe.features.utterances`). Each diarized speaker gets its own speaker normalisation
 (fitted on a sample of its utterances) and utterances are prepared and decoded a chunk at a time, so memory holds
 one chunk's features, never the recording's. Times stay on the original recording's time line.
 
@@ -20,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import KitError
-from ..features.diarize import speaker_turns
 from ..features.extract import TrainedTransform
-from ..features.vad import Detector, utterance_spans
+from ..features.utterances import speaker_utterances
+from ..features.vad import Detector
 from ..io.audio import TARGET_SR, AudioReader
 
 log = logging.getLogger(__name__)
@@ -49,29 +47,10 @@ def speaker_label(k: int) -> str:
     return f"SPEAKER_{k + 1}"
 
 
-def _speaker_of(intervals: list[tuple[int, int]], turns: list[tuple[int, int, int]]) -> int:
-    """The speaker of ``turns`` overlapping the utterance's ``intervals`` the most (0 without turns)."""
-    overlap: dict[int, int] = {}
-    for a, b in intervals:
-        for s, e, spk in turns:
-            if e > a and s < b:
-                overlap[spk] = overlap.get(spk, 0) + min(b, e) - max(a, s)
-    return max(overlap, key=overlap.get) if overlap else 0
-
-
 def utterances(reader: AudioReader, detect: Detector, settings: Settings) -> list[dict]:
     """The recording's utterances: ``intervals`` (speech, samples) and diarized ``speaker`` (0-based)."""
-    intervals = detect.stream(reader)
-    if not intervals:
-        return []
-    turns: list[tuple[int, int, int]] = []
-    if settings.diarize:
-        try:
-            turns = speaker_turns(reader, intervals, settings.n_speakers)
-        except KitError as exc:  # too little speech to tell voices apart: one speaker
-            log.warning("%s: %s; taken as one speaker", reader.path.name, exc)
-    return [{"intervals": group, "speaker": _speaker_of(group, turns)}
-            for group in utterance_spans(intervals, settings.pause_s, settings.max_utterance_s)]
+    return speaker_utterances(reader, detect, settings.pause_s, settings.max_utterance_s, settings.diarize,
+                              settings.n_speakers)[0]
 
 
 def _audio(reader: AudioReader, intervals: list[tuple[int, int]]) -> np.ndarray:

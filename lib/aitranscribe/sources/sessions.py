@@ -4,24 +4,22 @@ Input: a 16 kHz mono FLAC of one recording (any length; read lazily, block by bl
 utterance, ``<out_dir>/<NNNN>.flac``, and a description of each (its file, length, span in the recording and
 speaker). Memory is bounded by the longest utterance and the VAD block, never by the recording's length.
 
-Method: rVAD speech intervals block by block (:meth:`~aitranscribe.features.vad.Detector.stream`), grouped into
-utterances at pauses of at least :data:`PAUSE_S` and cut at inner pauses to at most ``max_s``
-(:func:`~aitranscribe.features.vad.utterance_spans`); an utterance is the audio from its first interval's start to
+Method: :func:`~aitranscribe.features.utterances.speaker_utterances` (speech found block by block, split at
+diarized changes of speaker, grouped at pauses of at least :data:`PAUSE_S` and cut to at most ``max_s``); an
+utterance is the audio from its first interval's start to
 its last interval's end, widened by up to :data:`PAD_S` on each side (never past half the pause to a neighbour) so
 that stage 02's own VAD sees the onsets. Utterances with less than :data:`MIN_SPEECH_S` of speech (clicks, breaths)
-are left out. Speakers: unsupervised diarization of the whole recording
-(:func:`~aitranscribe.features.diarize.speaker_turns`); each utterance takes the speaker with the most speech in it.
+are left out.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import numpy as np
 
-from ..core.errors import BadInputError, KitError
-from ..features import diarize
-from ..features.vad import Detector, utterance_spans
+from ..core.errors import BadInputError
+from ..features.utterances import speaker_utterances
+from ..features.vad import Detector
 from ..io import audio
 
 log = logging.getLogger(__name__)
@@ -29,23 +27,6 @@ log = logging.getLogger(__name__)
 PAUSE_S = 0.5  # a pause at least this long ends an utterance
 PAD_S = 0.1  # silence kept around an utterance's speech
 MIN_SPEECH_S = 0.3  # utterances with less speech are left out
-
-
-def speaker_of(spans: list[list[tuple[int, int]]], turns: list[tuple[int, int, int]]) -> list[int]:
-    """For each utterance (its speech intervals), the speaker of ``turns`` with the most overlap (0 if none)."""
-    starts = np.array([s for s, _, _ in turns], dtype=np.int64)
-    out = []
-    for group in spans:
-        overlap: dict[int, int] = {}
-        for a, b in group:
-            k = max(0, int(np.searchsorted(starts, a, side="right")) - 1)
-            while k < len(turns) and turns[k][0] < b:
-                s, e, spk = turns[k]
-                if e > a:
-                    overlap[spk] = overlap.get(spk, 0) + min(b, e) - max(a, s)
-                k += 1
-        out.append(max(overlap, key=overlap.get) if overlap else 0)
-    return out
 
 
 def _padded(spans: list[list[tuple[int, int]]], n: int) -> list[tuple[int, int]]:
@@ -71,20 +52,13 @@ def cut(path: Path, out_dir: Path, max_s: float, n_speakers: int | None, vad_set
     the file when the VAD finds no speech at all.
     """
     reader = audio.AudioReader(path)
-    intervals = Detector(vad_settings).stream(reader)
-    spans = [g for g in utterance_spans(intervals, PAUSE_S, max_s)
-             if sum(b - a for a, b in g) >= MIN_SPEECH_S * audio.TARGET_SR]
-    if not spans:
-        raise BadInputError(path, f"no speech found by the VAD ({len(intervals)} speech interval(s), none in an "
-                                  f"utterance of at least {MIN_SPEECH_S} s)")
-    note = None
-    try:
-        turns = diarize.speaker_turns(reader, [iv for g in spans for iv in g], n_speakers, seed)
-    except KitError as exc:  # too little audible speech to tell speakers apart: one speaker
-        note = f"one speaker assumed: {exc}"
-        log.warning("%s: %s", path.name, note)
-        turns = []
-    speakers = speaker_of(spans, turns)
+    found, note = speaker_utterances(reader, Detector(vad_settings), PAUSE_S, max_s, True, n_speakers, seed)
+    found = [u for u in found if sum(b - a for a, b in u["intervals"]) >= MIN_SPEECH_S * audio.TARGET_SR]
+    if not found:
+        raise BadInputError(path, f"no speech found by the VAD (no utterance with at least {MIN_SPEECH_S} s of "
+                                  f"speech)")
+    spans = [u["intervals"] for u in found]
+    speakers = [u["speaker"] for u in found]
     out_dir.mkdir(parents=True, exist_ok=True)
     utterances = []
     for i, ((a, b), group, spk) in enumerate(zip(_padded(spans, len(reader)), spans, speakers)):
