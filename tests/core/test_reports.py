@@ -18,6 +18,7 @@ FORBIDDEN = {  # what a shared report must not show, with what each looks like
     "a Python repr": re.compile(r"\{'|\[\{'|\[\('|\b(?:Posix|Windows)Path\(|\bnp\.\w+\("),
     "a machine path": re.compile(r"/work/|/home/|/tmp/|/root/|/Users/"),
     "a progress bar": re.compile(r"\d+%\|"),
+    "a script fetched from the internet": re.compile(r"<script[^>]*\bsrc=[\"']?(?:https?:)?//"),
 }
 EMBEDDED = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")  # images: base64 may spell anything
 COMMITTED = sorted((REPO_ROOT / "reports").glob("*/*.html"))
@@ -78,6 +79,8 @@ def _executed(tmp_path: Path, repo="/work/elsewhere", share_safe=True) -> Path:
             stream("execute_result", execution_count=6, data={"text/plain": "{'audio_prep.speech_fraction': 0.8673}"})]),
     ]
     nb.cells = cells
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                             "version_minor": 0}}
     out = tmp_path / "reports" / "t" / "02_audio_prep.ipynb"
     out.parent.mkdir(parents=True)
     nbformat.write(nb, str(out))
@@ -134,6 +137,7 @@ def test_render_html_begins_with_key_figures_and_shows_nothing_forbidden(tmp_pat
     assert body.count("audio kept as speech by the VAD") == 1  # the record_metrics cell's own table is left out
     assert "the private transcript" not in body
     assert "the private transcript" in reports.render_html(_executed(tmp_path / "b"), share_safe=False).read_text()
+    assert "<script" not in body and "widget-state" not in body  # nothing to fetch, no progress bars' saved state
 
 
 def test_no_key_figures_after_a_failed_run(tmp_path):
@@ -152,15 +156,17 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
     bad.parent.mkdir(parents=True)
     bad.write_text("<p>ok</p>\n<pre>12:15:37 INFO aitranscribe.stages.data: building</pre>\n<pre>{'per': 0.3}</pre>\n"
                    "<td>/work/main/data/x</td>\n<pre>VAD:  40%|####   | 4/10</pre>\n"
-                   '<img src="data:image/png;base64,AA/work/BB"/>\n')
+                   '<img src="data:image/png;base64,AA/work/BB"/>\n'
+                   '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js"></script>\n')
     found = problems(bad)
     assert [f.split(": ")[0:2] for f in found] == [["a/b/r.html:2", "a log record"], ["a/b/r.html:3", "a Python repr"],
-                                                  ["a/b/r.html:4", "a machine path"], ["a/b/r.html:5", "a progress bar"]]
+                                                  ["a/b/r.html:4", "a machine path"], ["a/b/r.html:5", "a progress bar"],
+                                                  ["a/b/r.html:7", "a script fetched from the internet"]]
 
 
 def test_committed_reports_read_like_reports():
-    """Every committed HTML report: no log record, Python repr, machine path or progress bar (re-render them with
-    ``tools/render_reports.py`` after a run that committed new ones)."""
+    """Every committed HTML report: no log record, Python repr, machine path, progress bar or remote script (re-render
+    them with ``tools/render_reports.py`` after a run that committed new ones)."""
     assert COMMITTED, "no committed HTML report found"
     found = [p for path in COMMITTED for p in problems(path)]
     assert not found, "\n".join(found[:30]) + (f"\n... and {len(found) - 30} more" if len(found) > 30 else "")

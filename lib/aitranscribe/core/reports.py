@@ -19,6 +19,15 @@ log = logging.getLogger(__name__)
 
 PHI_TAG = "phi"
 SUMMARY_TAG = "key-figures"
+# nbconvert's lab page without the scripts it loads from CDNs (require.js, MathJax, mermaid): a report opened
+# anywhere asks nothing of the internet (the kit's outputs use none of them; widgets are dropped by sanitize)
+TEMPLATE = "aitranscribe_report.html.j2"
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
 RECORDING_CELL = re.compile(r"\brecord_metrics\(|\bmetrics\.record\(")  # the cell recording them (older kits too)
 
 
@@ -111,7 +120,8 @@ def add_key_figures(nb, figures: dict):
 def render_html(ipynb: Path, share_safe: bool) -> Path:
     """``ipynb`` rendered to HTML beside it: its stage's key figures first (from metrics.json, when every cell ran),
     code hidden, logs, progress bars and machine paths taken out, reprs shown as tables, ``phi`` cells removed
-    when ``share_safe``. Works on notebooks executed by earlier versions of the kit too."""
+    when ``share_safe``, no script fetched from a CDN. Works on notebooks executed by earlier kits too."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
@@ -121,7 +131,8 @@ def render_html(ipynb: Path, share_safe: bool) -> Path:
     nb = clean_notebook(nb, share_safe)
     if finished:
         nb = add_key_figures(nb, key_figures(ipynb))
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            extra_loaders=[jinja2.DictLoader({TEMPLATE: OFFLINE_TEMPLATE})], template_file=TEMPLATE)
     if share_safe:
         remover = TagRemovePreprocessor(remove_cell_tags={PHI_TAG}, enabled=True)
         exporter.register_preprocessor(remover, enabled=True)

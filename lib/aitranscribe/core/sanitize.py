@@ -179,7 +179,7 @@ def clean_outputs(outputs: list, roots, share_safe: bool, log_hint: str = "") ->
 
 def clean_notebook(nb, share_safe: bool):
     """A copy of an executed notebook fit to share: every code cell's outputs cleaned (:func:`clean_outputs`),
-    paths scrubbed in markdown cells too."""
+    paths scrubbed in markdown cells too, the widgets' saved state dropped when no widget is left."""
     import nbformat
 
     nb = copy.deepcopy(nb)
@@ -195,4 +195,6 @@ def clean_notebook(nb, share_safe: bool):
                                                                          log_hint)]
         elif cell.cell_type == "markdown":
             cell.source = scrub_paths(_text(cell.source), roots)
+    if not any(WIDGET in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs):
+        nb.metadata.pop("widgets", None)  # the progress bars' saved state, and the widget scripts it would load
     return nb
