@@ -2,6 +2,7 @@
 key figures first. Checked on a small synthetic notebook and on every committed report."""
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -21,7 +22,20 @@ FORBIDDEN = {  # what a shared report must not show, with what each looks like
     "a script fetched from the internet": re.compile(r"<script[^>]*\bsrc=[\"']?(?:https?:)?//"),
 }
 EMBEDDED = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")  # images: base64 may spell anything
-COMMITTED = sorted((REPO_ROOT / "reports").glob("*/*.html"))
+
+
+def _committed() -> list[Path]:
+    """The HTML reports git tracks (``reports/ci/`` and other local runs are not shared); every one without git."""
+    found = sorted((REPO_ROOT / "reports").glob("*/*.html"))
+    try:
+        tracked = subprocess.run(["git", "ls-files", "-z", "reports"], cwd=REPO_ROOT, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return found
+    names = {REPO_ROOT / n for n in tracked.stdout.decode().split("\0") if n}
+    return [p for p in found if p in names]
+
+
+COMMITTED = _committed()
 
 
 def problems(path: Path) -> list[str]:
