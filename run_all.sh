@@ -10,8 +10,9 @@
 #                                            whose profile benchmarks IPEX builds it by itself
 #
 # Set-up installs only what is missing: Debian packages (apt), a .venv with the versions pinned in
-# environment-stock.yml, the "aitranscribe" Jupyter kernel, and KenLM's lmplz/build_binary built from the
-# kenlm source distribution into .cache/kenlm. Re-running is cheap and idempotent.
+# environment-stock.yml, the "aitranscribe" Jupyter kernel, JupyterLab settings that fetch no news and check for
+# no updates, and KenLM's lmplz/build_binary built from the kenlm source distribution into .cache/kenlm.
+# Re-running is cheap and idempotent.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --test) mode="test"; shift ;;
     --setup-only) mode="setup"; shift ;;
     --setup-intel) intel=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown option '$1' (see bash run_all.sh --help)" ;;
   esac
 done
@@ -84,6 +85,11 @@ setup_kernel() {
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name aitranscribe --display-name "Python (aitranscribe)" >/dev/null
 }
 
+setup_jupyter_offline() {  # JupyterLab of .venv: no news feed, no update check (see aitranscribe/core/jupyter_offline.py)
+  "$VENV/bin/python" -m aitranscribe.core.jupyter_offline --prefix "$VENV" >/dev/null \
+    || die "writing JupyterLab's offline settings into $VENV failed"
+}
+
 setup_kenlm() {
   PYTHON="$VENV/bin/python" bash "$ROOT/tools/build_kenlm.sh" "$ROOT/.cache/kenlm" || die "building KenLM's lmplz failed"
 }
@@ -92,6 +98,7 @@ setup() {
   setup_apt
   setup_venv "$VENV" environment-stock.yml
   setup_kernel
+  setup_jupyter_offline
   # OpenVINO's model converter asks for telemetry consent: record a decline once.
   [ -x "$VENV/bin/opt_in_out" ] && "$VENV/bin/opt_in_out" --opt_out >/dev/null 2>&1 || true
   setup_kenlm

@@ -26,7 +26,7 @@ def corpus_table(summary: dict) -> pd.DataFrame:
     """Utterances, hours and speakers per split."""
     rows = {split: {"utterances": v["utterances"], "hours": round(v["hours"], 3), "speakers": v["speakers"]}
             for split, v in summary["splits"].items()}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")  # counts stay integers
 
 
 def durations(record: dict):

@@ -28,7 +28,16 @@ def timed(fn, repeats: int, warmup: int) -> list[float]:
     return samples
 
 
-def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> dict:
+class ArmPers(dict):
+    """``{arm: test PER}``: a plain dict, shown in a notebook as a table in percent."""
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        return pd.DataFrame({"test PER (%)": {arm: round(100 * v, 2) for arm, v in self.items()}}).to_html()
+
+
+def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:
     """Every arm's test PER against eager's (``int8_tolerance`` for int8); KitError before any speedup is shown."""
     eager = summary["arms"]["eager"]["per"]
     pers = {arm: r["per"] for arm, r in summary["arms"].items()}
@@ -36,7 +45,23 @@ def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> d
     if bad:
         raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance} "
                        f"({int8_tolerance} for int8): {bad}")
-    return {arm: round(v, 4) for arm, v in pers.items()}
+    return ArmPers({arm: round(v, 4) for arm, v in pers.items()})
+
+
+def machine_table(summary: dict):
+    """Where the benchmark ran: CPU model, cores, frequency, memory, vector extensions, binding, threads, arms
+    skipped and why, and the kit's commit; a one-column table."""
+    import pandas as pd
+
+    m = summary["machine"]
+    skipped = summary.get("skipped") or {}
+    rows = {"CPU": m.get("model"), "cores": m.get("cores"),
+            "max frequency (GHz)": round(m["max_mhz"] / 1000, 2) if m.get("max_mhz") else None,
+            "memory (GB)": m.get("memory_gb"), "vector extensions": ", ".join(m.get("flags", [])) or None,
+            "binding": summary.get("binding"), "threads per arm": summary.get("threads"),
+            "arms not run": "; ".join(f"{arm}: {why}" for arm, why in skipped.items()) or "none",
+            "kit commit": (m.get("git_sha") or "")[:12] or None}
+    return pd.DataFrame({"machine": {k: v for k, v in rows.items() if v is not None}}, dtype=object)
 
 
 def table(summary: dict):
@@ -65,8 +90,11 @@ def speedups(summary: dict, reference: str = "eager") -> dict:
     return out
 
 
-def roofline_note(summary: dict) -> str:
-    """Achieved GFLOP/s of the acoustic model against the nominal fp32 peak (AVX2: 32 flops per cycle and core)."""
+def roofline_note(summary: dict):
+    """Achieved GFLOP/s of the acoustic model against the nominal fp32 peak (AVX2: 32 flops per cycle and core, AVX-512:
+    64), as Markdown text (its ``.data`` is the string)."""
+    from IPython.display import Markdown
+
     best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
                for bs, g in r["model"].items())
     ghz = summary["machine"].get("max_mhz", 0) / 1000
@@ -76,5 +104,6 @@ def roofline_note(summary: dict) -> str:
         peak = flops_per_cycle * ghz * summary["threads"]
         text += (f" Nominal fp32 peak of {summary['threads']} core(s) at {ghz:.2f} GHz with {flops_per_cycle} "
                  f"flops/cycle: {peak:.0f} GFLOP/s, so {100 * best[0] / peak:.0f}% of peak.")
-    return text + (" The model is small (the GAN's generator is one convolution of kernel 4, the frame classifier "
-                   "two Linear layers): at small batches its time is call overhead and memory traffic, not arithmetic.")
+    return Markdown(text + (" The model is small (the GAN's generator is one convolution of kernel 4, the frame "
+                            "classifier two Linear layers): at small batches its time is call overhead and memory "
+                            "traffic, not arithmetic."))

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..core import machine, registry, stage
 from ..core.errors import KitError
 from ..core.files import atomic_write_text
+from ..core.logs import SHAREABLE
 from ..core.params import Param
 from ..core.paths import REPO_ROOT
 from ..benchmarking import results
@@ -77,7 +78,7 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
         python = _python_for(arm)
         if python is None:
             skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
-            log.warning("arm %s not run: %s", arm, skipped[arm])
+            log.warning("arm %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
             continue
         spec = {"arm": arm, "threads": threads, "records": records, "batch_sizes": [int(b) for b in p["batch_sizes"]],
                 "repeats": p["repeats"], "warmup": p["warmup"], "e2e": False, "e2e_utterances": p["e2e_utterances"],
@@ -102,7 +103,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
     if not path.is_file():
         load = machine.busy_fraction()
         if load > 0.2:
-            log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"])
+            log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"],
+                        extra=SHAREABLE)
         threads = spec["threads"]
         log.info("arm %s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec["arm"],
                  " end to end" if spec["e2e"] else "", python, bound, threads)
@@ -111,7 +113,7 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
         done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmarking.arm", json.dumps(spec)],
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         if done.returncode != 0:
-            log.warning("arm %s failed: %s", spec["arm"], done.stderr.strip()[-800:])
+            log.warning("arm %s failed: %s", spec["arm"], done.stderr.strip()[-800:], extra=SHAREABLE)
             raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
         result = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": load}
         atomic_write_text(path, json.dumps(result) + "\n")

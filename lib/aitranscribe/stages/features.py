@@ -218,6 +218,23 @@ def run_probe(p: dict, record: dict) -> dict:
     return result
 
 
+def probe_table(probe_result: dict):
+    """The CTC probe of :func:`run_probe` as a table: PER on its split and on train (percent), phones, epochs,
+    learning rate, batch size, seed; a one-line note when the probe was skipped."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    if probe_result.get("skipped"):
+        return Markdown("The supervised CTC probe was skipped (`probe_epochs = 0`).")
+    split = probe_result.get("eval_split", "test")
+    rows = {f"PER on {split} (%)": round(100 * probe_result["per"], 1),
+            "PER on train (%)": round(100 * probe_result["per_train"], 1), "phones": probe_result["symbols"],
+            "epochs": probe_result["epochs"], "learning rate": probe_result.get("lr"),
+            "batch size": probe_result.get("batch_size"), "seed": probe_result.get("seed")}
+    return pd.DataFrame({"supervised CTC probe (report-only)": {k: v for k, v in rows.items() if v is not None}},
+                        dtype=object)
+
+
 def metrics(summary: dict, probe_result: dict) -> dict:
     """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only)."""
     per = probe_result.get("per")

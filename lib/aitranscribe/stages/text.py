@@ -227,6 +227,20 @@ def _write_references(data_record: dict, out: Path, inventory: set) -> dict:
     return stats
 
 
+def overview(summary: dict):
+    """What became of the unpaired text: lines read, English kept, sentences kept in the lexicon, phones, the rare
+    phones that left the inventory; a table."""
+    import pandas as pd
+
+    rows = {"lines read": summary["n_lines"], "English sentences": summary["n_english"],
+            "dropped: not English": summary["dropped_not_english"],
+            "dropped: digits or no words": summary.get("dropped_digits"),
+            "sentences kept (every word in the lexicon)": summary["n_sentences"],
+            "words in the lexicon": summary.get("n_words"), "phones": summary["n_phones"],
+            "rare phones left out": ", ".join(summary["rare_phones"]) or "none"}
+    return pd.DataFrame({"text": {k: v for k, v in rows.items() if v is not None}}, dtype=object)
+
+
 def metrics(summary: dict) -> dict:
     """n_sentences, n_words, n_phones, phone_lm_ppl_valid, oov_sentence_fraction, test_oov_rate_report_only, and
     the word graph's size."""

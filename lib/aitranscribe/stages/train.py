@@ -77,7 +77,7 @@ def evaluate(p: dict, record: dict) -> dict:
     if out_path.is_file():
         cached = read_json(out_path)
         if cached.get("supervised_epochs") == p["supervised_epochs"] and cached.get("checkpoint") == record["checkpoint"]:
-            return cached
+            return {"method": record["method"], **cached}  # figures cached before they named the method
     features_record = stage.load_stage(p, "features")
     text_record = stage.load_stage(p, "text")
     model = models.load(record["checkpoint"])
