@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .. import backends, models
 from ..core import registry, stage
+from ..benchmarking.results import ArmPers
 from ..core import reports
 from ..core.errors import KitError
 from ..core.files import atomic_write_json, read_json
@@ -301,7 +302,7 @@ def reference_phones_wer(word_graph, symbols: list[str], items: list[dict], fram
     return scoring.wer(hyps, [it["ref_words"] for it in items])
 
 
-def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: float) -> dict:
+def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:
     """PER of the backend and of eager, asserted equal within ``tolerance`` (``int8_tolerance`` for int8)."""
     scores = summary["scores"]
     backend = summary["backend"]
@@ -311,7 +312,7 @@ def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: flo
         if diff > tolerance:
             raise KitError(f"backend {backend} changes the PER by {diff:.4f} (> {tolerance}) against eager: "
                            f"{scores[backend]['per']:.4f} vs {scores['eager']['per']:.4f}")
-    return {name: round(s["per"], 4) for name, s in scores.items()}
+    return ArmPers({name: round(s["per"], 4) for name, s in scores.items()})
 
 
 def comparison(summary: dict):
@@ -334,11 +335,19 @@ def comparison(summary: dict):
     return (pd.DataFrame(rows).T * pd.Series({"PER": 100, "WER": 100, "x real time": 1})).round(1)
 
 
-def examples(record: dict, n: int = 3) -> list[dict]:
-    """The first ``n`` transcripts with their timed words (per-utterance: tag the cell ``phi``)."""
+def examples(record: dict, n: int = 3):
+    """The first ``n`` transcripts as a table: name, phones, and words with their start times (and speakers, for a
+    folder). Per-utterance content: tag the cell ``phi``."""
+    import pandas as pd
+
     results = read_json(Path(record["dir"]) / "transcripts.json")
-    return [{"name": r["name"], "phones": " ".join(ph["phone"] for ph in r["phones"]),
-             "words": [(w["word"], w["start"], w["end"]) for w in r.get("words", [])]} for r in results[:n]]
+    rows = []
+    for r in results[:n]:
+        words = " ".join(f"{w['word']}@{w['start']:.2f}" + (f" ({w['speaker']})" if "speaker" in w else "")
+                         for w in r.get("words", []))
+        rows.append({"recording": r["name"], "phones": " ".join(ph["phone"] for ph in r["phones"]),
+                     "words @ start (s)": words})
+    return pd.DataFrame(rows)
 
 
 def metrics(summary: dict) -> dict:
