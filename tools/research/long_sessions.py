@@ -66,10 +66,13 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=3.0, help="length of the memory check (0: skip)")
     ap.add_argument("--voices", nargs=2, default=["espeak-us-m1", "espeak-us-f2"])
     ap.add_argument("--work", default=str(REPO_ROOT / "data" / "long_sessions"))
+    ap.add_argument("--data-root", default="", help="the trained profile's data root (default: the profile's)")
     args = ap.parse_args()
 
     specs = {s.key: s.load().PARAMS for s in registry.STAGES}
     p = load_profile(REPO_ROOT / "params" / f"{args.profile}.yaml", specs)
+    if args.data_root:
+        p = {key: {**values, "data_root": args.data_root} for key, values in p.items()}
     work = Path(args.work)
     voices = {v.name: v for v in demo.VOICES}
     sentences = _test_sentences(p["data"])
