@@ -1,4 +1,6 @@
 """The wav2vec-U GAN: shapes, masking, penalties, JOIN segmentation, and that the machinery can learn."""
+import math
+
 import numpy as np
 import torch
 
@@ -79,6 +81,51 @@ def test_penalties_zero_and_nonzero_where_they_should_be():
     real, real_pad = one_hot([torch.tensor([1, 2, 3])], 5)
     gp = gan.gradient_penalty(disc, real, real_pad, torch.softmax(torch.randn(1, 3, 5), -1), real_pad)
     assert gp > 0
+
+
+def _log(rows):
+    return torch.tensor(rows).log()
+
+
+def test_code_penalty_counts_padded_positions_as_uniform_as_fairseq():
+    """B=2, T=3, V=3, the last segment of utterance 1 padded; logits are log-probabilities chosen by hand."""
+    q, h = 0.25, 0.5
+    logits = torch.stack([_log([[h, q, q], [q, h, q], [q, q, h]]),
+                          torch.cat([_log([[h, q, q], [h, q, q]]), torch.tensor([[5.0, -3.0, 0.0]])])])
+    pad = torch.tensor([[False, False, False], [False, False, True]])
+    # fairseq: the padded segment's logits are zeros (its JOIN writes them), a uniform 1/3 each, averaged over 6:
+    # phone 0: (1/2 + 1/4 + 1/4 + 1/2 + 1/2 + 1/3) / 6 = 7/18; phones 1 and 2: (3/2 + 1/3) / 6 = 11/36 each
+    fairseq = math.exp(-(7 / 18 * math.log(7 / 18) + 2 * 11 / 36 * math.log(11 / 36)))  # = 2.979747
+    assert abs(float(gan.code_perplexity(logits, pad)) - fairseq) < 1e-5
+    assert abs(fairseq - 2.979747) < 1e-6
+    # over the 5 real segments only: phone 0: 2/5, phones 1 and 2: (3/2) / 5 = 3/10 each
+    real_only = math.exp(-(0.4 * math.log(0.4) + 2 * 0.3 * math.log(0.3)))  # = 2.971004
+    assert abs(float(gan.code_perplexity(logits, pad, all_positions=False)) - real_only) < 1e-5
+    # the generator loss reports (V - ppl) / V with the configured normalisation
+    cfg = gan.GanConfig(input_dim=8, vocab=3, disc_dim=16, disc_kernel=3)
+    disc = gan.Discriminator(cfg)
+    _, parts = gan.generator_loss(disc, cfg, logits, pad)
+    assert abs(parts["code_pen"] - (3 - fairseq) / 3) < 1e-5
+    _, parts = gan.generator_loss(disc, gan.GanConfig(**{**vars(cfg), "code_penalty_all_positions": False}), logits, pad)
+    assert abs(parts["code_pen"] - (3 - real_only) / 3) < 1e-5
+
+
+def test_smoothness_penalty_averages_over_all_pairs_as_fairseq():
+    """B=2, T=3, V=3, the last segment of utterance 1 padded (its logits 9 must not count)."""
+    logits = torch.tensor([[[0.0, 0, 0], [1, 2, 0], [1, 0, 2]],
+                           [[1.0, 1, 1], [1, 1, 3], [9, 9, 9]]])
+    pad = torch.tensor([[False, False, False], [False, False, True]])
+    # squared differences summed over V: utterance 0: 1+4+0 = 5 and 0+4+4 = 8; utterance 1: 0+0+4 = 4, then a
+    # pair into padding, set to 0. fairseq: (5 + 8 + 4 + 0) / (B x (T-1) x V = 12) = 17/12
+    assert abs(float(gan.smoothness_penalty(logits, pad)) - 17 / 12) < 1e-6
+    # over the 3 real pairs only, each pair's mean over V: (5/3 + 8/3 + 4/3) / 3 = 17/9
+    assert abs(float(gan.smoothness_penalty(logits, pad, all_pairs=False)) - 17 / 9) < 1e-6
+    cfg = gan.GanConfig(input_dim=8, vocab=3, disc_dim=16, disc_kernel=3)
+    disc = gan.Discriminator(cfg)
+    assert abs(gan.generator_loss(disc, cfg, logits, pad)[1]["smooth_pen"] - 17 / 12) < 1e-6
+    other = gan.GanConfig(**{**vars(cfg), "smoothness_all_pairs": False})
+    assert abs(gan.generator_loss(disc, other, logits, pad)[1]["smooth_pen"] - 17 / 9) < 1e-6
+    assert gan.smoothness_penalty(logits[:, :1], pad[:, :1]) == 0  # one segment: no pair
 
 
 def test_gradient_penalty_is_fairseqs_norm_over_time_per_phone():

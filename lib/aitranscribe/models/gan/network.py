@@ -32,6 +32,10 @@ class GanConfig:
     code_penalty: float = 4.0
     smoothness: float = 0.5
     segment_random: bool = True  # JOIN: a random frame per run in training (mean at evaluation)
+    # fairseq's normalisation unless set otherwise (issue 20): the kit before it left padded segments out of the
+    # code penalty and averaged the smoothness over real pairs only
+    code_penalty_all_positions: bool = True  # padded segments enter the batch-averaged softmax as uniform
+    smoothness_all_pairs: bool = True  # padded pairs count (as 0) in the mean's denominator B x (T'-1) x V
 
 
 class Generator(nn.Module):
@@ -148,20 +152,36 @@ class Discriminator(nn.Module):
         return h.sum(1) / (~padding).sum(1).clamp(min=1)
 
 
-def code_perplexity(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """exp(entropy) of the softmax averaged over every non-padded position of the batch."""
-    probs = torch.softmax(logits.float(), -1)[~padding]
+def code_perplexity(logits: torch.Tensor, padding: torch.Tensor, all_positions: bool = True) -> torch.Tensor:
+    """exp(entropy) of the batch-averaged softmax: (B, T, V) logits, (B, T) mask -> scalar.
+
+    ``all_positions`` (fairseq): the average runs over all B x T positions, a padded one with zero logits (what
+    fairseq's JOIN writes there), i.e. uniform; otherwise over the real positions only.
+    """
+    logits = logits.float()
+    if all_positions:
+        probs = torch.softmax(logits.masked_fill(padding.unsqueeze(-1), 0.0), -1).reshape(-1, logits.shape[-1])
+    else:
+        probs = torch.softmax(logits, -1)[~padding]
     avg = probs.mean(0)
     return torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
 
 
-def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of consecutive logits (pairs inside the sequence only)."""
+def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor, all_pairs: bool = True) -> torch.Tensor:
+    """Mean squared difference of consecutive logits: (B, T, V), (B, T) -> scalar (0 when T < 2).
+
+    ``all_pairs`` (fairseq): the squares of pairs whose second step is padded are set to 0 and the mean runs over
+    all B x (T-1) x V elements; otherwise over the pairs of two real steps only.
+    """
+    if logits.shape[1] < 2:
+        return logits.new_zeros(())
+    squares = (logits[:, 1:] - logits[:, :-1]).pow(2)
+    if all_pairs:
+        return squares.masked_fill(padding[:, 1:].unsqueeze(-1), 0.0).mean()
     both = ~(padding[:, 1:] | padding[:, :-1])
     if not both.any():
         return logits.new_zeros(())
-    diff = (logits[:, 1:] - logits[:, :-1]).pow(2).mean(-1)
-    return diff[both].mean()
+    return squares.mean(-1)[both].mean()
 
 
 def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Tensor, fake: torch.Tensor,
@@ -207,8 +227,8 @@ def generator_loss(disc, cfg: GanConfig, logits, padding) -> tuple[torch.Tensor,
     B, V = logits.shape[0], logits.shape[-1]
     d_fake = disc(torch.softmax(logits, -1), padding)
     adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")
-    ppl = code_perplexity(logits, padding)
+    ppl = code_perplexity(logits, padding, cfg.code_penalty_all_positions)
     code = (V - ppl) / V
-    smooth = smoothness_penalty(logits, padding)
+    smooth = smoothness_penalty(logits, padding, cfg.smoothness_all_pairs)
     total = adv + cfg.code_penalty * code * B + cfg.smoothness * smooth * B
     return total, {"g_adv": adv.item(), "code_pen": code.item(), "smooth_pen": smooth.item(), "code_ppl": ppl.item()}
