@@ -21,11 +21,36 @@ def test_generator_shapes_and_padding_do_not_leak():
     gen = gan.Generator(CFG).eval()
     x, pad = batch([6, 3])
     out = gen(x, pad)
-    assert out.shape == (2, 6, 5)
-    # what sits in padded positions does not change the outputs of real positions
+    assert out.shape == (2, 7, 5)
+    # what sits in padded positions does not change the outputs of real positions (3 inputs: 4 real outputs)
     x2 = x.clone()
     x2[1, 3:] = 100.0
-    assert torch.allclose(gen(x2, pad)[1, :3], out[1, :3])
+    assert torch.allclose(gen(x2, pad)[1, :4], out[1, :4])
+
+
+def test_generator_keeps_fairseqs_t_plus_one_outputs_and_their_mask():
+    """Kernel 4, padding 2: T + 1 outputs; output t reads inputs t-2..t+1 (zeros outside); the mask shifts by one."""
+    gen = gan.Generator(CFG).eval()
+    x, pad = batch([5, 3])
+    out = gen(x, pad)
+    assert out.shape == (2, 6, 5) and gen.extra_steps() == 1
+    mask = gan.output_padding(pad, out.shape[1])
+    assert mask.tolist() == [[False] * 6, [False, False, False, False, True, True]]
+    w = gen.proj.weight  # (V, D, 4)
+    with torch.no_grad():
+        assert torch.allclose(out[0, 0], w[:, :, 2] @ x[0, 0] + w[:, :, 3] @ x[0, 1], atol=1e-6)
+        assert torch.allclose(out[0, 5], w[:, :, 0] @ x[0, 3] + w[:, :, 1] @ x[0, 4], atol=1e-6)
+        assert torch.allclose(out[1, 3], w[:, :, 0] @ x[1, 1] + w[:, :, 1] @ x[1, 2], atol=1e-6)  # its last real one
+        alone = gen(x[1:, :3], pad[1:, :3])
+    assert alone.shape == (1, 4, 5) and torch.allclose(alone[0], out[1, :4], atol=1e-6)  # as if batched alone
+    cropped = gan.Generator(gan.GanConfig(**{**gen.config(), "generator_crop": True})).eval()
+    cropped.load_state_dict(gen.state_dict())
+    assert cropped.extra_steps() == 0 and torch.allclose(cropped(x, pad), out[:, :5])
+    assert gan.output_padding(pad, 5) is pad
+    odd = gan.Generator(gan.GanConfig(input_dim=8, vocab=5, generator_kernel=3)).eval()
+    assert odd(x, pad).shape == (2, 5, 5) and odd.extra_steps() == 0
+    for g in (gen, cropped, odd):
+        assert torch.allclose(gan.GeneratorLinear(g)(x, pad), g(x, pad), atol=1e-6)
 
 
 def test_linear_generator_equals_conv_generator():
@@ -167,7 +192,7 @@ def test_generator_learns_a_toy_mapping_with_labels():
     protos = torch.randn(5, 8) * 3
     labels = torch.randint(0, 5, (64, 12))
     x = protos[labels] + 0.3 * torch.randn(64, 12, 8)
-    gen = gan.Generator(CFG)
+    gen = gan.Generator(gan.GanConfig(**{**vars(CFG), "generator_crop": True}))  # one output per labelled step
     opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
     for _ in range(200):
         loss = torch.nn.functional.cross_entropy(gen(x).reshape(-1, 5), labels.reshape(-1))
@@ -226,3 +251,29 @@ def test_aligned_generator_learns_force_aligned_segment_labels():
     generator = diagnostics.aligned_generator(aligner, ["a", "b", "c", "d"], feats, refs, symbols, kernel=4, epochs=80)
     hyps = GanModel(generator, symbols).phones(feats)
     assert per(hyps, refs) < 0.05
+
+
+def test_model_decodes_and_times_the_extra_output(tmp_path):
+    """Each utterance of n segments gives n + 1 outputs; the extra one is timed like the last segment; a
+    checkpoint written before the choice existed loads cropped, as it was trained."""
+    import json
+    from dataclasses import asdict
+
+    from aitranscribe.models.gan.model import GanModel, step_bounds
+
+    gen = gan.Generator(CFG).eval()
+    model = GanModel(gen, ["a", "b", "c", "d", "<SIL>"])
+    x, pad = batch([5, 3])
+    with torch.no_grad():
+        logits = gen(x, pad)
+    assert [len(s) for s in model.step_scores(logits, pad)] == [6, 4]
+    for (logp, ids, spans), n in zip(model.decode(logits, pad), (6, 4)):
+        assert spans[0][0] == 0 and spans[-1][1] == n - 1 and len(spans) == len(ids) == len(logp)
+    bounds = np.array([[0, 3], [3, 5], [5, 9]])
+    assert step_bounds(bounds, 1).tolist() == [[0, 3], [3, 5], [5, 9], [5, 9]]
+    assert step_bounds(bounds, 0) is bounds
+    old = {k: v for k, v in asdict(CFG).items() if k not in ("generator_crop", "code_penalty_all_positions",
+                                                             "smoothness_all_pairs", "join_padding_run")}
+    torch.save({"generator": gen.state_dict(), "config": json.dumps(old), "symbols": model.symbols},
+               tmp_path / "old.pt")
+    assert GanModel.load(tmp_path / "old.pt").net(x, pad).shape == (2, 5, 5)

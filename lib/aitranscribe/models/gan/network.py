@@ -1,7 +1,9 @@
 """The wav2vec-U GAN (v1, fairseq ``w2vu.yaml``): generator, JOIN segmentation, causal discriminator, losses.
 
 Shapes: segment features ``x`` (B, T, D) with ``padding`` (B, T, True where padded); the generator gives
-logits (B, T, V) over the phone inventory including ``<SIL>``; real text is one-hot (B, L, V).
+logits (B, T + 1, V) over the phone inventory including ``<SIL>`` (an even kernel with padding k/2 makes one
+step more than it reads, and fairseq keeps it; :func:`output_padding` gives its mask), or (B, T, V) with
+``generator_crop``; real text is one-hot (B, L, V).
 The generator's convolution can be written as Conv1d (as fairseq) or, numerically equal, as a Linear over
 unfolded windows (``GeneratorLinear``) so INT8 paths that do not quantise Conv1d can run it.
 """
@@ -32,14 +34,30 @@ class GanConfig:
     code_penalty: float = 4.0
     smoothness: float = 0.5
     segment_random: bool = True  # JOIN: a random frame per run in training (mean at evaluation)
-    # fairseq's normalisation unless set otherwise (issue 20): the kit before it left padded segments out of the
-    # code penalty and averaged the smoothness over real pairs only
+    # fairseq's behaviour unless set otherwise (issue 20): the kit before it cropped the generator to T steps,
+    # left padded segments out of the code penalty and averaged the smoothness over real pairs only
+    generator_crop: bool = False  # True: keep T outputs of an even kernel (fairseq keeps T + 1)
     code_penalty_all_positions: bool = True  # padded segments enter the batch-averaged softmax as uniform
     smoothness_all_pairs: bool = True  # padded pairs count (as 0) in the mean's denominator B x (T'-1) x V
 
 
+def output_padding(padding: torch.Tensor, steps: int) -> torch.Tensor:
+    """Padding mask of ``steps`` generator outputs from the input mask ``padding`` (B, T) -> (B, steps).
+
+    ``steps == T``: the input mask. ``steps == T + 1`` (fairseq): output 0 is always real and output t + 1 is
+    padded where input t is, so an utterance of n steps has n + 1 real outputs, the last reading zeros beyond it.
+    """
+    T = padding.shape[1]
+    if steps == T:
+        return padding
+    if steps != T + 1:
+        raise ValueError(f"{steps} generator outputs for {T} input steps: expected {T} or {T + 1}")
+    return torch.cat([padding.new_zeros(padding.shape[0], 1), padding], 1)
+
+
 class Generator(nn.Module):
-    """Dropout then Conv1d(input_dim -> vocab, kernel k, padding k//2, no bias), cropped to T."""
+    """Dropout then Conv1d(input_dim -> vocab, kernel k, padding k//2, no bias): (B, T, D) -> (B, T', V) with
+    T' = T + 1 for an even kernel (as fairseq), T for an odd one or with ``generator_crop``."""
 
     def __init__(self, cfg: GanConfig):
         super().__init__()
@@ -59,7 +77,12 @@ class Generator(nn.Module):
         h = x.transpose(1, 2)
         if self.bn is not None:
             h = self.bn(h) * self.bn_scale
-        return self.proj(h).transpose(1, 2)[:, : x.shape[1]]
+        out = self.proj(h).transpose(1, 2)
+        return out[:, : x.shape[1]] if self.cfg.generator_crop else out
+
+    def extra_steps(self) -> int:
+        """Outputs beyond the input length: 1 for an even kernel kept whole (fairseq), else 0."""
+        return 0 if self.cfg.generator_crop else 2 * (self.kernel // 2) - self.kernel + 1
 
     def config(self) -> dict:
         return asdict(self.cfg)
@@ -89,6 +112,7 @@ class GeneratorLinear(nn.Module):
                 self.linear.bias.copy_(bias.detach())
         self.bn = generator.bn
         self.bn_scale = generator.bn_scale
+        self.crop = generator.cfg.generator_crop
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
         if padding is not None:
@@ -97,8 +121,10 @@ class GeneratorLinear(nn.Module):
             x = (self.bn(x.transpose(1, 2)) * self.bn_scale).transpose(1, 2)
         T = x.shape[1]
         padded = F.pad(x, (0, 0, self.pad, self.pad))
-        windows = padded.unfold(1, self.kernel, 1)[:, :T]  # (B, T, D, k)
-        return self.linear(windows.transpose(2, 3).reshape(x.shape[0], T, -1))
+        windows = padded.unfold(1, self.kernel, 1)  # (B, T', D, k), T' as the Conv1d's
+        if self.crop:
+            windows = windows[:, :T]
+        return self.linear(windows.transpose(2, 3).reshape(x.shape[0], windows.shape[1], -1))
 
 
 def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,8 +227,12 @@ def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Te
 
 
 def generator_forward(gen, x, padding, cfg: GanConfig, training: bool):
-    """JOIN-segmented logits, their softmax and padding: ``(seg_logits, dist, dist_padding)``."""
-    seg, seg_pad = join_segments(gen(x, padding), padding, random_frame=training and cfg.segment_random)
+    """JOIN-segmented logits, their softmax and padding: ``(seg_logits, dist, dist_padding)``.
+
+    ``x`` (B, T, D) with input ``padding`` (B, T); the generator's T or T + 1 outputs get their own mask."""
+    logits = gen(x, padding)
+    seg, seg_pad = join_segments(logits, output_padding(padding, logits.shape[1]),
+                                 random_frame=training and cfg.segment_random)
     return seg, torch.softmax(seg, -1), seg_pad
 
 
