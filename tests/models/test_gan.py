@@ -70,6 +70,17 @@ def test_join_segments_mean_and_random():
         assert rnd[0, 0].tolist() in ([1.0, 0.0], [2.0, 0.0]) and rnd[0, 1].tolist() in ([0.0, 1.0], [0.0, 3.0])
 
 
+def test_join_length_counts_the_padding_as_a_run_as_fairseq():
+    logits = torch.tensor([[[1.0, 0], [2, 0], [1, 0], [3, 0], [5, 0]], [[0, 1.0], [0, 2], [0, 0], [0, 0], [0, 0]]])
+    pad = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 1, 1, 1]]).bool()
+    # fairseq's run finder sees the padding of utterance 1 as a run (1 real run each):
+    # it counts in the length, not in the mask
+    seg, seg_pad = gan.join_segments(logits, pad, random_frame=False)
+    assert seg.shape[1] == 1
+    seg, seg_pad = gan.join_segments(logits, pad, random_frame=True, padding_run=True)
+    assert seg_pad.tolist() == [[False, True], [False, True]] and (seg[:, 1] == 0).all()
+
+
 def test_discriminator_is_causal_and_masks_padding():
     disc = gan.Discriminator(CFG).eval()
     x = torch.softmax(torch.randn(1, 6, 5), -1)

@@ -35,10 +35,12 @@ class GanConfig:
     smoothness: float = 0.5
     segment_random: bool = True  # JOIN: a random frame per run in training (mean at evaluation)
     # fairseq's behaviour unless set otherwise (issue 20): the kit before it cropped the generator to T steps,
-    # left padded segments out of the code penalty and averaged the smoothness over real pairs only
+    # left padded segments out of the code penalty, averaged the smoothness over real pairs only and counted
+    # real runs only in JOIN's length
     generator_crop: bool = False  # True: keep T outputs of an even kernel (fairseq keeps T + 1)
     code_penalty_all_positions: bool = True  # padded segments enter the batch-averaged softmax as uniform
     smoothness_all_pairs: bool = True  # padded pairs count (as 0) in the mean's denominator B x (T'-1) x V
+    join_padding_run: bool = True  # JOIN's length counts a padded utterance's padding as one more run
 
 
 def output_padding(padding: torch.Tensor, steps: int) -> torch.Tensor:
@@ -127,10 +129,13 @@ class GeneratorLinear(nn.Module):
         return self.linear(windows.transpose(2, 3).reshape(x.shape[0], windows.shape[1], -1))
 
 
-def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool,
+                  padding_run: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """JOIN segmentation: merge runs of equal argmax; one random frame per run (training) or the run mean.
 
-    (B, T, V), (B, T) -> (B, T', V), (B, T'), vectorised over the batch.
+    (B, T, V), (B, T) -> (B, T', V), (B, T'), vectorised over the batch; padded segments are zeros.
+    T' = the most runs of an utterance; with ``padding_run`` (fairseq, whose run finder sees the padding as one
+    more run) an utterance with padding counts one more, so T' can end in a column of padding only.
     """
     B, T, V = logits.shape
     preds = logits.argmax(-1).masked_fill(padding, -1)
@@ -138,7 +143,7 @@ def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: boo
     new_run[:, 1:] = preds[:, 1:] != preds[:, :-1]
     new_run &= ~padding
     n_runs = new_run.sum(1)
-    T2 = int(n_runs.max().clamp(min=1))
+    T2 = int((n_runs + padding.any(1).long() if padding_run else n_runs).max().clamp(min=1))
     slot = torch.cumsum(new_run.long(), dim=1) - 1 + torch.arange(B, device=logits.device).unsqueeze(1) * T2
     valid = ~padding
     counts = torch.zeros(B * T2, device=logits.device).index_add_(0, slot[valid], torch.ones(int(valid.sum()), device=logits.device))
@@ -232,7 +237,7 @@ def generator_forward(gen, x, padding, cfg: GanConfig, training: bool):
     ``x`` (B, T, D) with input ``padding`` (B, T); the generator's T or T + 1 outputs get their own mask."""
     logits = gen(x, padding)
     seg, seg_pad = join_segments(logits, output_padding(padding, logits.shape[1]),
-                                 random_frame=training and cfg.segment_random)
+                                 random_frame=training and cfg.segment_random, padding_run=cfg.join_padding_run)
     return seg, torch.softmax(seg, -1), seg_pad
 
 
