@@ -142,7 +142,8 @@ def test_code_penalty_counts_padded_positions_as_uniform_as_fairseq():
     disc = gan.Discriminator(cfg)
     _, parts = gan.generator_loss(disc, cfg, logits, pad)
     assert abs(parts["code_pen"] - (3 - fairseq) / 3) < 1e-5
-    _, parts = gan.generator_loss(disc, gan.GanConfig(**{**vars(cfg), "code_penalty_all_positions": False}), logits, pad)
+    real_cfg = gan.GanConfig(**{**vars(cfg), "code_penalty_all_positions": False})
+    _, parts = gan.generator_loss(disc, real_cfg, logits, pad)
     assert abs(parts["code_pen"] - (3 - real_only) / 3) < 1e-5
 
 
