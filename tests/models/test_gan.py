@@ -1,4 +1,6 @@
 """The wav2vec-U GAN: shapes, masking, penalties, JOIN segmentation, and that the machinery can learn."""
+import math
+
 import numpy as np
 import torch
 
@@ -19,11 +21,36 @@ def test_generator_shapes_and_padding_do_not_leak():
     gen = gan.Generator(CFG).eval()
     x, pad = batch([6, 3])
     out = gen(x, pad)
-    assert out.shape == (2, 6, 5)
-    # what sits in padded positions does not change the outputs of real positions
+    assert out.shape == (2, 7, 5)
+    # what sits in padded positions does not change the outputs of real positions (3 inputs: 4 real outputs)
     x2 = x.clone()
     x2[1, 3:] = 100.0
-    assert torch.allclose(gen(x2, pad)[1, :3], out[1, :3])
+    assert torch.allclose(gen(x2, pad)[1, :4], out[1, :4])
+
+
+def test_generator_keeps_fairseqs_t_plus_one_outputs_and_their_mask():
+    """Kernel 4, padding 2: T + 1 outputs; output t reads inputs t-2..t+1 (zeros outside); the mask shifts by one."""
+    gen = gan.Generator(CFG).eval()
+    x, pad = batch([5, 3])
+    out = gen(x, pad)
+    assert out.shape == (2, 6, 5) and gen.extra_steps() == 1
+    mask = gan.output_padding(pad, out.shape[1])
+    assert mask.tolist() == [[False] * 6, [False, False, False, False, True, True]]
+    w = gen.proj.weight  # (V, D, 4)
+    with torch.no_grad():
+        assert torch.allclose(out[0, 0], w[:, :, 2] @ x[0, 0] + w[:, :, 3] @ x[0, 1], atol=1e-6)
+        assert torch.allclose(out[0, 5], w[:, :, 0] @ x[0, 3] + w[:, :, 1] @ x[0, 4], atol=1e-6)
+        assert torch.allclose(out[1, 3], w[:, :, 0] @ x[1, 1] + w[:, :, 1] @ x[1, 2], atol=1e-6)  # its last real one
+        alone = gen(x[1:, :3], pad[1:, :3])
+    assert alone.shape == (1, 4, 5) and torch.allclose(alone[0], out[1, :4], atol=1e-6)  # as if batched alone
+    cropped = gan.Generator(gan.GanConfig(**{**gen.config(), "generator_crop": True})).eval()
+    cropped.load_state_dict(gen.state_dict())
+    assert cropped.extra_steps() == 0 and torch.allclose(cropped(x, pad), out[:, :5])
+    assert gan.output_padding(pad, 5) is pad
+    odd = gan.Generator(gan.GanConfig(input_dim=8, vocab=5, generator_kernel=3)).eval()
+    assert odd(x, pad).shape == (2, 5, 5) and odd.extra_steps() == 0
+    for g in (gen, cropped, odd):
+        assert torch.allclose(gan.GeneratorLinear(g)(x, pad), g(x, pad), atol=1e-6)
 
 
 def test_linear_generator_equals_conv_generator():
@@ -41,6 +68,17 @@ def test_join_segments_mean_and_random():
     for _ in range(5):
         rnd, _ = gan.join_segments(logits, pad, random_frame=True)
         assert rnd[0, 0].tolist() in ([1.0, 0.0], [2.0, 0.0]) and rnd[0, 1].tolist() in ([0.0, 1.0], [0.0, 3.0])
+
+
+def test_join_length_counts_the_padding_as_a_run_as_fairseq():
+    logits = torch.tensor([[[1.0, 0], [2, 0], [1, 0], [3, 0], [5, 0]], [[0, 1.0], [0, 2], [0, 0], [0, 0], [0, 0]]])
+    pad = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 1, 1, 1]]).bool()
+    # fairseq's run finder sees the padding of utterance 1 as a run (1 real run each):
+    # it counts in the length, not in the mask
+    seg, seg_pad = gan.join_segments(logits, pad, random_frame=False)
+    assert seg.shape[1] == 1
+    seg, seg_pad = gan.join_segments(logits, pad, random_frame=True, padding_run=True)
+    assert seg_pad.tolist() == [[False, True], [False, True]] and (seg[:, 1] == 0).all()
 
 
 def test_discriminator_is_causal_and_masks_padding():
@@ -79,6 +117,52 @@ def test_penalties_zero_and_nonzero_where_they_should_be():
     real, real_pad = one_hot([torch.tensor([1, 2, 3])], 5)
     gp = gan.gradient_penalty(disc, real, real_pad, torch.softmax(torch.randn(1, 3, 5), -1), real_pad)
     assert gp > 0
+
+
+def _log(rows):
+    return torch.tensor(rows).log()
+
+
+def test_code_penalty_counts_padded_positions_as_uniform_as_fairseq():
+    """B=2, T=3, V=3, the last segment of utterance 1 padded; logits are log-probabilities chosen by hand."""
+    q, h = 0.25, 0.5
+    logits = torch.stack([_log([[h, q, q], [q, h, q], [q, q, h]]),
+                          torch.cat([_log([[h, q, q], [h, q, q]]), torch.tensor([[5.0, -3.0, 0.0]])])])
+    pad = torch.tensor([[False, False, False], [False, False, True]])
+    # fairseq: the padded segment's logits are zeros (its JOIN writes them), a uniform 1/3 each, averaged over 6:
+    # phone 0: (1/2 + 1/4 + 1/4 + 1/2 + 1/2 + 1/3) / 6 = 7/18; phones 1 and 2: (3/2 + 1/3) / 6 = 11/36 each
+    fairseq = math.exp(-(7 / 18 * math.log(7 / 18) + 2 * 11 / 36 * math.log(11 / 36)))  # = 2.979747
+    assert abs(float(gan.code_perplexity(logits, pad)) - fairseq) < 1e-5
+    assert abs(fairseq - 2.979747) < 1e-6
+    # over the 5 real segments only: phone 0: 2/5, phones 1 and 2: (3/2) / 5 = 3/10 each
+    real_only = math.exp(-(0.4 * math.log(0.4) + 2 * 0.3 * math.log(0.3)))  # = 2.971004
+    assert abs(float(gan.code_perplexity(logits, pad, all_positions=False)) - real_only) < 1e-5
+    # the generator loss reports (V - ppl) / V with the configured normalisation
+    cfg = gan.GanConfig(input_dim=8, vocab=3, disc_dim=16, disc_kernel=3)
+    disc = gan.Discriminator(cfg)
+    _, parts = gan.generator_loss(disc, cfg, logits, pad)
+    assert abs(parts["code_pen"] - (3 - fairseq) / 3) < 1e-5
+    real_cfg = gan.GanConfig(**{**vars(cfg), "code_penalty_all_positions": False})
+    _, parts = gan.generator_loss(disc, real_cfg, logits, pad)
+    assert abs(parts["code_pen"] - (3 - real_only) / 3) < 1e-5
+
+
+def test_smoothness_penalty_averages_over_all_pairs_as_fairseq():
+    """B=2, T=3, V=3, the last segment of utterance 1 padded (its logits 9 must not count)."""
+    logits = torch.tensor([[[0.0, 0, 0], [1, 2, 0], [1, 0, 2]],
+                           [[1.0, 1, 1], [1, 1, 3], [9, 9, 9]]])
+    pad = torch.tensor([[False, False, False], [False, False, True]])
+    # squared differences summed over V: utterance 0: 1+4+0 = 5 and 0+4+4 = 8; utterance 1: 0+0+4 = 4, then a
+    # pair into padding, set to 0. fairseq: (5 + 8 + 4 + 0) / (B x (T-1) x V = 12) = 17/12
+    assert abs(float(gan.smoothness_penalty(logits, pad)) - 17 / 12) < 1e-6
+    # over the 3 real pairs only, each pair's mean over V: (5/3 + 8/3 + 4/3) / 3 = 17/9
+    assert abs(float(gan.smoothness_penalty(logits, pad, all_pairs=False)) - 17 / 9) < 1e-6
+    cfg = gan.GanConfig(input_dim=8, vocab=3, disc_dim=16, disc_kernel=3)
+    disc = gan.Discriminator(cfg)
+    assert abs(gan.generator_loss(disc, cfg, logits, pad)[1]["smooth_pen"] - 17 / 12) < 1e-6
+    other = gan.GanConfig(**{**vars(cfg), "smoothness_all_pairs": False})
+    assert abs(gan.generator_loss(disc, other, logits, pad)[1]["smooth_pen"] - 17 / 9) < 1e-6
+    assert gan.smoothness_penalty(logits[:, :1], pad[:, :1]) == 0  # one segment: no pair
 
 
 def test_gradient_penalty_is_fairseqs_norm_over_time_per_phone():
@@ -120,7 +204,7 @@ def test_generator_learns_a_toy_mapping_with_labels():
     protos = torch.randn(5, 8) * 3
     labels = torch.randint(0, 5, (64, 12))
     x = protos[labels] + 0.3 * torch.randn(64, 12, 8)
-    gen = gan.Generator(CFG)
+    gen = gan.Generator(gan.GanConfig(**{**vars(CFG), "generator_crop": True}))  # one output per labelled step
     opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
     for _ in range(200):
         loss = torch.nn.functional.cross_entropy(gen(x).reshape(-1, 5), labels.reshape(-1))
@@ -179,3 +263,29 @@ def test_aligned_generator_learns_force_aligned_segment_labels():
     generator = diagnostics.aligned_generator(aligner, ["a", "b", "c", "d"], feats, refs, symbols, kernel=4, epochs=80)
     hyps = GanModel(generator, symbols).phones(feats)
     assert per(hyps, refs) < 0.05
+
+
+def test_model_decodes_and_times_the_extra_output(tmp_path):
+    """Each utterance of n segments gives n + 1 outputs; the extra one is timed like the last segment; a
+    checkpoint written before the choice existed loads cropped, as it was trained."""
+    import json
+    from dataclasses import asdict
+
+    from aitranscribe.models.gan.model import GanModel, step_bounds
+
+    gen = gan.Generator(CFG).eval()
+    model = GanModel(gen, ["a", "b", "c", "d", "<SIL>"])
+    x, pad = batch([5, 3])
+    with torch.no_grad():
+        logits = gen(x, pad)
+    assert [len(s) for s in model.step_scores(logits, pad)] == [6, 4]
+    for (logp, ids, spans), n in zip(model.decode(logits, pad), (6, 4)):
+        assert spans[0][0] == 0 and spans[-1][1] == n - 1 and len(spans) == len(ids) == len(logp)
+    bounds = np.array([[0, 3], [3, 5], [5, 9]])
+    assert step_bounds(bounds, 1).tolist() == [[0, 3], [3, 5], [5, 9], [5, 9]]
+    assert step_bounds(bounds, 0) is bounds
+    old = {k: v for k, v in asdict(CFG).items() if k not in ("generator_crop", "code_penalty_all_positions",
+                                                             "smoothness_all_pairs", "join_padding_run")}
+    torch.save({"generator": gen.state_dict(), "config": json.dumps(old), "symbols": model.symbols},
+               tmp_path / "old.pt")
+    assert GanModel.load(tmp_path / "old.pt").net(x, pad).shape == (2, 5, 5)

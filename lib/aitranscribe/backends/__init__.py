@@ -2,7 +2,8 @@
 
 Every backend turns a trained network (an acoustic model's ``net``: the GAN's generator or the decipher method's
 frame classifier; each has ``input_dim``, ``config()``, ``flops()`` and ``linear_form()``) into a callable
-``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T, V)``. A backend that cannot run here raises
+``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T', V)`` with the network's own T' (T, or T + 1 for
+the GAN generator's even kernel, as fairseq). A backend that cannot run here raises
 :class:`BackendUnavailable` saying why; nothing silently falls back to another backend.
 
 * ``eager``: stock PyTorch fp32.
@@ -110,7 +111,8 @@ def int8(generator: torch.nn.Module, calibration: list[tuple[torch.Tensor, torch
         bucket = 64 * -(-T // 64)
         x = torch.nn.functional.pad(_masked(x, padding), (0, 0, 0, bucket - T))
         with torch.inference_mode():
-            return quantized(x)[:, :T]
+            out = quantized(x)
+            return out[:, : T + out.shape[1] - bucket]  # the network's T' for T steps (T + 1 for the GAN's)
     return run
 
 

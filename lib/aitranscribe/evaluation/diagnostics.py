@@ -135,7 +135,8 @@ def aligned_generator(probe_model: probe.LinearCTC, probe_symbols: list[str], fe
         positions = ctc_align(logp, [index[p] for p in kept])
         data.append((utt, torch.tensor([where[kept[k]] for k in positions])))
     torch.manual_seed(seed)
-    cfg = gan.GanConfig(input_dim=feats[0].shape[1], vocab=len(symbols), generator_kernel=kernel)
+    cfg = gan.GanConfig(input_dim=feats[0].shape[1], vocab=len(symbols), generator_kernel=kernel,
+                        generator_crop=True)  # one output per segment, as the labels are
     generator = fit_labels(gan.Generator(cfg), [u for u, _ in data], [y for _, y in data], epochs, probe.BATCH_SIZE,
                            probe.LEARNING_RATE, seed)
     log.info("aligned generator: %d utterances, %d epochs", len(data), epochs)
@@ -152,8 +153,7 @@ def objective_check(generator: gan.Generator, supervised: gan.Generator, disc: g
         g.eval()
         disc.eval()
         with torch.no_grad():
-            logits = g(x, padding)
-            seg, seg_pad = gan.join_segments(logits, padding, random_frame=False)
+            seg, _, seg_pad = gan.generator_forward(g, x, padding, cfg, training=False)
             _, parts = gan.generator_loss(disc, cfg, seg, seg_pad)
         hyps = GanModel(g, symbols).phones(feats)
         out[name] = {**parts, **unsupervised_scores(hyps, phone_lm, inventory),

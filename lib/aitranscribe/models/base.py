@@ -2,9 +2,10 @@
 evaluation use, so none of them asks which method trained the model.
 
 An :class:`AcousticModel` reads one of stage 03's outputs (``input``: ``"frames"`` or ``"segments"``), runs a
-network (``net``: ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T, V)``, what the backends run) and
-decodes its logits into segments: per utterance the log-probabilities of each segment (for the word decoder),
-the phone id of each segment and the steps (frames or pooled segments) each segment spans.
+network (``net``: ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T', V)``, what the backends run;
+T' = T, or T + 1 for the GAN generator as in fairseq) and decodes its logits into segments: per utterance the
+log-probabilities of each segment (for the word decoder), the phone id of each segment and the steps (frames or
+pooled segments) each segment spans.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The wav2vec-U GAN (v1, fairseq ``w2vu.yaml``): generator, JOIN segmentation, causal discriminator, losses.
 
 Shapes: segment features ``x`` (B, T, D) with ``padding`` (B, T, True where padded); the generator gives
-logits (B, T, V) over the phone inventory including ``<SIL>``; real text is one-hot (B, L, V).
+logits (B, T + 1, V) over the phone inventory including ``<SIL>`` (an even kernel with padding k/2 makes one
+step more than it reads, and fairseq keeps it; :func:`output_padding` gives its mask), or (B, T, V) with
+``generator_crop``; real text is one-hot (B, L, V).
 The generator's convolution can be written as Conv1d (as fairseq) or, numerically equal, as a Linear over
 unfolded windows (``GeneratorLinear``) so INT8 paths that do not quantise Conv1d can run it.
 """
@@ -32,10 +34,32 @@ class GanConfig:
     code_penalty: float = 4.0
     smoothness: float = 0.5
     segment_random: bool = True  # JOIN: a random frame per run in training (mean at evaluation)
+    # fairseq's behaviour unless set otherwise (issue 20): the kit before it cropped the generator to T steps,
+    # left padded segments out of the code penalty, averaged the smoothness over real pairs only and counted
+    # real runs only in JOIN's length
+    generator_crop: bool = False  # True: keep T outputs of an even kernel (fairseq keeps T + 1)
+    code_penalty_all_positions: bool = True  # padded segments enter the batch-averaged softmax as uniform
+    smoothness_all_pairs: bool = True  # padded pairs count (as 0) in the mean's denominator B x (T'-1) x V
+    join_padding_run: bool = True  # JOIN's length counts a padded utterance's padding as one more run
+
+
+def output_padding(padding: torch.Tensor, steps: int) -> torch.Tensor:
+    """Padding mask of ``steps`` generator outputs from the input mask ``padding`` (B, T) -> (B, steps).
+
+    ``steps == T``: the input mask. ``steps == T + 1`` (fairseq): output 0 is always real and output t + 1 is
+    padded where input t is, so an utterance of n steps has n + 1 real outputs, the last reading zeros beyond it.
+    """
+    T = padding.shape[1]
+    if steps == T:
+        return padding
+    if steps != T + 1:
+        raise ValueError(f"{steps} generator outputs for {T} input steps: expected {T} or {T + 1}")
+    return torch.cat([padding.new_zeros(padding.shape[0], 1), padding], 1)
 
 
 class Generator(nn.Module):
-    """Dropout then Conv1d(input_dim -> vocab, kernel k, padding k//2, no bias), cropped to T."""
+    """Dropout then Conv1d(input_dim -> vocab, kernel k, padding k//2, no bias): (B, T, D) -> (B, T', V) with
+    T' = T + 1 for an even kernel (as fairseq), T for an odd one or with ``generator_crop``."""
 
     def __init__(self, cfg: GanConfig):
         super().__init__()
@@ -55,7 +79,12 @@ class Generator(nn.Module):
         h = x.transpose(1, 2)
         if self.bn is not None:
             h = self.bn(h) * self.bn_scale
-        return self.proj(h).transpose(1, 2)[:, : x.shape[1]]
+        out = self.proj(h).transpose(1, 2)
+        return out[:, : x.shape[1]] if self.cfg.generator_crop else out
+
+    def extra_steps(self) -> int:
+        """Outputs beyond the input length: 1 for an even kernel kept whole (fairseq), else 0."""
+        return 0 if self.cfg.generator_crop else 2 * (self.kernel // 2) - self.kernel + 1
 
     def config(self) -> dict:
         return asdict(self.cfg)
@@ -85,6 +114,7 @@ class GeneratorLinear(nn.Module):
                 self.linear.bias.copy_(bias.detach())
         self.bn = generator.bn
         self.bn_scale = generator.bn_scale
+        self.crop = generator.cfg.generator_crop
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
         if padding is not None:
@@ -93,14 +123,19 @@ class GeneratorLinear(nn.Module):
             x = (self.bn(x.transpose(1, 2)) * self.bn_scale).transpose(1, 2)
         T = x.shape[1]
         padded = F.pad(x, (0, 0, self.pad, self.pad))
-        windows = padded.unfold(1, self.kernel, 1)[:, :T]  # (B, T, D, k)
-        return self.linear(windows.transpose(2, 3).reshape(x.shape[0], T, -1))
+        windows = padded.unfold(1, self.kernel, 1)  # (B, T', D, k), T' as the Conv1d's
+        if self.crop:
+            windows = windows[:, :T]
+        return self.linear(windows.transpose(2, 3).reshape(x.shape[0], windows.shape[1], -1))
 
 
-def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: bool,
+                  padding_run: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """JOIN segmentation: merge runs of equal argmax; one random frame per run (training) or the run mean.
 
-    (B, T, V), (B, T) -> (B, T', V), (B, T'), vectorised over the batch.
+    (B, T, V), (B, T) -> (B, T', V), (B, T'), vectorised over the batch; padded segments are zeros.
+    T' = the most runs of an utterance; with ``padding_run`` (fairseq, whose run finder sees the padding as one
+    more run) an utterance with padding counts one more, so T' can end in a column of padding only.
     """
     B, T, V = logits.shape
     preds = logits.argmax(-1).masked_fill(padding, -1)
@@ -108,7 +143,7 @@ def join_segments(logits: torch.Tensor, padding: torch.Tensor, random_frame: boo
     new_run[:, 1:] = preds[:, 1:] != preds[:, :-1]
     new_run &= ~padding
     n_runs = new_run.sum(1)
-    T2 = int(n_runs.max().clamp(min=1))
+    T2 = int((n_runs + padding.any(1).long() if padding_run else n_runs).max().clamp(min=1))
     slot = torch.cumsum(new_run.long(), dim=1) - 1 + torch.arange(B, device=logits.device).unsqueeze(1) * T2
     valid = ~padding
     counts = torch.zeros(B * T2, device=logits.device).index_add_(0, slot[valid], torch.ones(int(valid.sum()), device=logits.device))
@@ -148,20 +183,36 @@ class Discriminator(nn.Module):
         return h.sum(1) / (~padding).sum(1).clamp(min=1)
 
 
-def code_perplexity(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """exp(entropy) of the softmax averaged over every non-padded position of the batch."""
-    probs = torch.softmax(logits.float(), -1)[~padding]
+def code_perplexity(logits: torch.Tensor, padding: torch.Tensor, all_positions: bool = True) -> torch.Tensor:
+    """exp(entropy) of the batch-averaged softmax: (B, T, V) logits, (B, T) mask -> scalar.
+
+    ``all_positions`` (fairseq): the average runs over all B x T positions, a padded one with zero logits (what
+    fairseq's JOIN writes there), i.e. uniform; otherwise over the real positions only.
+    """
+    logits = logits.float()
+    if all_positions:
+        probs = torch.softmax(logits.masked_fill(padding.unsqueeze(-1), 0.0), -1).reshape(-1, logits.shape[-1])
+    else:
+        probs = torch.softmax(logits, -1)[~padding]
     avg = probs.mean(0)
     return torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
 
 
-def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of consecutive logits (pairs inside the sequence only)."""
+def smoothness_penalty(logits: torch.Tensor, padding: torch.Tensor, all_pairs: bool = True) -> torch.Tensor:
+    """Mean squared difference of consecutive logits: (B, T, V), (B, T) -> scalar (0 when T < 2).
+
+    ``all_pairs`` (fairseq): the squares of pairs whose second step is padded are set to 0 and the mean runs over
+    all B x (T-1) x V elements; otherwise over the pairs of two real steps only.
+    """
+    if logits.shape[1] < 2:
+        return logits.new_zeros(())
+    squares = (logits[:, 1:] - logits[:, :-1]).pow(2)
+    if all_pairs:
+        return squares.masked_fill(padding[:, 1:].unsqueeze(-1), 0.0).mean()
     both = ~(padding[:, 1:] | padding[:, :-1])
     if not both.any():
         return logits.new_zeros(())
-    diff = (logits[:, 1:] - logits[:, :-1]).pow(2).mean(-1)
-    return diff[both].mean()
+    return squares.mean(-1)[both].mean()
 
 
 def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Tensor, fake: torch.Tensor,
@@ -181,8 +232,12 @@ def gradient_penalty(disc: Discriminator, real: torch.Tensor, real_pad: torch.Te
 
 
 def generator_forward(gen, x, padding, cfg: GanConfig, training: bool):
-    """JOIN-segmented logits, their softmax and padding: ``(seg_logits, dist, dist_padding)``."""
-    seg, seg_pad = join_segments(gen(x, padding), padding, random_frame=training and cfg.segment_random)
+    """JOIN-segmented logits, their softmax and padding: ``(seg_logits, dist, dist_padding)``.
+
+    ``x`` (B, T, D) with input ``padding`` (B, T); the generator's T or T + 1 outputs get their own mask."""
+    logits = gen(x, padding)
+    seg, seg_pad = join_segments(logits, output_padding(padding, logits.shape[1]),
+                                 random_frame=training and cfg.segment_random, padding_run=cfg.join_padding_run)
     return seg, torch.softmax(seg, -1), seg_pad
 
 
@@ -207,8 +262,8 @@ def generator_loss(disc, cfg: GanConfig, logits, padding) -> tuple[torch.Tensor,
     B, V = logits.shape[0], logits.shape[-1]
     d_fake = disc(torch.softmax(logits, -1), padding)
     adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")
-    ppl = code_perplexity(logits, padding)
+    ppl = code_perplexity(logits, padding, cfg.code_penalty_all_positions)
     code = (V - ppl) / V
-    smooth = smoothness_penalty(logits, padding)
+    smooth = smoothness_penalty(logits, padding, cfg.smoothness_all_pairs)
     total = adv + cfg.code_penalty * code * B + cfg.smoothness * smooth * B
     return total, {"g_adv": adv.item(), "code_pen": code.item(), "smooth_pen": smooth.item(), "code_ppl": ppl.item()}
