@@ -41,15 +41,6 @@ from aitranscribe.text import lm
 OUT = REPO_ROOT / "reports" / "research" / "selftrain_words.jsonl"
 
 
-def step_scores(model, frames, batch=64):
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(frames), batch):
-            x, padding = pad(frames[start:start + batch])
-            out.extend(model.step_scores(model.net(x, padding), padding))
-    return out
-
-
 def _decode_part(job):
     torch.set_num_threads(1)
     decoder = graph.GraphDecoder(job["graph"], job["stay"], job["scale"], job["beam"])
@@ -103,7 +94,7 @@ def main(argv=None) -> int:
             "layers": layers, "hidden": args.hidden, "epochs": args.epochs}
     for k in range(1, args.rounds + 1):
         t0 = time.time()
-        scores = step_scores(model, frames)
+        scores = model.utterance_scores(frames)
         if args.labels == "hmm":
             with torch.inference_mode():
                 labels = []
@@ -132,7 +123,7 @@ def main(argv=None) -> int:
                 x, padding = pad(frames[start:start + 64])
                 paths.extend(model.paths(model.net(x, padding), padding))
         ppl = lm.perplexity(phone_lm, [s for s in (" ".join(collapse(q, symbols)) for q in paths) if s])
-        test_scores = step_scores(model, [it["feats"] for it in test])
+        test_scores = model.utterance_scores([it["feats"] for it in test])
         refs_p, refs_w = [it["ref_phones"] for it in test], [it["ref_words"] for it in test]
         row = {**base, "round": k, "label_seconds": round(label_seconds, 1), "train_seconds": round(train_seconds, 1),
                "self_loop": round(model.stay, 4), "phone_lm_ppl_train": round(ppl, 3),
