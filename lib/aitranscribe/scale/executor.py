@@ -85,9 +85,9 @@ def process_shard(process, shard: sh.Shard, worker: str) -> dict:
 
 
 class ShardWorker:
-    """One worker process with ``threads`` torch/BLAS threads. It builds ``factory(**kwargs)`` at the first shard of
-    a run and keeps it for that run's other shards (one model per worker); the process itself is reused from run to
-    run, so a stage pays the worker's start-up once."""
+    """One worker process with ``threads`` torch/BLAS threads. :meth:`prepare` builds a run's ``factory(**kwargs)``
+    (one model per worker) before the run's shards arrive; the process itself is reused from run to run, so a stage
+    pays the worker's start-up once."""
 
     def __init__(self, threads: int | None):
         if threads:
@@ -103,14 +103,14 @@ class ShardWorker:
     def ready(self) -> str:
         return self.where
 
-    def run(self, token: str, factory: Callable, kwargs: dict, shard: sh.Shard) -> dict:
+    def prepare(self, token: str, factory: Callable, kwargs: dict) -> str:
+        self.token, self.process = None, None  # free the previous run's model first
+        self.process, self.token = factory(**kwargs), token
+        return self.where
+
+    def run(self, token: str, shard: sh.Shard) -> dict:
         if token != self.token:
-            self.token, self.process = None, None  # free the previous run's model first
-            self.process, self.token = factory(**kwargs), token
-        return process_shard(self.process, shard, self.where)
-
-
-def run(self, shard: sh.Shard) -> dict:
+            raise KitError(f"worker {self.where} was not prepared for this run")
         return process_shard(self.process, shard, self.where)
 
 
@@ -170,7 +170,7 @@ def connect(settings: Settings) -> None:
         if settings.address:
             ray.init(address=settings.address, **common)
         else:
-            ray.init(num_cpus=settings.workers * settings.threads, include_dashboard=False,
+            ray.init(address="local", num_cpus=settings.workers * settings.threads, include_dashboard=False,
                      object_store_memory=OBJECT_STORE_BYTES, _node_ip_address="127.0.0.1", **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {settings.address}" if settings.address else "a local Ray cluster"
@@ -220,19 +220,31 @@ def _run_ray(todo, factory, kwargs, settings: Settings, desc, report: Report, fa
     from ray.exceptions import RayActorError, RayTaskError
     from tqdm.auto import tqdm
 
-    start = time.time()
-    ready = workers(settings, min(settings.workers, len(todo)))
-    report.workers, report.startup_seconds = len(ready), round(time.time() - start, 3)
-    log.info("%s: %d Ray worker(s) ready in %.1f s for %d shard(s)", desc, len(ready), report.startup_seconds, len(todo))
-
     start, token = time.time(), f"{os.getpid()}-{time.time_ns()}"
-    queue, attempts, inflight, idle = deque(todo), {}, {}, list(ready)
+    ready = []
+    for actor in workers(settings, min(settings.workers, len(todo))):
+        ready.append((actor, actor.prepare.remote(token, factory, kwargs)))
+    prepared, errors = [], []
+    for actor, ref in ready:
+        try:
+            ray.get(ref)
+            prepared.append(actor)
+        except (RayActorError, RayTaskError) as exc:
+            errors.append(str(getattr(exc, "cause", None) or exc).strip().splitlines()[-1])
+    if not prepared:
+        raise KitError(f"{desc}: no Ray worker could prepare this run: {errors[0]}")
+    report.workers, report.startup_seconds = len(prepared), round(time.time() - start, 3)
+    log.info("%s: %d Ray worker(s) ready in %.1f s for %d shard(s)", desc, len(prepared), report.startup_seconds,
+             len(todo))
+
+    start = time.time()
+    queue, attempts, inflight, idle = deque(todo), {}, {}, list(prepared)
     with tqdm(total=len(todo), desc=desc, unit="shard") as bar:
         while queue or inflight:
             while idle and queue:
                 actor, shard = idle.pop(), queue.popleft()
                 attempts[shard.name] = attempts.get(shard.name, 0) + 1
-                inflight[actor.run.remote(token, factory, kwargs, shard)] = (actor, shard)
+                inflight[actor.run.remote(token, shard)] = (actor, shard)
             if not inflight:  # every worker died with shards left
                 for shard in queue:
                     failures[shard.name] = "no Ray worker left to process it"

@@ -27,7 +27,9 @@ from ..core.errors import KitError
 from ..core.files import atomic_write_text
 from ..core.params import Param
 from ..core.paths import REPO_ROOT
-from ..benchmarking import results
+from ..benchmarking import results, scaling
+from ..core.files import read_json, atomic_write_json
+from ..scale import executor
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,8 @@ KEY = "benchmark"
 NOTEBOOK = registry.info(KEY).notebook
 STOCK_ARMS = ("eager", "compile", "int8", "openvino")
 INTEL_ARMS = ("stock-2.8", "ipex")
-STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench")
+STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
+                       report_only=lambda p: ("scale_workers",))
 
 PARAMS = {
     "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
@@ -49,6 +52,8 @@ PARAMS = {
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
+    "scale_workers": Param(2, int, "Ray workers of the scaling measurement (test audio end to end with 1 worker, "
+                                   "then this many); 0 skips it"),
 }
 
 
@@ -131,3 +136,28 @@ def metrics(summary: dict) -> dict:
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
     return out
+
+
+def run_scale(p: dict, record: dict) -> dict | None:
+    """The scaling measurement (:mod:`aitranscribe.benchmarking.scaling`) with 1, then ``scale_workers`` Ray workers
+    (on ``ray_address``, ``ray_threads`` each), with stage 06's settings; cached in ``scale.json`` beside the
+    benchmark. None when ``scale_workers`` is 0."""
+    if p["scale_workers"] <= 0:
+        return None
+    inference = stage.load_stage(p, "inference")
+    key = {"workers": p["scale_workers"], "threads": p["ray_threads"], "address": p["ray_address"],
+           "inference": inference["params_hash"], "benchmark": record["params_hash"]}
+    path = Path(record["dir"]) / "scale.json"
+    if path.is_file() and read_json(path).get("key") == key:
+        return read_json(path)
+    summary = scaling.measure(stage.done_params(inference["dir"]), STAGE.inputs(p),
+                              stage.load_summary(inference)["acoustic_scale"], Path(record["dir"]) / "scale",
+                              executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}))
+    summary["key"] = key
+    atomic_write_json(path, summary)
+    return summary
+
+
+def scale_metrics(summary: dict | None) -> dict:
+    """workers, x_realtime_1_worker, x_realtime_<n>_workers, speedup (none when the measurement was skipped)."""
+    return scaling.metrics(summary) if summary else {}
