@@ -158,6 +158,11 @@ def connect(settings: Settings) -> None:
     """Join the Ray cluster at ``settings.address``, or start a local one (once per process: later calls reuse it).
     Usage statistics off, no dashboard, everything on 127.0.0.1."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    host = settings.address.rsplit(":", 1)[0]
+    if host in ("", "127.0.0.1", "localhost"):
+        # a cluster on this machine stays on loopback: Ray would otherwise resolve 127.0.0.1 to the machine's
+        # outward address (read when ray is first imported)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -271,10 +276,23 @@ def _run_ray(todo, factory, kwargs, settings: Settings, desc, report: Report, fa
     report.seconds = round(time.time() - start, 3)
 
 
+def release_workers() -> None:
+    """Stop this process's Ray workers, so their CPUs go back to the cluster (the next run starts new ones)."""
+    import ray
+
+    for pool in _POOL.values():
+        for actor in pool:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+    _POOL.clear()
+
+
 def shutdown() -> None:
     """Stop this process's Ray workers and leave the cluster (a local cluster started here stops with it)."""
     import ray
 
-    _POOL.clear()
     if ray.is_initialized():
+        release_workers()
         ray.shutdown()

@@ -174,7 +174,7 @@ def _segments(p: dict, out_dir: Path, mdir: Path, splits: list[str], centroids_p
                          "pooled": int(column("pooled_lengths").sum()), "utterances": len(id_lengths)}
         for z in parts:
             z.close()
-    shutil.rmtree(out_dir / "parts" / "segments", ignore_errors=True)
+    shutil.rmtree(out_dir / "parts", ignore_errors=True)  # every shard is in the split files now
     return counts, usage
 
 

@@ -1,0 +1,157 @@
+"""Stages 03 and 06 sharded on a real 2-node Ray cluster on this machine: the same files as the local run, whatever
+the number of workers; a killed worker costs only its shard; after a killed driver a rerun does only the shards
+without a marker."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aitranscribe.core.params import COMMON
+from aitranscribe.core.stage import done_params
+from aitranscribe.scale import executor
+from aitranscribe.stages import features, inference
+
+pytestmark = pytest.mark.slow  # starts a Ray cluster and runs stages on the CI data
+
+OUTPUT_ONLY = {".done.json", "summary.json", "probe.json"}
+
+
+def _on_ray(cluster, p: dict, **overrides) -> dict:
+    """``p`` (a finished run's parameters) with the executor settings of the session's cluster."""
+    common = {name: spec.default for name, spec in COMMON.items() if name not in p}
+    return {**common, **p, "executor": "ray", "ray_address": cluster.address, "ray_workers": 2, **overrides}
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(directory)): f.read_bytes() for f in sorted(directory.rglob("*"))
+            if f.is_file() and f.name not in OUTPUT_ONLY}
+
+
+def test_features_on_ray_equal_the_local_run(ray_cluster, ci_records, tmp_path):
+    """Every file of 03 (frame features, units, PCA, merged and pooled segments, bounds) byte for byte."""
+    local = Path(ci_records["features"]["dir"])
+    p = _on_ray(ray_cluster, done_params(local), chunk_size=20)  # several shards per split
+    summary = features._compute(p, tmp_path, Path(ci_records["audio_prep"]["manifests"]), ["train", "valid", "test"])
+    assert summary["counts"]["train"]["utterances"] > 2 * p["chunk_size"]
+    assert not (tmp_path / "parts").exists()
+    expected, got = _files(local), _files(tmp_path)
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if got[name] != expected[name]] == []
+
+
+def _records(ci_records: dict) -> dict:
+    return {k: ci_records[k] for k in ("train", "features", "audio_prep", "text")}
+
+
+def test_transcription_on_ray_equals_the_local_run(ray_cluster, ci_records, tmp_path):
+    local = Path(ci_records["inference"]["dir"])
+    p = _on_ray(ray_cluster, done_params(local), shard_size=8, references=False)
+    summary = inference._compute(p, _records(ci_records), tmp_path)
+    assert summary["workers"] == 2 and summary["n_utterances"] == 20
+    assert json.loads((tmp_path / "transcripts.json").read_text()) == json.loads((local / "transcripts.json").read_text())
+    assert (tmp_path / "words.txt").read_bytes() == (local / "words.txt").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def recordings(ci_records, tmp_path_factory):
+    """A folder of 8 of the CI test split's recordings."""
+    from aitranscribe.io import manifest
+
+    original = manifest.read(Path(ci_records["audio_prep"]["data_dir"]) / "manifests", "test")
+    folder = tmp_path_factory.mktemp("visits")
+    for i in range(8):
+        shutil.copy(original.audio_path(i), folder / f"visit{i}.flac")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_folder_run(ci_records, recordings, tmp_path_factory):
+    """The folder transcribed in this process: the reference of the sharded runs."""
+    out = tmp_path_factory.mktemp("local")
+    p = {**done_params(ci_records["inference"]["dir"]), **{n: s.default for n, s in COMMON.items()
+                                                           if n.startswith(("executor", "ray_"))}}
+    p = {**p, "folder": str(recordings), "executor": "local"}
+    inference._compute_folder(p, _records(ci_records), out, p["acoustic_scale"])
+    return json.loads((out / "transcripts.json").read_text())
+
+
+def _folder_params(cluster, ci_records, recordings) -> dict:
+    return _on_ray(cluster, done_params(ci_records["inference"]["dir"]), folder=str(recordings))
+
+
+def _markers(out: Path) -> dict[str, int]:
+    return {m.name: m.stat().st_mtime_ns for m in (out / "results").glob("*.done")} if (out / "results").is_dir() else {}
+
+
+def _wait_for_marker(out: Path, timeout: float = 300) -> dict:
+    end = time.time() + timeout
+    while time.time() < end:
+        for m in (out / "results").glob("*.done") if (out / "results").is_dir() else ():
+            try:
+                return json.loads(m.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+        time.sleep(0.02)
+    raise AssertionError(f"no shard of {out} finished within {timeout} s")
+
+
+def test_a_killed_worker_costs_only_its_shard(ray_cluster, ci_records, recordings, local_folder_run, tmp_path,
+                                              caplog):
+    """A worker process killed mid-run (SIGKILL): the shard it held goes to the other worker, the run completes with
+    the local run's transcripts."""
+    p = _folder_params(ray_cluster, ci_records, recordings)
+
+    def kill_first_worker():
+        pid = int(_wait_for_marker(tmp_path)["worker"].rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGKILL)  # a worker process of this test's cluster, busy with its next recording
+
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    with caplog.at_level("WARNING", logger="aitranscribe.scale.executor"):
+        summary = inference._compute_folder(p, _records(ci_records), tmp_path, p["acoustic_scale"])
+    killer.join(timeout=5)
+    assert "died" in caplog.text  # the kill landed while the worker held a shard
+    assert summary["n_recordings"] == 8 and summary["bad_files"] == []
+    assert json.loads((tmp_path / "transcripts.json").read_text()) == local_folder_run
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from aitranscribe.stages import inference
+args = json.loads(sys.argv[1])
+inference._compute_folder(args["p"], args["records"], Path(args["out"]), args["p"]["acoustic_scale"])
+"""
+
+
+def test_after_a_killed_driver_a_rerun_does_only_the_missing_shards(ray_cluster, ci_records, recordings,
+                                                                    local_folder_run, tmp_path):
+    """A driver joining the cluster by its address is killed mid-run; the rerun keeps every shard with a marker
+    (untouched) and processes only the others; the result equals the local run's."""
+    executor.release_workers()  # the session cluster's 2 CPUs go to the other driver's workers
+    p = _folder_params(ray_cluster, ci_records, recordings)
+    args = json.dumps({"p": p, "records": _records(ci_records), "out": str(tmp_path)})
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, args], env=os.environ.copy(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_marker(tmp_path)
+    finally:
+        driver.kill()
+        driver.wait()
+    time.sleep(3)  # the cluster ends the dead driver's workers
+    before = _markers(tmp_path)
+    assert 0 < len(before) < 8, f"the kill did not land mid-run: {len(before)} of 8 shards done"
+    assert not (tmp_path / "transcripts.json").exists()
+
+    summary = inference._compute_folder(p, _records(ci_records), tmp_path, p["acoustic_scale"])
+    done_before = {name.removesuffix(".json.done") for name in before}
+    assert set(summary["processed"]) == {f"visit{i}.flac" for i in range(8)} - done_before
+    assert {name: t for name, t in _markers(tmp_path).items() if name in before} == before  # reused, not rewritten
+    assert json.loads((tmp_path / "transcripts.json").read_text()) == local_folder_run
