@@ -8,8 +8,7 @@ import pytest
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-NODE = {"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1",
-        "object_store_memory": 100 * 2**20}
+from support.ray_nodes import NODE  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from support.ray_nodes import NODE
+
 from aitranscribe.core.params import COMMON
 from aitranscribe.core.stage import done_params
 from aitranscribe.scale import executor
@@ -155,3 +157,29 @@ def test_after_a_killed_driver_a_rerun_does_only_the_missing_shards(ray_cluster,
     assert set(summary["processed"]) == {f"visit{i}.flac" for i in range(8)} - done_before
     assert {name: t for name, t in _markers(tmp_path).items() if name in before} == before  # reused, not rewritten
     assert json.loads((tmp_path / "transcripts.json").read_text()) == local_folder_run
+
+
+def test_a_removed_node_costs_only_its_shard(ray_cluster, ci_records, recordings, local_folder_run, tmp_path, caplog):
+    """The worker node removed mid-run (its raylet and workers killed): its shard is redone on the head node's worker
+    and the run completes with the local run's transcripts. The node is added back afterwards."""
+    p = _folder_params(ray_cluster, ci_records, recordings)
+    node = next(iter(ray_cluster.worker_nodes))
+
+    def remove_node():
+        _wait_for_marker(tmp_path)
+        ray_cluster.remove_node(node)
+
+    remover = threading.Thread(target=remove_node, daemon=True)
+    remover.start()
+    try:
+        with caplog.at_level("WARNING", logger="aitranscribe.scale.executor"):
+            summary = inference._compute_folder(p, _records(ci_records), tmp_path, p["acoustic_scale"])
+        remover.join(timeout=60)
+        assert "died" in caplog.text
+        assert summary["n_recordings"] == 8 and summary["bad_files"] == []
+        assert json.loads((tmp_path / "transcripts.json").read_text()) == local_folder_run
+    finally:
+        remover.join(timeout=60)
+        if node in ray_cluster.worker_nodes:
+            ray_cluster.remove_node(node)
+        ray_cluster.add_node(**NODE)  # the session cluster gets its second node back

@@ -175,7 +175,8 @@ def connect(settings: Settings) -> None:
         if settings.address:
             ray.init(address=settings.address, **common)
         else:
-            ray.init(address="local", num_cpus=settings.workers * settings.threads, include_dashboard=False,
+            ray.init(address="local", num_cpus=max(settings.workers * settings.threads, os.cpu_count() or 1),
+                     include_dashboard=False,
                      object_store_memory=OBJECT_STORE_BYTES, _node_ip_address="127.0.0.1", **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {settings.address}" if settings.address else "a local Ray cluster"

@@ -38,7 +38,7 @@ NOTEBOOK = registry.info(KEY).notebook
 STOCK_ARMS = ("eager", "compile", "int8", "openvino")
 INTEL_ARMS = ("stock-2.8", "ipex")
 STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
-                       report_only=lambda p: ("scale_workers",))
+                       report_only=lambda p: ("scale_workers", "scale_audio_s"))
 
 PARAMS = {
     "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
@@ -54,6 +54,8 @@ PARAMS = {
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
     "scale_workers": Param(2, int, "Ray workers of the scaling measurement (test audio end to end with 1 worker, "
                                    "then this many); 0 skips it"),
+    "scale_audio_s": Param(300.0, float, "seconds of prepared recordings (test, valid, then train) the scaling "
+                                         "measurement transcribes with each worker count"),
 }
 
 
@@ -145,14 +147,16 @@ def run_scale(p: dict, record: dict) -> dict | None:
     if p["scale_workers"] <= 0:
         return None
     inference = stage.load_stage(p, "inference")
-    key = {"workers": p["scale_workers"], "threads": p["ray_threads"], "address": p["ray_address"],
+    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["ray_threads"],
+           "address": p["ray_address"],
            "inference": inference["params_hash"], "benchmark": record["params_hash"]}
     path = Path(record["dir"]) / "scale.json"
     if path.is_file() and read_json(path).get("key") == key:
         return read_json(path)
     summary = scaling.measure(stage.done_params(inference["dir"]), STAGE.inputs(p),
                               stage.load_summary(inference)["acoustic_scale"], Path(record["dir"]) / "scale",
-                              executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}))
+                              executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}),
+                              p["scale_audio_s"])
     summary["key"] = key
     atomic_write_json(path, summary)
     return summary
