@@ -79,8 +79,6 @@ def process_shard(process, shard: sh.Shard, worker: str) -> dict:
     """Run ``process`` on one shard and write its output and marker; the marker's record."""
     start = time.time()
     payload, bad = process(shard)
-    for b in bad:
-        log.error("bad input: %s: %s", b["item"], b["reason"])
     return sh.write(shard, payload, bad, time.time() - start, worker)
 
 
@@ -119,7 +117,8 @@ def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Setti
     """Process every shard of ``shards`` that is not done (see the module docstring); return the :class:`Report`.
     Raises :class:`KitError` naming the shards that failed (the others are done and kept)."""
     todo = [s for s in shards if not sh.is_done(s, retry_bad)]
-    skipped = [s.name for s in shards if s not in todo]
+    names = {s.name for s in todo}
+    skipped = [s.name for s in shards if s.name not in names]
     if skipped:
         log.info("%s: %d of %d shards already done, reused", desc, len(skipped), len(shards))
     report = Report(records=[], skipped=skipped, workers=0)
@@ -130,6 +129,10 @@ def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Setti
         else:
             _run_local(todo, factory, kwargs, desc, report, failures)
     report.records = [sh.marker(s) for s in shards]
+    processed = set(report.processed)
+    for shard, record in zip(shards, report.records):
+        for b in record["bad"] if record and shard.name in processed else ():
+            log.error("bad input: %s: %s", b["item"], b["reason"])
     if failures:
         listed = "; ".join(f"shard {name}: {reason}" for name, reason in failures.items())
         raise KitError(f"{desc}: {len(failures)} of {len(shards)} shards failed ({listed}); the {len(shards) - len(failures)} "
