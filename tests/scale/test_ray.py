@@ -183,3 +183,35 @@ def test_a_removed_node_costs_only_its_shard(ray_cluster, ci_records, recordings
         if node in ray_cluster.worker_nodes:
             ray_cluster.remove_node(node)
         ray_cluster.add_node(**NODE)  # the session cluster gets its second node back
+
+
+def _round_figures(selection: dict) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in selection["rounds"]]
+
+
+def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_cluster, ci_records, tmp_path):
+    """Two screening chains (seeds 0 and 1, small settings) as independent Ray shards, then the same in this
+    process with one thread: the same rounds, figures and selected model, weight for weight."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from aitranscribe.models import decipher
+
+    s = {**{name: spec.default for name, spec in decipher.PARAMS.items()},
+         "seeds": [0, 1], "restarts": 2, "iters": 30, "refine": 1, "refine_iters": 10, "epochs": 1, "screen_rounds": 1,
+         "rounds": 1, "word_rounds": 0}
+    inputs = (ci_records["features"], ci_records["text"], ci_records["train"]["symbols"])
+    on_ray = decipher.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {}, ray_threads=1))
+    assert sorted(p.name for p in (tmp_path / "ray").glob("chain-seed*/screen.json.done")) == ["screen.json.done"] * 2
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            here = decipher.train(s, tmp_path / "local", *inputs, {"executor": "local"})
+    finally:
+        torch.set_num_threads(threads)
+    assert (on_ray["run"], on_ray["metric"]) == (here["run"], here["metric"])
+    assert _round_figures(on_ray) == _round_figures(here) and len(on_ray["rounds"]) == 2
+    a, b = (torch.load(r["checkpoint"], weights_only=True)["net"] for r in (on_ray, here))
+    assert all(torch.equal(a[k], b[k]) for k in a)
