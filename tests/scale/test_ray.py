@@ -215,3 +215,24 @@ def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_c
     assert _round_figures(on_ray) == _round_figures(here) and len(on_ray["rounds"]) == 2
     a, b = (torch.load(r["checkpoint"], weights_only=True)["net"] for r in (on_ray, here))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gan_sweep_on_ray_equals_the_sweep_run_here(ray_cluster, ci_records, tmp_path):
+    """Two GAN runs of a sweep (seeds 0 and 1, 20 updates) as Ray shards and as the local process pool, with as many
+    threads each: the same selected run and the same weights."""
+    import torch
+
+    from aitranscribe.core.machine import cores
+    from aitranscribe.models import gan
+
+    s = {**{name: spec.default for name, spec in gan.PARAMS.items()},
+         "sweep_seeds": [0, 1], "updates": 20, "eval_every": 10, "batch_size": 8, "parallel_runs": 2}
+    inputs = (ci_records["features"], ci_records["text"], ci_records["train"]["symbols"])
+    threads = max(1, cores() // 2)  # what each of the local pool's 2 processes gets
+    on_ray = gan.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {"log_level": "WARNING"}, ray_threads=threads))
+    here = gan.train(s, tmp_path / "local", *inputs, {"executor": "local", "log_level": "WARNING"})
+    assert on_ray["run"] == here["run"] and len(on_ray["runs"]) == 2
+    for run in (r["run"] for r in here["runs"]):
+        a, b = (torch.load(d / "runs" / run / "checkpoint_best.pt", weights_only=True)["generator"]
+                for d in (tmp_path / "ray", tmp_path / "local"))
+        assert all(torch.equal(a[k], b[k]) for k in a), run
