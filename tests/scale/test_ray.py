@@ -201,7 +201,7 @@ def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_c
          "seeds": [0, 1], "restarts": 2, "iters": 30, "refine": 1, "refine_iters": 10, "epochs": 1, "screen_rounds": 1,
          "rounds": 1, "word_rounds": 0}
     inputs = (ci_records["features"], ci_records["text"], ci_records["train"]["symbols"])
-    on_ray = decipher.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {}, ray_threads=1))
+    on_ray = decipher.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {}, worker_threads=1))
     assert sorted(p.name for p in (tmp_path / "ray").glob("chain-seed*/screen.json.done")) == ["screen.json.done"] * 2
 
     threads = torch.get_num_threads()
@@ -229,7 +229,7 @@ def test_gan_sweep_on_ray_equals_the_sweep_run_here(ray_cluster, ci_records, tmp
          "sweep_seeds": [0, 1], "updates": 20, "eval_every": 10, "batch_size": 8, "parallel_runs": 2}
     inputs = (ci_records["features"], ci_records["text"], ci_records["train"]["symbols"])
     threads = max(1, cores() // 2)  # what each of the local pool's 2 processes gets
-    on_ray = gan.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {"log_level": "WARNING"}, ray_threads=threads))
+    on_ray = gan.train(s, tmp_path / "ray", *inputs, _on_ray(ray_cluster, {"log_level": "WARNING"}, worker_threads=threads))
     here = gan.train(s, tmp_path / "local", *inputs, {"executor": "local", "log_level": "WARNING"})
     assert on_ray["run"] == here["run"] and len(on_ray["runs"]) == 2
     for run in (r["run"] for r in here["runs"]):

@@ -51,7 +51,8 @@ COMMON = {
                       "workers (see docs/scale.md)", ("local", "ray")),
     "ray_address": Param("", str, "ray: '' starts a local cluster on this machine; an address joins a running one"),
     "ray_workers": Param(2, int, "ray: workers (one model each)"),
-    "ray_threads": Param(1, int, "ray: torch/BLAS threads (and CPUs) per worker"),
+    "worker_threads": Param(1, int, "torch/BLAS threads of each worker of a sharded step (the local executor's one "
+                                    "worker too: equal thread counts compute alike) and CPUs it takes on Ray"),
 }
 
 
@@ -158,7 +159,7 @@ def collect(stage_params: dict[str, Param], namespace: dict, where: str) -> dict
 
 PRESENTATION_ONLY = ("log_level", "share_safe", "reports_dir")
 # where the work runs, never what it writes: a sharded run and a local one share their output directories
-EXECUTION_ONLY = ("executor", "ray_address", "ray_workers", "ray_threads")
+EXECUTION_ONLY = ("executor", "ray_address", "ray_workers", "worker_threads")
 
 
 def params_hash(values: dict, report_only=()) -> str:

@@ -3,9 +3,11 @@
 :func:`run` takes shards (:mod:`.shards`), a ``factory`` and its keyword arguments: ``factory(**kwargs)`` builds one
 worker's ``process(shard) -> (payload, bad items)`` once (its model, extractor or graphs are loaded once per worker),
 and every shard without a valid done-marker goes through it; the worker writes the shard's output and marker itself.
-The same factory and process run in either executor, so a sharded run writes what a local run writes.
+The same factory and process run in either executor, with the same number of torch/BLAS threads (``worker_threads``:
+numpy's BLAS gives last-bit different MFCC with another thread count), so a sharded run writes what a local run
+writes.
 
-With Ray, ``ray_workers`` actors are started (``ray_threads`` CPUs and torch/BLAS threads each) on the cluster at
+With Ray, ``ray_workers`` actors are started (``worker_threads`` CPUs and torch/BLAS threads each) on the cluster at
 ``ray_address`` (empty: a local cluster on this machine, started once per process, no dashboard, no usage stats,
 bound to 127.0.0.1). Shards are handed to whichever worker is free. A worker that dies (its process or its node killed)
 loses only the shard in progress: that shard goes to another worker (at most :data:`ATTEMPTS` times). A shard that
@@ -14,6 +16,7 @@ shards without a marker, and so does a rerun after the driver itself was killed.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -45,11 +48,11 @@ class Settings:
     def of(cls, p: dict) -> "Settings":
         """The settings of a stage's parameters (the common ``executor``, ``ray_*`` ones)."""
         settings = cls(p.get("executor", "local"), p.get("ray_address", ""), p.get("ray_workers", 2),
-                       p.get("ray_threads", 1))
+                       p.get("worker_threads", 1))
         if settings.executor not in ("local", "ray"):
             raise KitError(f"executor must be 'local' or 'ray', got {settings.executor!r}")
         if settings.workers < 1 or settings.threads < 1:
-            raise KitError(f"ray_workers and ray_threads must be at least 1, got {settings.workers} and "
+            raise KitError(f"ray_workers and worker_threads must be at least 1, got {settings.workers} and "
                            f"{settings.threads}")
         return settings
 
@@ -80,6 +83,21 @@ def process_shard(process, shard: sh.Shard, worker: str) -> dict:
     start = time.time()
     payload, bad = process(shard)
     return sh.write(shard, payload, bad, time.time() - start, worker)
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int):
+    """numpy's BLAS and torch limited to ``threads`` threads inside the block (restored after it)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class ShardWorker:
@@ -127,7 +145,7 @@ def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Setti
         if settings.executor == "ray":
             _run_ray(todo, factory, kwargs, settings, desc, report, failures)
         else:
-            _run_local(todo, factory, kwargs, desc, report, failures)
+            _run_local(todo, factory, kwargs, settings, desc, report, failures)
     report.records = [sh.marker(s) for s in shards]
     processed = set(report.processed)
     for shard, record in zip(shards, report.records):
@@ -140,21 +158,22 @@ def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Setti
     return report
 
 
-def _run_local(todo, factory, kwargs, desc, report: Report, failures: dict) -> None:
+def _run_local(todo, factory, kwargs, settings: Settings, desc, report: Report, failures: dict) -> None:
     from tqdm.auto import tqdm
 
-    start = time.time()
-    process = factory(**kwargs)
-    report.workers, report.startup_seconds = 1, round(time.time() - start, 3)
-    start, where = time.time(), _where()
-    for shard in tqdm(todo, desc=desc, unit="shard"):
-        try:
-            process_shard(process, shard, where)
-            report.processed.append(shard.name)
-        except Exception as exc:  # noqa: BLE001 - named at the end; the other shards go on
-            failures[shard.name] = f"{type(exc).__name__}: {exc}"
-            log.error("%s: shard %s failed: %s", desc, shard.name, failures[shard.name])
-    report.seconds = round(time.time() - start, 3)
+    with limited_threads(settings.threads):  # as a Ray worker computes
+        start = time.time()
+        process = factory(**kwargs)
+        report.workers, report.startup_seconds = 1, round(time.time() - start, 3)
+        start, where = time.time(), _where()
+        for shard in tqdm(todo, desc=desc, unit="shard"):
+            try:
+                process_shard(process, shard, where)
+                report.processed.append(shard.name)
+            except Exception as exc:  # noqa: BLE001 - named at the end; the other shards go on
+                failures[shard.name] = f"{type(exc).__name__}: {exc}"
+                log.error("%s: shard %s failed: %s", desc, shard.name, failures[shard.name])
+        report.seconds = round(time.time() - start, 3)
 
 
 def connect(settings: Settings) -> None:

@@ -142,12 +142,12 @@ def metrics(summary: dict) -> dict:
 
 def run_scale(p: dict, record: dict) -> dict | None:
     """The scaling measurement (:mod:`aitranscribe.benchmarking.scaling`) with 1, then ``scale_workers`` Ray workers
-    (on ``ray_address``, ``ray_threads`` each), with stage 06's settings; cached in ``scale.json`` beside the
+    (on ``ray_address``, ``worker_threads`` each), with stage 06's settings; cached in ``scale.json`` beside the
     benchmark. None when ``scale_workers`` is 0."""
     if p["scale_workers"] <= 0:
         return None
     inference = stage.load_stage(p, "inference")
-    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["ray_threads"],
+    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["worker_threads"],
            "address": p["ray_address"],
            "inference": inference["params_hash"], "benchmark": record["params_hash"]}
     path = Path(record["dir"]) / "scale.json"

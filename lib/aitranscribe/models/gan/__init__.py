@@ -81,7 +81,7 @@ def sweep_worker():
 
 
 def _sweep_on_workers(jobs: list[dict], run_settings) -> list[dict]:
-    """The sweep's runs as independent shards on Ray workers (``ray_threads`` threads each), one run each, its
+    """The sweep's runs as independent shards on Ray workers (``worker_threads`` threads each), one run each, its
     summary in ``<run>/sweep_result.json``."""
     jobs = [{**job, "threads": run_settings.threads, "quiet": True} for job in jobs]
     plan = [shards.Shard(Path(job["run_dir"]).name, (job,), Path(job["run_dir"]) / "sweep_result.json",
@@ -92,7 +92,7 @@ def _sweep_on_workers(jobs: list[dict], run_settings) -> list[dict]:
 
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Every run of the sweep (resumed from its last checkpoint; runs in parallel processes when cores allow, or as
-    independent shards on Ray workers with ``executor: ray``, ``ray_threads`` threads each), then the run chosen
+    independent shards on Ray workers with ``executor: ray``, ``worker_threads`` threads each), then the run chosen
     without labels. Returns the selection with every run's summary."""
     settings = sweep_settings(s)
     parallel = s["parallel_runs"] or max(1, min(len(settings), cores()))
