@@ -37,14 +37,16 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 
 def test_features_on_ray_equal_the_local_run(ray_cluster, ci_records, tmp_path):
-    """Every file of 03 (frame features, units, PCA, merged and pooled segments, bounds) byte for byte."""
-    local = Path(ci_records["features"]["dir"])
-    p = _on_ray(ray_cluster, done_params(local), chunk_size=20)  # several shards per split
-    summary = features._compute(p, tmp_path, Path(ci_records["audio_prep"]["manifests"]), ["train", "valid", "test"])
+    """Every file of 03 (frame features, units, PCA, merged and pooled segments, bounds) byte for byte, from shards of
+    20 utterances on 2 Ray workers and from the local executor in this process."""
+    p = {**done_params(ci_records["features"]["dir"]), "chunk_size": 20}  # several shards per split
+    mdir, splits = Path(ci_records["audio_prep"]["manifests"]), ["train", "valid", "test"]
+    summary = features._compute(_on_ray(ray_cluster, p), tmp_path / "ray", mdir, splits)
     assert summary["counts"]["train"]["utterances"] > 2 * p["chunk_size"]
-    assert not (tmp_path / "parts").exists()
-    expected, got = _files(local), _files(tmp_path)
-    assert sorted(got) == sorted(expected)
+    assert not (tmp_path / "ray" / "parts").exists()
+    features._compute({**_on_ray(ray_cluster, p), "executor": "local"}, tmp_path / "local", mdir, splits)
+    expected, got = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert sorted(got) == sorted(expected) and "precompute_pca195_cls128_mean_pooled/train.npy" in got
     assert [name for name in expected if got[name] != expected[name]] == []
 
 
