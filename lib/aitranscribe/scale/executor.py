@@ -132,11 +132,12 @@ class ShardWorker:
 
 def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Settings, desc: str,
         retry_bad: bool = True) -> Report:
-    """Process every shard of ``shards`` that is not done (see the module docstring); return the :class:`Report`.
+    """Process every shard of ``shards`` (unique names) that is not done (see the module docstring); return the
+    :class:`Report`.
     Raises :class:`KitError` naming the shards that failed (the others are done and kept)."""
-    todo = [s for s in shards if not sh.is_done(s, retry_bad)]
-    names = {s.name for s in todo}
-    skipped = [s.name for s in shards if s.name not in names]
+    done = [sh.is_done(s, retry_bad) for s in shards]
+    todo = [s for s, d in zip(shards, done) if not d]
+    skipped = [s.name for s, d in zip(shards, done) if d]
     if skipped:
         log.info("%s: %d of %d shards already done, reused", desc, len(skipped), len(shards))
     report = Report(records=[], skipped=skipped, workers=0)
@@ -147,9 +148,8 @@ def run(shards: list[sh.Shard], factory: Callable, kwargs: dict, settings: Setti
         else:
             _run_local(todo, factory, kwargs, settings, desc, report, failures)
     report.records = [sh.marker(s) for s in shards]
-    processed = set(report.processed)
-    for shard, record in zip(shards, report.records):
-        for b in record["bad"] if record and shard.name in processed else ():
+    for shard, record, was_done in zip(shards, report.records, done):
+        for b in record["bad"] if record and not was_done else ():
             log.error("bad input: %s: %s", b["item"], b["reason"])
     if failures:
         listed = "; ".join(f"shard {name}: {reason}" for name, reason in failures.items())

@@ -35,16 +35,17 @@ class Shard:
         return self.output.with_name(self.output.name + MARKER_SUFFIX)
 
 
-def plan(items: list, size: int, directory, suffix: str = ".npz", prefix: str = "") -> list[Shard]:
-    """Consecutive shards of at most ``size`` items, outputs ``directory/<prefix>NNNNN<suffix>``; each key names
-    its first item and count, so a shard planned differently (another ``size``) is never taken for done."""
+def plan(items: list, size: int, directory, suffix: str = ".npz", label: str = "") -> list[Shard]:
+    """Consecutive shards of at most ``size`` items named ``<label>NNNNN``, outputs ``directory/NNNNN<suffix>``;
+    each key names its first item and count, so a shard planned differently (another ``size``) is never taken for
+    done."""
     if size < 1:
         raise ValueError(f"a shard holds at least one item, got size {size}")
     directory = Path(directory)
     out = []
     for number, start in enumerate(range(0, len(items), size)):
         chunk = tuple(items[start:start + size])
-        out.append(Shard(f"{prefix}{number:05d}", chunk, directory / f"{prefix}{number:05d}{suffix}",
+        out.append(Shard(f"{label}{number:05d}", chunk, directory / f"{number:05d}{suffix}",
                          {"first": chunk[0], "count": len(chunk)}))
     return out
 

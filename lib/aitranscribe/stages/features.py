@@ -111,7 +111,7 @@ def _items(mdir: Path, splits: list[str]) -> dict[str, list[tuple[str, int]]]:
 
 
 def _plan(items: dict, size: int, directory: Path) -> dict[str, list]:
-    return {split: shards.plan(its, size, directory / split) for split, its in items.items()}
+    return {split: shards.plan(its, size, directory / split, label=f"{split}/") for split, its in items.items()}
 
 
 def _extract(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> None:
