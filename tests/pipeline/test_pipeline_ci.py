@@ -59,6 +59,9 @@ def test_ci_benchmark_recorded(ci_run):
     for key in ("benchmark.speedup_openvino_bs1", "benchmark.speedup_int8_bs8", "benchmark.speedup_compile_bs1",
                 "benchmark.e2e_x_realtime", "benchmark.train_updates_per_s"):
         assert key in metrics and metrics[key] > 0, key
+    # the same recordings transcribed by 1, then 2 Ray workers with equal transcripts (07 fails otherwise)
+    assert metrics["scale.workers"] == 2
+    assert metrics["scale.x_realtime_1_worker"] > 0 and metrics["scale.x_realtime_2_workers"] > 0
 
 
 def test_ci_profile_reports(ci_run):

@@ -56,15 +56,20 @@ def test_features_killed_mid_extraction_resume(scratch_params, caplog):
     audio_prep.run(_params(audio_prep, scratch_params))
     p = _params(features, scratch_params, chunk_size=3, n_clusters=8, pca_dim=16, probe_epochs=0)
     out = features.output_dir(p)
-    parts = out / "parts" / "train"
+    parts = out / "parts" / "frames" / "train"
     proc = _start("features", p)
-    _kill_when(proc, lambda: len(list(parts.glob("*.npz"))) >= 2)
-    finished = sorted(parts.glob("*.npz"))
-    assert not (out / stage.DONE).exists() and not list(parts.glob("*.tmp*"))  # no marker, no half files
+    _kill_when(proc, lambda: len(list(parts.glob("*.npz.done"))) >= 2)
+    finished = sorted(parts.glob("*.npz.done"))  # shards with their done-marker
+    assert not (out / stage.DONE).exists()  # no stage marker
+    for marker in finished:  # every marked shard is whole (a kill can only leave hidden temporary files)
+        with np.load(marker.with_suffix("")) as z:
+            assert len(z["lengths"]) == 3 and z["lengths"].sum() == len(z["feats"])
     with caplog.at_level("INFO", logger="aitranscribe"):
         record = features.run(p)
-    assert f"features train: {len(finished)} of 8 chunks were already done and are reused" in caplog.text
+    # 8 train shards of 3 utterances, 1 valid, 1 test: only the unmarked ones are extracted again
+    assert f"frame features: {len(finished)} of 10 shards already done, reused" in caplog.text
     assert stage.is_done(out, record["params_hash"])
+    assert not (out / "parts").exists()  # the shards, and any temporary file the kill left, are gone
     feats, lengths = np.load(Path(record["dir"]) / "train.npy"), Path(record["dir"], "train.lengths").read_text().split()
     assert len(lengths) == 24 and int(sum(map(int, lengths))) == len(feats)
 

@@ -47,6 +47,12 @@ COMMON = {
     "seed": Param(0, int, "random seed of every stage"),
     "share_safe": Param(True, bool, "keep per-utterance transcripts, audio and file names out of shared reports"),
     "log_level": Param("INFO", str, "logging level", ("DEBUG", "INFO", "WARNING", "ERROR")),
+    "executor": Param("local", str, "where sharded steps run (03 features, 06 transcription): this process, or Ray "
+                      "workers (see docs/scale.md)", ("local", "ray")),
+    "ray_address": Param("", str, "ray: '' starts a local cluster on this machine; an address joins a running one"),
+    "ray_workers": Param(2, int, "ray: workers (one model each)"),
+    "worker_threads": Param(0, int, "torch/BLAS threads of each worker of a sharded step and CPUs it takes on Ray "
+                                    "(0: the process's own locally, 1 on Ray); equal counts compute alike"),
 }
 
 
@@ -152,15 +158,17 @@ def collect(stage_params: dict[str, Param], namespace: dict, where: str) -> dict
 
 
 PRESENTATION_ONLY = ("log_level", "share_safe", "reports_dir")
+# where the work runs, never what it writes: a sharded run and a local one share their output directories
+EXECUTION_ONLY = ("executor", "ray_address", "ray_workers", "worker_threads")
 
 
 def params_hash(values: dict, report_only=()) -> str:
     """A short stable hash of the parameters that change a stage's outputs.
 
-    Presentation parameters and the stage's ``report_only`` ones (diagnostics) are left out.
+    Presentation and execution parameters and the stage's ``report_only`` ones (diagnostics) are left out.
     """
     import hashlib
     import json
 
-    kept = {k: v for k, v in sorted(values.items()) if k not in PRESENTATION_ONLY and k not in report_only}
+    kept = {k: v for k, v in sorted(values.items()) if k not in PRESENTATION_ONLY + EXECUTION_ONLY and k not in report_only}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -28,7 +28,9 @@ from ..core.files import atomic_write_text
 from ..core.logs import SHAREABLE
 from ..core.params import Param
 from ..core.paths import REPO_ROOT
-from ..benchmarking import results
+from ..benchmarking import results, scaling
+from ..core.files import read_json, atomic_write_json
+from ..scale import executor
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ KEY = "benchmark"
 NOTEBOOK = registry.info(KEY).notebook
 STOCK_ARMS = ("eager", "compile", "int8", "openvino")
 INTEL_ARMS = ("stock-2.8", "ipex")
-STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench")
+STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
+                       report_only=lambda p: ("scale_workers", "scale_audio_s"))
 
 PARAMS = {
     "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
@@ -50,6 +53,10 @@ PARAMS = {
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
+    "scale_workers": Param(2, int, "Ray workers of the scaling measurement (test audio end to end with 1 worker, "
+                                   "then this many); 0 skips it"),
+    "scale_audio_s": Param(300.0, float, "seconds of prepared recordings (test, valid, then train) the scaling "
+                                         "measurement transcribes with each worker count"),
 }
 
 
@@ -133,3 +140,30 @@ def metrics(summary: dict) -> dict:
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
     return out
+
+
+def run_scale(p: dict, record: dict) -> dict | None:
+    """The scaling measurement (:mod:`aitranscribe.benchmarking.scaling`) with 1, then ``scale_workers`` Ray workers
+    (on ``ray_address``, ``worker_threads`` each), with stage 06's settings; cached in ``scale.json`` beside the
+    benchmark. None when ``scale_workers`` is 0."""
+    if p["scale_workers"] <= 0:
+        return None
+    inference = stage.load_stage(p, "inference")
+    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["worker_threads"],
+           "address": p["ray_address"],
+           "inference": inference["params_hash"], "benchmark": record["params_hash"]}
+    path = Path(record["dir"]) / "scale.json"
+    if path.is_file() and read_json(path).get("key") == key:
+        return read_json(path)
+    summary = scaling.measure(stage.done_params(inference["dir"]), STAGE.inputs(p),
+                              stage.load_summary(inference)["acoustic_scale"], Path(record["dir"]) / "scale",
+                              executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}),
+                              p["scale_audio_s"])
+    summary["key"] = key
+    atomic_write_json(path, summary)
+    return summary
+
+
+def scale_metrics(summary: dict | None) -> dict:
+    """workers, x_realtime_1_worker, x_realtime_<n>_workers, speedup (none when the measurement was skipped)."""
+    return scaling.metrics(summary) if summary else {}

@@ -6,6 +6,10 @@ Inputs: the 02_audio_prep manifests. Outputs in ``<data_root>/<profile>/03_featu
 (the segment models' input, with ``{split}.bounds.npy`` mapping every segment to its frames). Each precompute
 directory also holds the split's ``.tsv``/``.wrd``/``.phn`` as fairseq's own scripts leave them.
 k-means and PCA are fitted on train only and applied to every split.
+
+Sharded (``chunk_size`` utterances a shard, run by :mod:`aitranscribe.scale.executor`: in this process, or on Ray
+workers with ``executor: ray``): frame features, then units, PCA, merging and pooling with the fitted transforms.
+Not sharded: the speaker normalisation, k-means and PCA are fitted once, here, on train.
 """
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..core import registry, stage
 from ..core.errors import KitError
@@ -25,6 +28,7 @@ from ..features import speaker_norm, units
 from ..features.extract import NORM_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
+from ..scale import executor, shards
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +54,128 @@ PARAMS = {
 }
 
 
-def _extract_split(extractor: FrameExtractor, m: manifest.Manifest, out_dir: Path, split: str, chunk: int):
-    def work(indices):
-        feats = [extractor(audio.read(m.audio_path(i))[0], m.speakers[i] if m.speakers else None) for i in indices]
-        return {"feats": np.concatenate(feats), "lengths": np.array([len(f) for f in feats], dtype=np.int64)}
+def extract_worker(p: dict, mdir: str, out_dir: str):
+    """One worker of the frame-feature shards: the extractor (speaker normalisation read from ``out_dir``) built
+    once; ``process(shard)`` extracts the shard's ``(split, index)`` utterances -> ``feats`` and ``lengths`` arrays
+    (a bad audio file is reported by name and left out)."""
+    norm_path = Path(out_dir) / NORM_FILE
+    extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if p["speaker_norm"] != "none" else None)
+    manifests: dict[str, manifest.Manifest] = {}
 
-    parts = stage.process_in_chunks(list(range(len(m))), chunk, out_dir / "parts" / split, work,
-                                    f"features {split}")
-    lengths = np.concatenate([np.load(path)["lengths"] for path in parts]) if parts else np.zeros(0, np.int64)
+    def frames(item):
+        split, i = item
+        m = manifests.setdefault(split, manifest.read(mdir, split, check_files=False))
+        return extractor(audio.read(m.audio_path(i))[0], m.speakers[i] if m.speakers else None)
 
-    def rows():
-        for path in parts:
-            with np.load(path) as z:
-                yield z["feats"]
+    def process(shard):
+        def name(item):
+            m = manifests.get(item[0])
+            return str(m.audio_path(item[1])) if m is not None else f"{item[0]} utterance {item[1]}"
 
-    feature_files.write_features(out_dir, split, rows(), lengths=lengths)
-    shutil.rmtree(out_dir / "parts" / split)
+        done, bad = shards.each(shard.items, frames, name)
+        feats = [f for _, f in done]
+        return {"feats": np.concatenate(feats) if feats else np.zeros((0, extractor.dim), np.float32),
+                "lengths": np.array([len(f) for f in feats], dtype=np.int64)}, bad
+
+    return process
+
+
+def segment_worker(p: dict, out_dir: str, centroids: str, pca: str):
+    """One worker of the segment shards: centroids and PCA read once; ``process(shard)`` takes the shard's
+    ``(split, index)`` utterances of ``{split}.npy`` through :func:`segment_frames` -> ids, projected, merged and
+    pooled rows with their per-utterance lengths and bounds."""
+    C, A, b = np.load(centroids), np.load(pca + "_A.npy"), np.load(pca + "_b.npy")
+    splits: dict[str, tuple] = {}
+
+    def process(shard):
+        split = shard.items[0][0]
+        if split not in splits:
+            feats, lengths = feature_files.read_features(out_dir, split)
+            splits[split] = (feats, np.concatenate([[0], np.cumsum(lengths)]))
+        feats, offsets = splits[split]
+        segs = [segment_frames(feats[offsets[i]:offsets[i + 1]], C, A, b, p["pool_rate"]) for _, i in shard.items]
+        out = {}
+        for key, bounds in (("ids", None), ("projected", None), ("merged", "merged_bounds"),
+                            ("pooled", "pooled_bounds")):
+            out[key] = np.concatenate([s[key] for s in segs])
+            out[key + "_lengths"] = np.array([len(s[key]) for s in segs], dtype=np.int64)
+            if bounds:
+                out[bounds] = np.concatenate([s[bounds] for s in segs]).astype(np.int32)
+        return out, []
+
+    return process
+
+
+def _items(mdir: Path, splits: list[str]) -> dict[str, list[tuple[str, int]]]:
+    return {split: [(split, i) for i in range(len(manifest.read(mdir, split, check_files=False)))] for split in splits}
+
+
+def _plan(items: dict, size: int, directory: Path) -> dict[str, list]:
+    return {split: shards.plan(its, size, directory / split, label=f"{split}/") for split, its in items.items()}
+
+
+def _extract(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> None:
+    """Every split's frame features, shard by shard, then ``{split}.npy`` and ``.lengths`` (the split's marker)."""
+    todo = [split for split in splits if not (out_dir / f"{split}.lengths").is_file()]
+    if not todo:
+        return
+    planned = _plan(_items(mdir, todo), p["chunk_size"], out_dir / "parts" / "frames")
+    report = executor.run([s for split in todo for s in planned[split]], extract_worker,
+                          {"p": p, "mdir": str(mdir), "out_dir": str(out_dir)}, executor.Settings.of(p),
+                          "frame features")
+    if report.bad:
+        names = "; ".join(f"{b['item']}: {b['reason']}" for b in report.bad)
+        raise KitError(f"{len(report.bad)} bad audio file(s), every other utterance is done and kept: {names}. "
+                       f"Replace or remove them (rerun 02_audio_prep), then rerun: only their shards are redone")
+    for split in todo:
+        parts = [s.output for s in planned[split]]
+        lengths = np.concatenate([np.load(path)["lengths"] for path in parts]) if parts else np.zeros(0, np.int64)
+
+        def rows(parts=parts):
+            for path in parts:
+                with np.load(path) as z:
+                    yield z["feats"]
+
+        feature_files.write_features(out_dir, split, rows(), lengths=lengths)
+    shutil.rmtree(out_dir / "parts" / "frames", ignore_errors=True)
+
+
+def _segments(p: dict, out_dir: Path, mdir: Path, splits: list[str], centroids_path: Path, pca_prefix: Path,
+              dirs: dict[str, Path]) -> tuple[dict, np.ndarray]:
+    """Units, PCA, merged and pooled segments of every split with the train-fitted transforms, shard by shard, then
+    each split's files in fairseq's layout; ``(counts per split, train cluster usage)``."""
+    planned = _plan(_items(mdir, splits), p["chunk_size"], out_dir / "parts" / "segments")
+    executor.run([s for split in splits for s in planned[split]], segment_worker,
+                 {"p": p, "out_dir": str(out_dir), "centroids": str(centroids_path), "pca": str(pca_prefix)},
+                 executor.Settings.of(p), "segments")
+    k = p["n_clusters"]
+    usage = np.zeros(k, dtype=np.int64)
+    counts = {}
+    for split in splits:
+        parts = [np.load(s.output) for s in planned[split]]
+
+        def column(key, parts=parts):
+            return np.concatenate([z[key] for z in parts]) if parts else np.zeros(0)
+
+        ids, id_lengths = column("ids").astype(np.int64), column("ids_lengths").astype(np.int64)
+        if split == "train":
+            usage += np.bincount(ids, minlength=k)[:k]
+        lines = (" ".join(map(str, u)) + "\n" for u in np.split(ids, np.cumsum(id_lengths)[:-1])) if len(id_lengths) else ()
+        atomic_write_text(dirs["clus"] / f"{split}.src", "".join(lines))
+        for key, directory in (("projected", dirs["pca"]), ("merged", dirs["merged"]), ("pooled", dirs["pooled"])):
+            lengths = column(key + "_lengths").astype(np.int64)
+            feature_files.write_features(directory, split, iter([column(key)]) if lengths.sum() else iter(()),
+                                         lengths=lengths)
+        atomic_save_npy(dirs["merged"] / f"{split}.bounds.npy", column("merged_bounds").astype(np.int32))
+        atomic_save_npy(dirs["pooled"] / f"{split}.bounds.npy", column("pooled_bounds").astype(np.int32))
+        for d in (dirs["pca"], dirs["merged"], dirs["pooled"]):
+            _copy_manifest(mdir, split, d)
+        counts[split] = {"frames": int(id_lengths.sum()), "merged": int(column("merged_lengths").sum()),
+                         "pooled": int(column("pooled_lengths").sum()), "utterances": len(id_lengths)}
+        for z in parts:
+            z.close()
+    shutil.rmtree(out_dir / "parts", ignore_errors=True)  # every shard is in the split files now
+    return counts, usage
 
 
 def _copy_manifest(src_dir: Path, split: str, dst_dir: Path) -> None:
@@ -136,18 +246,18 @@ def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> s
 def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
     t0 = time.time()
     norm = fit_speaker_norm(p, out_dir, mdir, splits)
-    extractor = FrameExtractor(p, norm)
+    extractor = FrameExtractor(p, norm)  # its frame geometry; the workers build their own
+    dim, shift, window = extractor.dim, extractor.shift, extractor.window
+    del extractor
+    _extract(p, out_dir, mdir, splits)
     n_seconds = 0.0
     for split in splits:
-        m = manifest.read(mdir, split)
-        n_seconds += m.total_samples / audio.TARGET_SR
-        if not (out_dir / f"{split}.lengths").is_file():
-            _extract_split(extractor, m, out_dir, split, p["chunk_size"])
+        n_seconds += manifest.read(mdir, split, check_files=False).total_samples / audio.TARGET_SR
         _copy_manifest(mdir, split, out_dir)
     extract_seconds = time.time() - t0
 
     train, _ = feature_files.read_features(out_dir, "train")
-    k, dim = p["n_clusters"], extractor.dim
+    k = p["n_clusters"]
     sample = units.sample_rows(train, p["kmeans_max_frames"], p["seed"])
     log.info("k-means: %d clusters on %d of %d train frames (dim %d)", k, len(sample), len(train), dim)
     centroids = units.fit_kmeans(sample, k, p["kmeans_niter"], p["kmeans_nredo"], p["seed"])
@@ -162,44 +272,22 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
     atomic_save_npy(out_dir / "pca" / f"{pca_dim}_pca_b.npy", b)
     atomic_save_npy(out_dir / "pca" / f"{pca_dim}_explained_variance.npy", explained)
 
-    pca_dir = out_dir / f"precompute_pca{pca_dim}"
-    merged_dir = out_dir / f"precompute_pca{pca_dim}_cls{k}_mean"
-    pooled_dir = out_dir / f"precompute_pca{pca_dim}_cls{k}_mean_pooled"
-    usage = np.zeros(k, dtype=np.int64)
-    counts = {}
-    for split in splits:
-        feats, lengths = feature_files.read_features(out_dir, split)
-        ids_lines, projected, merged, pooled, merged_bounds, pooled_bounds = [], [], [], [], [], []
-        for utt in tqdm(feature_files.utterances(feats, lengths), total=len(lengths), desc=f"segments {split}"):
-            seg = segment_frames(utt, centroids, A, b, p["pool_rate"])
-            if split == "train":
-                np.add.at(usage, seg["ids"], 1)
-            ids_lines.append(" ".join(map(str, seg["ids"])))
-            projected.append(seg["projected"])
-            merged.append(seg["merged"])
-            merged_bounds.append(seg["merged_bounds"])
-            pooled.append(seg["pooled"])
-            pooled_bounds.append(seg["pooled_bounds"])
-        atomic_write_text(clus / f"{split}.src", "".join(line + "\n" for line in ids_lines))
-        feature_files.write_features(pca_dir, split, projected)
-        feature_files.write_features(merged_dir, split, merged)
-        feature_files.write_features(pooled_dir, split, pooled)
-        atomic_save_npy(merged_dir / f"{split}.bounds.npy", np.concatenate(merged_bounds).astype(np.int32))
-        atomic_save_npy(pooled_dir / f"{split}.bounds.npy", np.concatenate(pooled_bounds).astype(np.int32))
-        for d in (pca_dir, merged_dir, pooled_dir):
-            _copy_manifest(mdir, split, d)
-        counts[split] = {"frames": int(lengths.sum()), "merged": int(sum(map(len, merged))),
-                         "pooled": int(sum(map(len, pooled))), "utterances": len(lengths)}
+    dirs = {"clus": clus, "pca": out_dir / f"precompute_pca{pca_dim}",
+            "merged": out_dir / f"precompute_pca{pca_dim}_cls{k}_mean",
+            "pooled": out_dir / f"precompute_pca{pca_dim}_cls{k}_mean_pooled"}
+    counts, usage = _segments(p, out_dir, mdir, splits, clus / "centroids.npy", out_dir / "pca" / f"{pca_dim}_pca",
+                              dirs)
 
     seconds_train = manifest.read(mdir, "train", check_files=False).total_samples / audio.TARGET_SR
     return {
         "kind": p["kind"], "dim": dim, "pca_dim": pca_dim, "n_clusters": k,
-        "frame_shift_s": extractor.shift / audio.TARGET_SR, "frame_window_s": extractor.window / audio.TARGET_SR,
+        "frame_shift_s": shift / audio.TARGET_SR, "frame_window_s": window / audio.TARGET_SR,
         "segments_per_second": counts["train"]["pooled"] / max(seconds_train, 1e-9),
         "counts": counts, "cluster_usage": usage.tolist(), "explained_variance": explained[:pca_dim].tolist(),
         "audio_seconds": n_seconds, "extract_seconds": round(extract_seconds, 1),
-        "segments": str(pooled_dir), "merged": str(merged_dir), "pca": str(pca_dir), "centroids": str(clus),
+        "segments": str(dirs["pooled"]), "merged": str(dirs["merged"]), "pca": str(dirs["pca"]), "centroids": str(clus),
         "speaker_norm": norm.summary() if norm is not None else None,
+        "executor": p["executor"], "sharded": ["frame features", "units, PCA, merged and pooled segments"],
     }
 
 

@@ -19,13 +19,11 @@ import logging
 import math
 import resource
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tqdm.auto import tqdm
 
 from .. import backends, models
 from ..core import registry, stage
@@ -34,16 +32,12 @@ from ..core import reports
 from ..core.errors import KitError
 from ..core.files import atomic_write_json, read_json
 from ..core.params import Param
-from ..core.stage import done_params
-from ..decoding import recordings
 from ..decoding import transcribe as tr
-from ..decoding import tuning
-from ..decoding.phones import GraphPhones
+from ..decoding import tuning, workers
 from ..decoding.words import GraphWords
 from ..evaluation import peer, scoring
-from ..features.extract import TrainedTransform
-from ..features.vad import Detector
 from ..io import audio, manifest
+from ..scale import executor, shards
 from ..sources.folder import content_index, find_audio, index_changes
 from ..text.normalize import normalize_words
 from ..text.phonemize import phonemize_words
@@ -72,13 +66,11 @@ PARAMS = {
     "diarize": Param(True, bool, "folder: tell the speakers of each recording apart (no labels) and tag their turns"),
     "n_speakers": Param(0, int, "folder: speakers per recording (0: estimated per recording)"),
     "batch_size": Param(32, int, "utterances per acoustic-model call"),
+    "shard_size": Param(64, int, "utterances of a split per shard (its own output and done-marker; batched from its "
+                                 "first utterance, so a multiple of batch_size batches as an unsharded run does)"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted for another backend"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
 }
-
-
-def _timing(records: dict) -> tuple[float, float]:
-    return records["features"]["frame_shift_s"], records["features"]["frame_window_s"]
 
 
 def _folder(p: dict) -> Path:
@@ -114,20 +106,12 @@ def run(p: dict) -> dict:
     return STAGE.run(p, _compute, lambda p, r, out_dir, s: {"backend": p["backend"]})
 
 
-def _decoders(p: dict, model, text_record: dict, scale: float):
-    """The word and phone searches of ``p`` for ``model`` (None where the model's own decoding is used)."""
-    words = GraphWords(text_record["word_graph"], model.stay, scale, p["graph_beam"]) if p["words"] else None
-    phones = (GraphPhones(text_record["phone_graph"], model.stay, p["phone_scale"], p["graph_beam"])
-              if p["phone_search"] == "graph" else None)
-    return words, phones
-
-
 def _tune_scale(p: dict, model, records: dict) -> tuple[float, list]:
     """The word graph's acoustic scale with the lowest label-free score on valid (:mod:`...decoding.tuning`)."""
     items = tr.split_items(model, "valid", records)
     text_record = records["text"]
-    _, phones = _decoders({**p, "words": False}, model, text_record, p["acoustic_scale"])
-    own = tr.transcribe(items, backends.make("eager", model.net), model, None, _timing(records), p["batch_size"],
+    _, phones = workers.decoders({**p, "words": False}, model, text_record, p["acoustic_scale"])
+    own = tr.transcribe(items, backends.make("eager", model.net), model, None, workers.timing(records), p["batch_size"],
                         phones)
     scores = model.utterance_scores([it["feats"] for it in items], p["batch_size"])
     return tuning.choose_scale(text_record["word_graph"], scores, [[ph["phone"] for ph in r["phones"]] for r in own],
@@ -139,30 +123,28 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     scale, tuning_table = p["acoustic_scale"], []
     if p["words"] and p["tune_acoustic_scales"]:
         scale, tuning_table = _tune_scale(p, model, records)
-    word_decoder, phone_decoder = _decoders(p, model, records["text"], scale)
     if p["folder"]:
-        summary = _compute_folder(p, records, out_dir, model, word_decoder, phone_decoder)
+        summary = _compute_folder(p, records, out_dir, scale)
         return {**summary, "acoustic_scale": scale, "acoustic_scale_tuning": tuning_table}
-    start = time.time()
     items = tr.split_items(model, p["split"], records)
-    prep_seconds = time.time() - start
-    calibration = [b for _, b in tr.batches(items[: 4 * p["batch_size"]], p["batch_size"])]
-    runner = backends.make(p["backend"], model.net, calibration)
-    runner(*calibration[0])  # warm-up (torch.compile compiles here); not part of the timed step
-    t0 = time.time()
-    results = tr.transcribe(items, runner, model, word_decoder, _timing(records), p["batch_size"], phone_decoder)
-    step_seconds = time.time() - t0 + prep_seconds
+    plan = shards.plan(list(range(len(items))), p["shard_size"], out_dir / "shards", suffix=".json")
+    report = executor.run(plan, workers.split_worker, {"p": p, "records": records, "scale": scale},
+                          executor.Settings.of(p), f"transcribing {p['split']}")
+    results = [r for s in plan for r in read_json(s.output)]
+    step_seconds = report.seconds
     scores = {p["backend"]: tr.score(results, items)}
     if p["backend"] != "eager":
-        eager_results = tr.transcribe(items, backends.make("eager", model.net), model, None, _timing(records),
+        word_decoder, phone_decoder = workers.decoders({**p, "words": False}, model, records["text"], scale)
+        eager_results = tr.transcribe(items, backends.make("eager", model.net), model, None, workers.timing(records),
                                       p["batch_size"], phone_decoder)
         scores["eager"] = tr.score(eager_results, items)
     audio_seconds = sum(it["seconds"] for it in items)
     tr.write_outputs(out_dir, results)
+    shutil.rmtree(out_dir / "shards", ignore_errors=True)
     summary = {"backend": p["backend"], "n_utterances": len(items), "audio_seconds": audio_seconds,
                "seconds": round(step_seconds, 3), "realtime_factor": step_seconds / max(audio_seconds, 1e-9),
                "scores": scores, "acoustic_scale": scale, "acoustic_scale_tuning": tuning_table, "bad_files": [],
-               "torch": torch.__version__}
+               "executor": p["executor"], "workers": report.workers, "torch": torch.__version__}
     if p["references"] and all(it["ref_words"] is not None for it in items):
         summary["references"] = _references(p, model, records, items, scale)
     return summary
@@ -171,53 +153,28 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
 STATE = "recordings.json"  # per recording of a folder: its identity when transcribed, and whether it was bad
 
 
-def _compute_folder(p: dict, records: dict, out_dir: Path, model, word_decoder, phone_decoder) -> dict:
-    """Transcribe the folder's new and changed recordings (cached per recording, so an interrupted run resumes and
-    a re-run does only what changed), forget removed ones, then write the outputs of all of them."""
+def _compute_folder(p: dict, records: dict, out_dir: Path, scale: float) -> dict:
+    """Transcribe the folder's recordings, one shard each: a recording whose result and done-marker match its
+    current identity is reused (an interrupted run resumes, a re-run does only what changed; a bad one is not
+    retried until it changes), removed ones are forgotten; then the outputs of all of them are written."""
     folder = _folder(p)
     index = folder_content(p)
     state_path = out_dir / STATE
     state = read_json(state_path) if state_path.is_file() else {}
     changes = index_changes({rel: e["identity"] for rel, e in state.items()}, index)
     for rel in changes["removed"]:
-        _result_path(out_dir, rel).unlink(missing_ok=True)
+        shards.remove(_shard(out_dir, rel, None))
         del state[rel]
-    todo = changes["new"] + changes["changed"]
     log.info("folder %s: %d new, %d changed, %d unchanged, %d removed recording(s)", folder.name,
              len(changes["new"]), len(changes["changed"]), len(changes["unchanged"]), len(changes["removed"]))
-    processed_audio, processed_seconds = 0.0, 0.0
-    if todo:
-        detect = Detector(done_params(records["audio_prep"]["dir"]))
-        transform = TrainedTransform(records["features"])
-        valid = tr.split_items(model, "valid", records)[: 4 * p["batch_size"]]
-        calibration = [b for _, b in tr.batches(valid, p["batch_size"])]
-        runner = backends.make(p["backend"], model.net, calibration)
-        runner(*calibration[0])  # warm-up, not timed
-        settings = recordings.Settings(p["pause_s"], p["max_utterance_s"], p["diarize"], p["n_speakers"] or None)
-
-        def decode(items):
-            return tr.transcribe(items, runner, model, word_decoder, _timing(records), p["batch_size"], phone_decoder)
-
-        for rel in tqdm(todo, desc="transcribing recordings", unit="recording"):
-            t0 = time.time()
-            converted = out_dir / "audio" / Path(rel).with_suffix(".flac")
-            try:
-                audio.convert_to_16k_mono(folder / rel, converted)
-                reader = audio.AudioReader(converted)
-                result = recordings.transcribe_recording(reader, Path(rel).with_suffix("").as_posix(), detect,
-                                                         transform, model, decode, settings)
-                atomic_write_json(_result_path(out_dir, rel), result)
-                state[rel] = {"identity": index[rel], "bad": None, "seconds": round(time.time() - t0, 3)}
-                processed_audio += result["seconds"]
-                processed_seconds += time.time() - t0
-            except Exception as exc:  # noqa: BLE001 - one bad recording must not lose the others
-                reason = exc.reason if hasattr(exc, "reason") else f"{type(exc).__name__}: {exc}"
-                log.error("bad input: %s: %s", folder / rel, reason)
-                _result_path(out_dir, rel).unlink(missing_ok=True)
-                state[rel] = {"identity": index[rel], "bad": reason}
-            finally:
-                converted.unlink(missing_ok=True)  # the original is the user's; times are on its time line
-            atomic_write_json(state_path, state)  # after each recording: an interrupted run resumes here
+    plan = [_shard(out_dir, rel, index[rel]) for rel in sorted(index)]
+    report = executor.run(plan, workers.folder_worker, {"p": p, "records": records, "scale": scale,
+                                                         "folder": str(folder), "out_dir": str(out_dir)},
+                          executor.Settings.of(p), "transcribing recordings", retry_bad=False)
+    for shard, record in zip(plan, report.records):
+        rel = shard.items[0]
+        bad = record["bad"][0]["reason"] if record["bad"] else None
+        state[rel] = {"identity": index[rel], "bad": bad, "seconds": record["seconds"]}
     atomic_write_json(state_path, state)
     good = [rel for rel in sorted(state) if state[rel]["bad"] is None]
     if not good:
@@ -229,15 +186,22 @@ def _compute_folder(p: dict, records: dict, out_dir: Path, model, word_decoder, 
     refs = {rel: _side_transcript(folder / rel) for rel in good}
     scores = folder_scores(results, [refs[rel] for rel in good])
     bad = [{"file": rel, "reason": state[rel]["bad"]} for rel in sorted(state) if state[rel]["bad"] is not None]
+    processed = sorted(report.processed)
+    processed_audio = sum(r["seconds"] for rel, r in zip(good, results) if rel in set(processed))
     return {"backend": p["backend"], "folder": folder.name, "n_recordings": len(good),
             "n_utterances": sum(r["n_utterances"] for r in results), "audio_seconds": sum(r["seconds"] for r in results),
             "speakers": {r["name"]: r["n_speakers"] for r in results},
-            "changes": {k: len(v) for k, v in changes.items()}, "processed": todo,
-            "processed_audio_seconds": round(processed_audio, 3), "seconds": round(processed_seconds, 3),
-            "realtime_factor": processed_seconds / processed_audio if processed_audio else None,
+            "changes": {k: len(v) for k, v in changes.items()}, "processed": processed,
+            "processed_audio_seconds": round(processed_audio, 3), "seconds": round(report.seconds, 3),
+            "realtime_factor": report.seconds / processed_audio if processed_audio else None,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "scores": {p["backend"]: scores}, "n_with_reference": sum(r is not None for r in refs.values()),
-            "bad_files": bad, "torch": torch.__version__}
+            "bad_files": bad, "executor": p["executor"], "workers": report.workers, "torch": torch.__version__}
+
+
+def _shard(out_dir: Path, rel: str, identity) -> shards.Shard:
+    """A recording's shard: its result ``results/<rel>.json``, keyed by the recording's identity."""
+    return shards.Shard(rel, (rel,), _result_path(out_dir, rel), identity)
 
 
 def _result_path(out_dir: Path, rel: str) -> Path:
@@ -276,8 +240,8 @@ def _references(p: dict, model, records: dict, items: list[dict], scale: float) 
     if reference is not None:
         supervised = models.load(reference["checkpoint"])
         sup_scale = _tune_scale(p, supervised, records)[0] if p["tune_acoustic_scales"] else scale
-        words, phones = _decoders(p, supervised, text_record, sup_scale)
-        results = tr.transcribe(items, backends.make("eager", supervised.net), supervised, words, _timing(records),
+        words, phones = workers.decoders(p, supervised, text_record, sup_scale)
+        results = tr.transcribe(items, backends.make("eager", supervised.net), supervised, words, workers.timing(records),
                                 p["batch_size"], phones)
         out["supervised_reference"] = {**tr.score(results, items), "acoustic_scale": sup_scale}
     original = manifest.read(Path(records["audio_prep"]["data_dir"]) / "manifests", p["split"])

@@ -16,6 +16,7 @@ from ...core.files import atomic_write_json, read_json
 from ...core.params import Param
 from ...decoding import graph, tuning
 from ...io import feature_files
+from ...scale import executor, shards
 from ..base import collapse
 from ...text import lm
 from ...text.phones import phone_lines, read_references
@@ -70,6 +71,29 @@ def _chain(out_dir: Path, inputs: dict, symbols: list[str], settings: dict, seed
                                inputs["refs_valid"], quiet)
 
 
+def chain_worker(out_dir: str, features_record: dict, text_record: dict, symbols: list[str], settings: dict):
+    """One worker of the screening chains: the train and valid inputs read once; ``process(shard)`` runs the chain of
+    the shard's ``(seed, rounds)`` in ``out_dir/chain-seed<seed>`` (resuming its finished rounds) -> its rounds."""
+    inputs = _inputs(features_record, text_record, symbols)
+
+    def process(shard):
+        ((seed, rounds),) = shard.items
+        return _chain(Path(out_dir), inputs, symbols, settings, seed, rounds, quiet=True), []
+
+    return process
+
+
+def _screen_on_workers(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], settings: dict,
+                       seeds: list[int], rounds: int, run_settings) -> dict:
+    """The screening chains as independent shards on Ray workers, one seed each (``chain-seed<seed>/screen.json``)."""
+    plan = [shards.Shard(f"seed{seed}", ((seed, rounds),), out_dir / f"chain-seed{seed}" / "screen.json",
+                         {"seed": seed, "rounds": rounds, "settings": settings}) for seed in seeds]
+    executor.run(plan, chain_worker, {"out_dir": str(out_dir), "features_record": features_record,
+                                      "text_record": text_record, "symbols": symbols, "settings": settings},
+                 run_settings, "decipher chains")
+    return {seed: read_json(shard.output) for seed, shard in zip(seeds, plan)}
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Decipherment and self-training rounds of every chain (resumed), the round selected without labels.
 
@@ -85,7 +109,12 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
                                   "epochs", "hidden", "word_rounds", "workers", "patience")}
     screen = min(s["screen_rounds"], s["rounds"])
     inputs = _inputs(features_record, text_record, symbols)
-    chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
+    run_settings = executor.Settings.of(p)
+    if run_settings.executor == "ray" and len(seeds) > 1:
+        chains = _screen_on_workers(out_dir, features_record, text_record, symbols, settings, seeds, screen,
+                                    run_settings)
+    else:
+        chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
     best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
     log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best, screen)
     chains[best] = _chain(out_dir, inputs, symbols, settings, best, s["rounds"])

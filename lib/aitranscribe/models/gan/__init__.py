@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...core.files import read_json
 from ...core.machine import cores
 from ...core.params import Param
+from ...scale import executor, shards
 from . import network
 from .model import GanModel
 from .training import run_name, select, sweep_settings, train_run
@@ -72,9 +74,26 @@ def config(s: dict, features_record: dict, vocab: int, setting: dict | None = No
                              smoothness=setting["smoothness"])
 
 
+def sweep_worker():
+    """One worker of the sweep: ``process(shard)`` trains (or resumes) the shard's run (:func:`.training.train_run`)
+    -> its summary."""
+    return lambda shard: (train_run(shard.items[0]), [])
+
+
+def _sweep_on_workers(jobs: list[dict], run_settings) -> list[dict]:
+    """The sweep's runs as independent shards on Ray workers (``worker_threads`` threads each), one run each, its
+    summary in ``<run>/sweep_result.json``."""
+    jobs = [{**job, "threads": run_settings.threads, "quiet": True} for job in jobs]
+    plan = [shards.Shard(Path(job["run_dir"]).name, (job,), Path(job["run_dir"]) / "sweep_result.json",
+                         {k: v for k, v in job.items() if k not in ("log_level", "quiet")}) for job in jobs]
+    executor.run(plan, sweep_worker, {}, run_settings, "GAN sweep")
+    return [read_json(shard.output) for shard in plan]
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
-    """Every run of the sweep (resumed from its last checkpoint; runs in parallel processes when cores allow),
-    then the run chosen without labels. Returns the selection with every run's summary."""
+    """Every run of the sweep (resumed from its last checkpoint; runs in parallel processes when cores allow, or as
+    independent shards on Ray workers with ``executor: ray``, ``worker_threads`` threads each), then the run chosen
+    without labels. Returns the selection with every run's summary."""
     settings = sweep_settings(s)
     parallel = s["parallel_runs"] or max(1, min(len(settings), cores()))
     threads = max(1, cores() // parallel)
@@ -87,7 +106,10 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     log.info("05_train: %d GAN run(s), %d at once with %d thread(s) each, %d updates each", len(jobs), parallel,
              threads, s["updates"])
     start = time.time()
-    if parallel == 1:
+    run_settings = executor.Settings.of(p)
+    if run_settings.executor == "ray" and len(jobs) > 1:
+        results = _sweep_on_workers(jobs, run_settings)
+    elif parallel == 1:
         results = [train_run(job) for job in jobs]
     else:
         with ProcessPoolExecutor(parallel, mp_context=get_context("spawn")) as pool:
