@@ -14,6 +14,7 @@ first appearance.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 from dataclasses import dataclass
 
@@ -92,11 +93,21 @@ def transcribe_recording(reader: AudioReader, key: str, detect: Detector, transf
         if len(chunk) == settings.chunk_utterances:
             results.extend(_tag(decode(chunk), chunk))
             chunk = []
+            _release_memory()
     if chunk:
         results.extend(_tag(decode(chunk), chunk))
     turns = [(u["intervals"][0][0] / TARGET_SR, u["intervals"][-1][1] / TARGET_SR, speaker_label(u["speaker"]))
              for u in utts]
     return merge(key, len(reader) / TARGET_SR, results, turns)
+
+
+def _release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; nothing elsewhere): without it the
+    heap's fragments from one chunk's features and searches piled up over hours of audio."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _tag(results: list[dict], items: list[dict]) -> list[dict]:
