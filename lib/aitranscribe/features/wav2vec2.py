@@ -847,12 +847,14 @@ def load_wav2vec2(path, layer: int | None = None, device="cpu") -> Wav2Vec2Encod
 # Checkpoint writing
 # ----------------------------------------------------------------------------------------------
 
-def fairseq_state_dict(model: Wav2Vec2Encoder) -> "collections.OrderedDict[str, torch.Tensor]":
+def fairseq_state_dict(model: Wav2Vec2Encoder) -> collections.OrderedDict[str, torch.Tensor]:
     """The model's weights under fairseq's ``Wav2Vec2Model`` names (the inverse of the loader's mapping); the
     positional convolution in fairseq's weight-norm form (``weight_g``/``weight_v``, norm over every dim but 2)."""
     s = model.settings
     ours = model.state_dict()
     out = collections.OrderedDict()
+    # fairseq's masking embedding (unused at inference, present in every pretrained checkpoint)
+    out["mask_emb"] = torch.rand(s.encoder_embed_dim, generator=torch.Generator().manual_seed(0))
     for i in range(len(s.conv_layers)):
         out[f"feature_extractor.conv_layers.{i}.0.weight"] = ours[f"feature_extractor.blocks.{i}.conv.weight"]
         if s.conv_bias:

@@ -257,3 +257,68 @@ def fidelity(output, reference) -> dict:
     cos = (y * r).sum(1) / np.maximum(np.linalg.norm(y, axis=1) * np.linalg.norm(r, axis=1), 1e-30)
     return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
             "rel_error": float(np.linalg.norm(y - r) / max(np.linalg.norm(r), 1e-30))}
+
+
+# ---------------------------------------------------------------------------------------------- stage 03's choice
+
+# Arms stage 03 can extract with: the stock environment's, taking any utterance length without calibration data
+# (int8-static is exported for one length; openvino-int8 needs a calibration set; the IPEX arms live in .venv-intel)
+FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16")
+
+
+def _same_machine(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("model", "flags", "cores", "max_mhz"))
+
+
+def latest_results(data_root, info: dict) -> tuple[dict, str] | None:
+    """The newest wav2vec 2.0 benchmark summary (stage 07's ``w2v2-*/summary.json`` under any profile of
+    ``data_root``) measured on a machine like ``info`` (same CPU model, flags, cores and clock), and its path."""
+    import json
+    from pathlib import Path
+
+    from ..core import registry
+
+    folder = registry.info("benchmark").notebook
+    found = []
+    for path in Path(data_root).glob(f"*/{folder}/w2v2-*/summary.json"):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if _same_machine(summary.get("machine", {}), info):
+            found.append((path.stat().st_mtime, str(path), summary))
+    if not found:
+        return None
+    _, path, summary = max(found, key=lambda f: f[0])
+    return summary, path
+
+
+def choose(requested: str, arch: str | None, data_root, info: dict) -> tuple[str, str]:
+    """The arm stage 03 extracts with, and why.
+
+    ``requested``: an arm of :data:`FEATURE_BACKENDS` (taken as is) or ``auto``: the arm with the highest x real
+    time at batch 1 whose mean per-frame cosine with fp32 reached the summary's bar (``w2v2_min_cosine``, 0.99 by
+    default) in this machine's latest stage 07 results for architecture ``arch``; fp32 when there are none.
+    """
+    if requested != "auto":
+        if requested not in FEATURE_BACKENDS:
+            raise KitError(f"feature_backend {requested!r} cannot extract features here; choose auto or one of "
+                           f"{list(FEATURE_BACKENDS)} (int8-static is fixed-length, openvino-int8 needs calibration "
+                           f"data, the IPEX arms run in .venv-intel)")
+        return requested, "asked for"
+    found = latest_results(data_root, info)
+    if found is None:
+        return "fp32", "no wav2vec 2.0 benchmark (stage 07) has run on this machine yet"
+    summary, path = found
+    arms = summary.get("arms", {}).get(arch or "", {})
+    if not arms:
+        return "fp32", f"{path} has no results for this checkpoint's architecture ({arch or 'not a standard one'})"
+    bar = summary.get("min_cosine", 0.99)
+    passing = {arm: r["batches"]["1"]["x_realtime"] for arm, r in arms.items()
+               if arm in FEATURE_BACKENDS and "1" in r.get("batches", {})
+               and r.get("fidelity", {}).get("cosine_mean", -1.0) >= bar}
+    if not passing:
+        return "fp32", f"no arm usable by stage 03 passed the cosine bar {bar} in {path}"
+    best = max(passing, key=passing.get)
+    return best, (f"fastest arm passing the cosine bar {bar} for {arch} at batch 1 ({passing[best]:.1f}x real time) "
+                  f"in {path}")
