@@ -9,6 +9,7 @@ k-means and PCA are fitted on train only and applied to every split.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -17,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core import registry, stage
+from ..core import machine, registry, stage
 from ..core.errors import KitError
 from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
-from ..features import speaker_norm, units
+from ..core.paths import profile_data_dir, resolve
+from ..features import speaker_norm, units, wav2vec2_backends
 from ..features.extract import NORM_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
@@ -39,6 +41,9 @@ PARAMS = {
     "speaker_norm_utterances": Param(200, int, "mfcc: at most this many utterances per speaker fit its normalisation"),
     "checkpoint": Param("", str, "wav2vec2: path of a fairseq wav2vec 2.0 checkpoint .pt"),
     "layer": Param(14, int, "wav2vec2: transformer block index, 0-based as in fairseq"),
+    "feature_backend": Param("auto", str, "wav2vec2: how the model runs: auto (the fastest arm passing the fidelity "
+                                          "bar in the latest 07 benchmark on this machine, else fp32) or an arm",
+                             ("auto", *wav2vec2_backends.FEATURE_BACKENDS)),
     "n_clusters": Param(128, int, "k-means clusters"),
     "kmeans_max_frames": Param(200000, int, "k-means trains on at most this many train frames, 0 for all"),
     "kmeans_niter": Param(20, int, "k-means iterations, 50 in fairseq"),
@@ -83,8 +88,31 @@ def _splits(records: dict) -> list[str]:
     return splits
 
 
-STAGE = stage.StageDef(KEY, needs=("audio_prep",), report_only=lambda p: ("probe_epochs",),
-                       name=lambda p: p["kind"] if p["kind"] == "mfcc" else f"w2v-l{p['layer']}")
+@functools.lru_cache(maxsize=8)
+def _checkpoint_arch(path: str, mtime: float) -> str | None:
+    """The standard architecture (base, large, ...) of a wav2vec 2.0 checkpoint, None for another one."""
+    from ..features import wav2vec2
+
+    return wav2vec2.architecture_of(wav2vec2.load_wav2vec2(path, layer=0).settings)
+
+
+def feature_backend(p: dict) -> tuple[str, str]:
+    """wav2vec2: the arm the features are extracted with and why (``feature_backend``, ``auto`` resolved against
+    this machine's latest stage 07 results); ("", "") for MFCC."""
+    if p["kind"] != "wav2vec2":
+        return "", ""
+    arch = None
+    if p["feature_backend"] == "auto" and p["checkpoint"]:
+        path = resolve(p["checkpoint"])
+        arch = _checkpoint_arch(str(path), path.stat().st_mtime) if path.is_file() else None
+    return wav2vec2_backends.choose(p["feature_backend"], arch, profile_data_dir(p).parent, machine.cpu())
+
+
+# the resolved arm changes the features (slightly), so it is hashed; the parameter itself is not, so MFCC runs keep
+# their hash
+STAGE = stage.StageDef(KEY, needs=("audio_prep",), report_only=lambda p: ("probe_epochs", "feature_backend"),
+                       name=lambda p: p["kind"] if p["kind"] == "mfcc" else f"w2v-l{p['layer']}",
+                       hashed=lambda p: {"feature_arm": feature_backend(p)[0]} if p["kind"] == "wav2vec2" else {})
 
 
 def output_dir(p: dict) -> Path:
@@ -136,7 +164,10 @@ def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> s
 def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
     t0 = time.time()
     norm = fit_speaker_norm(p, out_dir, mdir, splits)
-    extractor = FrameExtractor(p, norm)
+    arm, why = feature_backend(p)
+    if arm:
+        log.info("wav2vec 2.0 features with arm %s: %s", arm, why)
+    extractor = FrameExtractor(p, norm, arm or "fp32")
     n_seconds = 0.0
     for split in splits:
         m = manifest.read(mdir, split)
@@ -200,6 +231,7 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         "audio_seconds": n_seconds, "extract_seconds": round(extract_seconds, 1),
         "segments": str(pooled_dir), "merged": str(merged_dir), "pca": str(pca_dir), "centroids": str(clus),
         "speaker_norm": norm.summary() if norm is not None else None,
+        "feature_backend": {"arm": arm, "why": why} if arm else None,
     }
 
 
@@ -219,8 +251,12 @@ def run_probe(p: dict, record: dict) -> dict:
 
 
 def metrics(summary: dict, probe_result: dict) -> dict:
-    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only)."""
+    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only); for wav2vec 2.0
+    the feature_backend arm used."""
     per = probe_result.get("per")
-    return {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
-            "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
-            "probe_per": None if per is None else round(per, 3)}
+    out = {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
+           "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
+           "probe_per": None if per is None else round(per, 3)}
+    if summary.get("feature_backend"):
+        out["feature_backend"] = summary["feature_backend"]["arm"]
+    return out
