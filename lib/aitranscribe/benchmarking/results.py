@@ -92,10 +92,12 @@ def w2v2_rows(summary: dict) -> list[dict]:
     run is one row saying why."""
     rows = []
     bar = summary["min_cosine"]
+    wanted = ["fp32", *summary.get("params", {}).get("w2v2_arms", [])]  # the order the arms were asked for
     for arch, arms in summary["arms"].items():
         model = summary["models"][arch]
         ref = arms["fp32"]["batches"]
-        for arm, r in arms.items():
+        for arm in sorted(arms, key=lambda a: wanted.index(a) if a in wanted else len(wanted)):
+            r = arms[arm]
             fid = r.get("fidelity", {})
             for bs, g in r["batches"].items():
                 gflops = model["flops"][bs]["total"] / g["median"]
@@ -124,8 +126,13 @@ def w2v2_table(summary: dict):
     table = pd.DataFrame(w2v2_rows(summary))
     for col in ("median_s", "q1_s", "q3_s"):
         if col in table:
-            table[col.replace("_s", "_ms")] = 1000 * table.pop(col)
-    table["batch"] = table["batch"].astype("Int64")
+            table[col] = 1000 * table[col]
+    table = table.rename(columns={"median_s": "median_ms", "q1_s": "q1_ms", "q3_s": "q3_ms"})
+    table["batch"] = table["batch"].astype("Int64") if "batch" in table else pd.NA
+    order = ["layer", "precision", "torch", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup",
+             "speedup_vs_stock_2.8", "gflops", "peak_fraction", "cosine_mean", "cosine_min", "rel_error", "passes",
+             "weights", "status"]
+    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]]
     return table.set_index(["arch", "arm", "batch"]).round(4)
 
 
@@ -170,7 +177,7 @@ def w2v2_note(summary: dict) -> str:
     for arch, m in summary["models"].items():
         f = next(iter(m["flops"].values()))
         per_second = f["total"] / (int(next(iter(m["flops"]))) * summary["audio"]["seconds_each"])
-        text += (f"{arch} up to layer {m['layer']}: {per_second:.1f} GFLOP per second of audio "
+        text += (f"{arch} up to layer {m['layer']}: {per_second:.3g} GFLOP per second of audio "
                  f"(front end {f['conv'] / f['total']:.0%}); weights: {m['weights']}. ")
     return text + (f"Fidelity: the layer's output against the fp32 arm's on the same {summary['audio']['waveforms']} "
                    f"waveforms of {summary['audio']['seconds_each']:g} s; an arm passes with a mean per-frame cosine "
