@@ -227,6 +227,30 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert benchmark.run_w2v2(p)["dir"] == record["dir"]
 
 
+def test_w2v2_uses_the_profile_checkpoint_when_stage_03_had_one(scratch_params, tmp_path):
+    from support.w2v_checkpoints import save_tiny_checkpoint
+
+    from aitranscribe.core.params import stage_spec, validate
+    from aitranscribe.core.stage import mark_done
+
+    _test_audio(scratch_params)
+    ckpt = tmp_path / "mine.pt"
+    save_tiny_checkpoint(ckpt, "cfg", finetuned=True, layers=3, dim=32)  # not a standard architecture
+    feats = tmp_path / "features-run"
+    feats.mkdir()
+    mark_done(feats, "h", params={"kind": "wav2vec2", "checkpoint": str(ckpt), "layer": 2})
+    record_stage(scratch_params, "features", {"dir": str(feats), "params_hash": "h"})
+    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_arms": ["fp32"],
+                  "w2v2_batch_sizes": [1], "w2v2_seconds": 0.5, "w2v2_repeats": 3, "w2v2_warmup": 0},
+                 stage_spec(benchmark.PARAMS), "test")
+    summary = benchmark.stage.load_summary(benchmark.run_w2v2(p))
+    mine = summary["models"]["checkpoint"]
+    assert mine["weights"] == "the profile's checkpoint mine.pt" and mine["layer"] == 2
+    assert summary["models"]["tiny"]["weights"].endswith("speed only")
+    assert ckpt.is_file()  # the profile's own checkpoint is never removed
+    assert set(summary["arms"]) == {"checkpoint", "tiny"}
+
+
 def test_w2v2_parameters_are_checked(scratch_params):
     from aitranscribe.core.params import stage_spec, validate
 

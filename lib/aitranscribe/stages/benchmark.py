@@ -24,6 +24,7 @@ weights written in fairseq's checkpoint format and read through the kit's loader
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -201,7 +202,15 @@ def benchmark_audio(manifests: Path, seconds: float, count: int) -> tuple[np.nda
 def _w2v2_models(p: dict, out_dir: Path) -> dict:
     """Per architecture: checkpoint, layer and the weights' label; random checkpoints are written here."""
     models = {}
+    profile = _profile_checkpoint(p)
+    if profile is not None:
+        settings = wav2vec2.load_wav2vec2(profile["checkpoint"], layer=profile["layer"]).settings
+        arch = wav2vec2.architecture_of(settings) or "checkpoint"
+        models[arch] = {**profile, "layer_asked": profile["layer"], "settings": settings,
+                        "weights": f"the profile's checkpoint {Path(profile['checkpoint']).name}"}
     for arch in p["w2v2_archs"]:
+        if arch in models:
+            continue
         settings = wav2vec2.ARCHITECTURES[arch]
         layer = min(p["w2v2_layer"], settings.encoder_layers - 1)
         path = out_dir / "checkpoints" / f"random-{arch}-seed{p['seed']}.pt"
@@ -210,12 +219,6 @@ def _w2v2_models(p: dict, out_dir: Path) -> dict:
             wav2vec2.save_random_checkpoint(path, settings, p["seed"])
         models[arch] = {"checkpoint": str(path), "layer": layer, "layer_asked": p["w2v2_layer"],
                         "weights": "random, fairseq format: speed only", "settings": settings}
-    profile = _profile_checkpoint(p)
-    if profile is not None:
-        settings = wav2vec2.load_wav2vec2(profile["checkpoint"], layer=profile["layer"]).settings
-        arch = wav2vec2.architecture_of(settings) or "checkpoint"
-        models[arch] = {**profile, "layer_asked": profile["layer"], "settings": settings,
-                        "weights": f"the profile's checkpoint {Path(profile['checkpoint']).name}"}
     return models
 
 
@@ -253,7 +256,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
         "machine": info, "binding": bound, "threads": threads,
         "peaks": {prec: machine.peak_gflops(info, prec, threads) for prec in machine.PRECISIONS},
         "audio": {"waveforms": len(wavs), "seconds_each": p["w2v2_seconds"], "test_utterances": distinct},
-        "models": {arch: {**{k: v for k, v in m.items() if k != "settings"},
+        "models": {arch: {**m, "settings": dataclasses.asdict(m["settings"]),
                           "flops": {str(b): wav2vec2.count_flops(m["settings"], wavs.shape[1], m["layer"], b)
                                     for b in sizes}}
                    for arch, m in models.items()},
