@@ -88,8 +88,8 @@ def roofline_note(summary: dict) -> str:
 def w2v2_rows(summary: dict) -> list[dict]:
     """One row per architecture, arm and batch size: median latency, x real time, speedup over the fp32 arm (and
     over stock-2.8 for the ipex arms), GFLOP/s, fraction of the peak of the arm's precision, fidelity against fp32
-    (mean and lowest per-frame cosine, relative error) and whether it passes the cosine bar; an arm that did not
-    run is one row saying why."""
+    (mean and lowest per-frame cosine, relative error), whether it passes the cosine bar, and how busy the machine
+    was just before the arm started (``load_before``); an arm that did not run is one row saying why."""
     rows = []
     bar = summary["min_cosine"]
     wanted = ["fp32", *summary.get("params", {}).get("w2v2_arms", [])]  # the order the arms were asked for
@@ -109,7 +109,8 @@ def w2v2_rows(summary: dict) -> list[dict]:
                        "cosine_mean": fid.get("cosine_mean", float("nan")),
                        "cosine_min": fid.get("cosine_min", float("nan")),
                        "rel_error": fid.get("rel_error", float("nan")),
-                       "passes": bool(fid) and fid["cosine_mean"] >= bar, "weights": model["weights"], "status": "ran"}
+                       "passes": bool(fid) and fid["cosine_mean"] >= bar, "load_before": r.get("load_before"),
+                       "weights": model["weights"], "status": "ran"}
                 if arm.startswith("ipex") and "stock-2.8" in arms and bs in arms["stock-2.8"]["batches"]:
                     row["speedup_vs_stock_2.8"] = arms["stock-2.8"]["batches"][bs]["median"] / g["median"]
                 rows.append(row)
@@ -131,7 +132,7 @@ def w2v2_table(summary: dict):
     table["batch"] = table["batch"].astype("Int64") if "batch" in table else pd.NA
     order = ["layer", "precision", "torch", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup",
              "speedup_vs_stock_2.8", "gflops", "peak_fraction", "cosine_mean", "cosine_min", "rel_error", "passes",
-             "weights", "status"]
+             "load_before", "weights", "status"]
     table = table[["arch", "arm", "batch", *[c for c in order if c in table]]]
     return table.set_index(["arch", "arm", "batch"]).round(4)
 
