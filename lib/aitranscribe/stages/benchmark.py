@@ -141,7 +141,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         if done.returncode != 0:
             log.warning("arm %s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:])
-            raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+            raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                           f"the worker exited with code {done.returncode} and no message (killed: out of memory?)")
         result = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": load}
         atomic_write_text(path, json.dumps(result) + "\n")
     return json.loads(path.read_text())
