@@ -84,12 +84,14 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
 
 
 def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
-    """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, or backend=ipex)."""
+    """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, of the acoustic model or of
+    wav2vec 2.0, or backend=ipex)."""
     profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     keys = {s.key for s in select(numbers_from, numbers_to)}
-    arms = set(profile["benchmark"]["arms"]) if "benchmark" in keys and "benchmark" in profile else set()
+    bench = profile["benchmark"] if "benchmark" in keys and "benchmark" in profile else {}
+    arms = set(bench.get("arms", [])) | set(bench.get("w2v2_arms", []))
     backend = profile["inference"]["backend"] if "inference" in keys and "inference" in profile else ""
-    return bool(arms & {"ipex", "stock-2.8"}) or backend == "ipex"
+    return bool(arms & {"ipex", "ipex-bf16", "stock-2.8"}) or backend == "ipex"
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import models
-from .benchmarking.results import speedups
+from .benchmarking.results import speedups, w2v2_rows
 from .core.stage import done_params, load_stage, load_summary
 from .evaluation import scoring
 from .io import audio, manifest
@@ -252,6 +252,52 @@ def benchmark_overview(summary: dict):
         ax.pie(list(shares.values()), labels=[f"{k}\n{1000 * v:.0f} ms" for k, v in shares.items()], autopct="%1.0f%%")
         ax.set_title(f"End to end, eager, {e2e.get('threads', '?')} thread(s): {e2e['x_realtime']:.0f}x real time "
                      f"({e2e['utterances']} utterances)", fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def w2v2_overview(summary: dict):
+    """wav2vec 2.0 feature extraction, one row of panels per architecture: x real time of every arm at each batch
+    size (quartile bars; hatched when the arm misses the fidelity bar), the fraction of the CPU's peak for the arm's
+    precision, and speed against fidelity (1 - mean per-frame cosine with fp32)."""
+    rows = [r for r in w2v2_rows(summary) if r["status"] == "ran"]
+    archs = list(summary["arms"])
+    fig, axes = plt.subplots(len(archs), 3, figsize=(15, 3.8 * len(archs)), squeeze=False)
+    for row, arch in zip(axes, archs):
+        mine = [r for r in rows if r["arch"] == arch]
+        arms = list(dict.fromkeys(r["arm"] for r in mine))
+        batches = sorted({r["batch"] for r in mine})
+        width = 0.8 / len(batches)
+        for j, bs in enumerate(batches):
+            got = {r["arm"]: r for r in mine if r["batch"] == bs}
+            pos = np.arange(len(arms)) + j * width
+            for k, arm in enumerate(arms):
+                r = got.get(arm)
+                if r is None:
+                    continue
+                err = [[r["x_realtime"] * (1 - r["median_s"] / r["q3_s"])], [r["x_realtime"] * (r["median_s"] / r["q1_s"] - 1)]]
+                row[0].bar(pos[k], r["x_realtime"], width, yerr=err, capsize=2, color=f"C{j}",
+                           hatch=None if r["passes"] else "//", label=f"batch {bs}" if k == 0 else None)
+                row[1].bar(pos[k], 100 * r["peak_fraction"], width, color=f"C{j}", label=f"batch {bs}" if k == 0 else None)
+        for ax in row[:2]:
+            ax.set_xticks(np.arange(len(arms)) + width * (len(batches) - 1) / 2, arms, rotation=45, ha="right", fontsize=8)
+            ax.legend(fontsize=7)
+        model = summary["models"][arch]
+        row[0].set_ylabel("x real time")
+        row[0].set_title(f"{arch} to layer {model['layer']}: x real time (hatched: below the cosine bar)", fontsize=9)
+        row[1].set_ylabel("% of peak")
+        row[1].set_title(f"{arch}: achieved GFLOP/s as % of the peak of each arm's precision", fontsize=9)
+        ax = row[2]
+        one = [r for r in mine if r["batch"] == batches[0]]
+        for r in one:
+            ax.scatter(max(1 - r["cosine_mean"], 1e-9), r["speedup"], color="C2" if r["passes"] else "C3")
+            ax.annotate(r["arm"], (max(1 - r["cosine_mean"], 1e-9), r["speedup"]), fontsize=7)
+        ax.axvline(1 - summary["min_cosine"], color="k", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("1 - mean per-frame cosine with fp32")
+        ax.set_ylabel(f"speedup over fp32, batch {batches[0]}")
+        ax.set_title(f"{arch}: speed against fidelity ({model['weights']})", fontsize=9)
     fig.tight_layout()
     plt.close(fig)
     return fig

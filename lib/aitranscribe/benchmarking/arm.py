@@ -2,8 +2,10 @@
 
     python -m aitranscribe.benchmarking.arm SPEC_JSON
 
-prints the arm's result as JSON on its last line: test PER, acoustic-model timings per batch size, training
-throughput (eager only), or the end-to-end run (``spec["e2e"]``) with per-stage times.
+prints the arm's result as JSON on its last line. A spec of kind ``w2v2`` measures wav2vec 2.0 feature extraction
+(:mod:`.w2v2`, which needs only torch and the model: it also runs in ``.venv-intel``); otherwise the acoustic
+model: test PER, acoustic-model timings per batch size, training throughput (eager only), or the end-to-end run
+(``spec["e2e"]``) with per-stage times. The acoustic model's modules are imported only for the latter.
 """
 from __future__ import annotations
 
@@ -11,26 +13,24 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import backends, models
 from ..core.logs import setup_logging
-from ..decoding import transcribe as tr
-from ..decoding.phones import path_phones
-from ..features.extract import TrainedTransform, segment_frames
-from ..io import audio, manifest
-from ..models.batching import one_hot, pad
-from ..models.gan import input_dim, network
-from ..models.gan.training import gan_update, make_optimizers, segment_tensors, text_tensors
-from ..models.training import cross_entropy_step
 from .results import summarize, timed
 
 
 def run_arm(spec: dict) -> dict:
     """Measure one arm in this process (called by the worker entry point). ``spec`` holds plain values."""
+    if spec.get("kind") == "w2v2":
+        from .w2v2 import run_arm as run_w2v2
+
+        return run_w2v2(spec)
+    from .. import backends, models
+    from ..decoding import transcribe as tr
+    from ..models.batching import pad
+
     threads = spec["threads"]
     torch.set_num_threads(threads)
     backend = "eager" if spec["arm"] == "stock-2.8" else spec["arm"]
@@ -56,6 +56,8 @@ def run_arm(spec: dict) -> dict:
                                         "audio_seconds": sum(it["seconds"] for it in chosen),
                                         "steps": int((~padding).sum())}
     if spec["train_updates"] > 0 and backend == "eager":
+        from ..models.gan import input_dim, network
+
         symbols = model.symbols
         if model.input == "frames":
             result["train_updates_per_s"] = _classifier_throughput(spec, model, items, spec["train_batch_size"])
@@ -82,6 +84,9 @@ def _per_second(update, updates: int) -> float:
 
 def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:
     """Adam steps per second of training the frame classifier (cross-entropy on per-frame targets)."""
+    from ..models.batching import pad
+    from ..models.training import cross_entropy_step
+
     net = type(model.net)(**model.net.config()).train()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     rng = np.random.default_rng(0)
@@ -96,6 +101,10 @@ def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:
 
 def _gan_throughput(spec, cfg, symbols, records, batch: int) -> float:
     """Updates per second of GAN training (D and G alternating) for discriminator sizes ``cfg`` and ``batch``."""
+    from ..models.batching import one_hot, pad
+    from ..models.gan import network
+    from ..models.gan.training import gan_update, make_optimizers, segment_tensors, text_tensors
+
     feats = segment_tensors(records["features"], "train")[:256]
     text = text_tensors(records["text"]["phone_text"], symbols, 2000, 0)
     generator, disc = network.Generator(cfg), network.Discriminator(cfg)
@@ -113,6 +122,13 @@ def _gan_throughput(spec, cfg, symbols, records, batch: int) -> float:
 def _e2e(spec, runner, model, records) -> dict:
     """Per-stage and end-to-end times on silence-removed test utterances: features, segments (GAN only), the
     acoustic model, decoding (greedy for the GAN, the hybrid HMM for the decipher method)."""
+    from pathlib import Path
+
+    from ..decoding.phones import path_phones
+    from ..features.extract import TrainedTransform, segment_frames
+    from ..io import audio, manifest
+    from ..models.batching import pad
+
     transform = TrainedTransform(records["features"])
     m = manifest.read(Path(records["audio_prep"]["manifests"]), "test")
     n = min(spec["e2e_utterances"], len(m))

@@ -1,5 +1,6 @@
 """Benchmark results: statistics of timed samples, the equal-output check, tables, speedups and the roofline note.
-Pure functions of a benchmark summary (``arms``: per arm its PER, torch version and per batch size its timings)."""
+Pure functions of a benchmark summary (``arms``: per arm its PER, torch version and per batch size its timings), and
+of the wav2vec 2.0 feature benchmark's summary (``w2v2_*``: per architecture and arm its timings and fidelity)."""
 from __future__ import annotations
 
 import time
@@ -7,6 +8,7 @@ import time
 import numpy as np
 
 from ..core.errors import KitError
+from ..core.machine import flops_per_cycle, peak_gflops
 
 
 def summarize(samples: list[float]) -> dict:
@@ -97,13 +99,116 @@ def roofline_note(summary: dict):
 
     best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
                for bs, g in r["model"].items())
-    ghz = summary["machine"].get("max_mhz", 0) / 1000
+    info = summary["machine"]
+    ghz = info.get("max_mhz", 0) / 1000
     text = f"Best acoustic-model throughput: {best[0]:.1f} GFLOP/s ({best[1]}, batch {best[2]})."
     if ghz:
-        flops_per_cycle = 64 if any(f.startswith("avx512f") for f in summary["machine"].get("flags", [])) else 32
-        peak = flops_per_cycle * ghz * summary["threads"]
-        text += (f" Nominal fp32 peak of {summary['threads']} core(s) at {ghz:.2f} GHz with {flops_per_cycle} "
+        per_cycle = flops_per_cycle(info.get("flags", []), "fp32")
+        peak = peak_gflops(info, "fp32", summary["threads"])
+        text += (f" Nominal fp32 peak of {summary['threads']} core(s) at {ghz:.2f} GHz with {per_cycle} "
                  f"flops/cycle: {peak:.0f} GFLOP/s, so {100 * best[0] / peak:.0f}% of peak.")
     return Markdown(text + (" The model is small (the GAN's generator is one convolution of kernel 4, the frame "
                             "classifier two Linear layers): at small batches its time is call overhead and memory "
                             "traffic, not arithmetic."))
+
+
+# ---------------------------------------------------------------------------------------------- wav2vec 2.0
+
+def w2v2_rows(summary: dict) -> list[dict]:
+    """One row per architecture, arm and batch size: median latency, x real time, speedup over the fp32 arm (and
+    over stock-2.8 for the ipex arms), GFLOP/s, fraction of the peak of the arm's precision, fidelity against fp32
+    (mean and lowest per-frame cosine, relative error), whether it passes the cosine bar, and how busy the machine
+    was just before the arm started (``load_before``); an arm that did not run is one row saying why."""
+    rows = []
+    bar = summary["min_cosine"]
+    wanted = ["fp32", *summary.get("params", {}).get("w2v2_arms", [])]  # the order the arms were asked for
+    for arch, arms in summary["arms"].items():
+        model = summary["models"][arch]
+        ref = arms["fp32"]["batches"]
+        for arm in sorted(arms, key=lambda a: wanted.index(a) if a in wanted else len(wanted)):
+            r = arms[arm]
+            fid = r.get("fidelity", {})
+            for bs, g in r["batches"].items():
+                gflops = model["flops"][bs]["total"] / g["median"]
+                peak = summary["peaks"][r["precision"]]
+                row = {"arch": arch, "layer": model["layer"], "arm": arm, "batch": int(bs), "precision": r["precision"],
+                       "torch": r["torch"], "median_s": g["median"], "q1_s": g["q1"], "q3_s": g["q3"],
+                       "x_realtime": g["x_realtime"], "speedup": ref[bs]["median"] / g["median"],
+                       "gflops": gflops, "peak_fraction": gflops / peak if peak else float("nan"),
+                       "cosine_mean": fid.get("cosine_mean", float("nan")),
+                       "cosine_min": fid.get("cosine_min", float("nan")),
+                       "rel_error": fid.get("rel_error", float("nan")),
+                       "passes": bool(fid) and fid["cosine_mean"] >= bar, "load_before": r.get("load_before"),
+                       "weights": model["weights"], "status": "ran"}
+                if arm.startswith("ipex") and "stock-2.8" in arms and bs in arms["stock-2.8"]["batches"]:
+                    row["speedup_vs_stock_2.8"] = arms["stock-2.8"]["batches"][bs]["median"] / g["median"]
+                rows.append(row)
+        for arm, reason in summary["skipped"].get(arch, {}).items():
+            rows.append({"arch": arch, "layer": model["layer"], "arm": arm, "weights": model["weights"],
+                         "status": f"not run: {reason}"})
+    return rows
+
+
+def w2v2_table(summary: dict):
+    """:func:`w2v2_rows` as a table indexed by architecture, arm and batch (times in ms, ratios rounded)."""
+    import pandas as pd
+
+    table = pd.DataFrame(w2v2_rows(summary))
+    for col in ("median_s", "q1_s", "q3_s"):
+        if col in table:
+            table[col] = 1000 * table[col]
+    table = table.rename(columns={"median_s": "median_ms", "q1_s": "q1_ms", "q3_s": "q3_ms"})
+    table["batch"] = table["batch"].astype("Int64") if "batch" in table else pd.NA
+    order = ["layer", "precision", "torch", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup",
+             "speedup_vs_stock_2.8", "gflops", "peak_fraction", "cosine_mean", "cosine_min", "rel_error", "passes",
+             "load_before", "weights", "status"]
+    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]]
+    return table.set_index(["arch", "arm", "batch"]).round(4)
+
+
+def w2v2_best(summary: dict, arch: str, batch: int = 1) -> dict | None:
+    """The fastest arm of ``arch`` at ``batch`` among those passing the cosine bar (fp32 always does): its row."""
+    rows = [r for r in w2v2_rows(summary) if r["arch"] == arch and r.get("batch") == batch and r.get("passes")]
+    return max(rows, key=lambda r: r["x_realtime"]) if rows else None
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_").replace(".", "")
+
+
+def w2v2_metrics(summary: dict) -> dict:
+    """Flat figures: cpu_peak_gflops_<precision> (the bound cores), per architecture
+    w2v2_<arch>_x_realtime_<arm> (batch 1), w2v2_<arch>_speedup_best (the fastest arm passing the cosine bar, over
+    fp32, batch 1), w2v2_<arch>_best_arm and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak)."""
+    out = {f"cpu_peak_gflops_{prec}": round(v, 1) for prec, v in summary["peaks"].items()}
+    for arch, arms in summary["arms"].items():
+        for arm, r in arms.items():
+            if "1" in r["batches"]:
+                out[f"w2v2_{arch}_x_realtime_{_key(arm)}"] = round(r["batches"]["1"]["x_realtime"], 3)
+        best = w2v2_best(summary, arch, 1)
+        if best is not None:
+            out[f"w2v2_{arch}_speedup_best"] = round(best["speedup"], 3)
+            out[f"w2v2_{arch}_best_arm"] = best["arm"]
+            out[f"w2v2_{arch}_peak_fraction_best"] = round(best["peak_fraction"], 4)
+    return out
+
+
+def w2v2_note(summary: dict) -> str:
+    """What the table's peaks and weights are: the CPU, its clock and flags, the peak of each precision, the
+    compute per second of audio of each architecture and where its weights came from."""
+    info = summary["machine"]
+    flags = [f for f in info.get("flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni",
+                                                        "amx_bf16", "amx_int8")]
+    text = (f"{info.get('model', '?')}, {summary['threads']} bound core(s) at {info.get('max_mhz', 0) / 1000:.2f} GHz "
+            f"(lscpu's max clock, or half the BogoMIPS when a VM hides it), flags {', '.join(flags) or 'none'}. "
+            "Peak = cores x clock x operations per cycle and core: "
+            + ", ".join(f"{prec} {flops_per_cycle(info.get('flags', []), prec)} -> {v:.0f} GFLOP/s"
+                        for prec, v in summary["peaks"].items()) + ". ")
+    for arch, m in summary["models"].items():
+        f = next(iter(m["flops"].values()))
+        per_second = f["total"] / (int(next(iter(m["flops"]))) * summary["audio"]["seconds_each"])
+        text += (f"{arch} up to layer {m['layer']}: {per_second:.3g} GFLOP per second of audio "
+                 f"(front end {f['conv'] / f['total']:.0%}); weights: {m['weights']}. ")
+    return text + (f"Fidelity: the layer's output against the fp32 arm's on the same {summary['audio']['waveforms']} "
+                   f"waveforms of {summary['audio']['seconds_each']:g} s; an arm passes with a mean per-frame cosine "
+                   f">= {summary['min_cosine']}.")

@@ -44,6 +44,53 @@ def cpu() -> dict:
     return info
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def flops_per_cycle(flags, precision: str) -> int:
+    """Nominal arithmetic operations per cycle and core for ``precision`` on a CPU with lscpu ``flags``.
+
+    The one place the kit's peak figures come from. Counted as 2 operations per multiply-add, with two vector
+    FMA pipes per core (every x86 server core since Haswell / Zen 2; Zen 4 runs 512-bit work on 256-bit halves,
+    so its AVX-512 figures are an upper bound):
+
+    * fp32: AVX-512 (``avx512f``) 2 pipes x 16 lanes x 2 = 64; AVX2 + FMA 2 x 8 x 2 = 32; else SSE 2 x 4 x 2 = 16.
+    * bf16: AMX (``amx_bf16``) 1,024 (a 16x32 by 32x16 tile product, 16,384 multiply-adds, every 16 cycles);
+      ``avx512_bf16`` (VDPBF16PS: two bf16 products per fp32 lane) 2x fp32 = 128; without either, bf16 is
+      computed in fp32, so the fp32 figure.
+    * int8: AMX (``amx_int8``) 2,048; VNNI (``avx512_vnni``: VPDPBUSD, four int8 products per 32-bit lane) 4x the
+      AVX-512 fp32 figure = 256; ``avx_vnni`` on 256-bit vectors 4x the AVX2 figure = 128; without VNNI two
+      instructions per int8 multiply-add pair, 2x fp32.
+    """
+    flags = set(flags)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    fp32 = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 16
+    if precision == "fp32":
+        return fp32
+    if precision == "bf16":
+        return 1024 if "amx_bf16" in flags else 2 * fp32 if "avx512_bf16" in flags else fp32
+    if "amx_int8" in flags:
+        return 2048
+    if "avx512_vnni" in flags and "avx512f" in flags:
+        return 4 * fp32
+    if "avx_vnni" in flags:
+        return 4 * 32
+    return 2 * fp32
+
+
+def peak_gflops(info: dict, precision: str, cores: int | None = None) -> float:
+    """Nominal peak GFLOP/s (GOP/s for int8) of ``cores`` cores (default: ``info["cores"]``) for ``precision``.
+
+    ``info`` is :func:`cpu`'s record: ``flags`` (lscpu) and ``max_mhz`` (lscpu's "CPU max MHz", or half the
+    BogoMIPS, i.e. the TSC's nominal clock, in a VM that hides it). Peak = cores x clock (GHz) x
+    :func:`flops_per_cycle`. Turbo clocks above the nominal one can make a measured fraction exceed what this
+    suggests; 0.0 when the clock is unknown.
+    """
+    n = info.get("cores", 1) if cores is None else cores
+    return n * info.get("max_mhz", 0.0) / 1000 * flops_per_cycle(info.get("flags", []), precision)
+
+
 def versions() -> dict:
     """Python and torch versions, architecture, processor, cores and git revision of this run."""
     import torch

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import KitError
+from ..core.files import read_json
 from ..core.paths import resolve
 from ..core.stage import done_params
 from . import mfcc, speaker_norm, units
@@ -23,11 +24,14 @@ class FrameExtractor:
     """Frame features of 16 kHz audio; ``shift``/``window`` in samples give each frame's place in time.
 
     ``norm`` (MFCC only) normalises each speaker's frames; a speaker it has not seen is adapted on the utterance.
+    ``backend`` (wav2vec 2.0 only): the arm of :mod:`.wav2vec2_backends` that runs the model (fp32 by default).
     """
 
-    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None):
+    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None, backend: str = "fp32"):
         self.kind = p["kind"]
         self.norm = norm
+        self.backend = backend
+        self.runner = None
         if self.kind != "mfcc" and p.get("speaker_norm", "none") != "none":
             raise KitError(f"speaker_norm={p['speaker_norm']!r} applies to MFCC features only, not {self.kind}")
         if self.kind == "mfcc":
@@ -47,6 +51,11 @@ class FrameExtractor:
             for _, kernel, stride in reversed(conv):
                 self.window = (self.window - 1) * stride + kernel
             self.dim = self.model.settings.encoder_embed_dim
+            if backend != "fp32":
+                from . import wav2vec2_backends
+
+                example = np.random.default_rng(0).standard_normal((1, wav2vec2.SAMPLE_RATE)).astype(np.float32)
+                self.runner = wav2vec2_backends.make(backend, self.model, self.layer, [0.1 * example])
 
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:
         if self.model is None:
@@ -57,8 +66,11 @@ class FrameExtractor:
 
         from . import wav2vec2
 
-        with torch.inference_mode():
-            return wav2vec2.extract(self.model, x, self.layer).numpy().astype(np.float32)
+        if self.runner is None or self.model.num_frames(len(x)) < 1:  # (extract names a too-short waveform)
+            with torch.inference_mode():
+                return wav2vec2.extract(self.model, x, self.layer).numpy().astype(np.float32)
+        wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+        return self.runner(wav)[0].numpy().astype(np.float32)
 
 
 def segment_frames(frames: np.ndarray, centroids: np.ndarray, A: np.ndarray, b: np.ndarray, pool_rate: float) -> dict:
@@ -77,7 +89,10 @@ class TrainedTransform:
     def __init__(self, record: dict):
         self.params = done_params(record["dir"])
         norm_path = Path(record["dir"]) / NORM_FILE
-        self.extractor = FrameExtractor(self.params, speaker_norm.SpeakerNorm.load(norm_path) if norm_path.is_file() else None)
+        summary = read_json(Path(record["dir"]) / "summary.json") if (Path(record["dir"]) / "summary.json").is_file() else {}
+        backend = (summary.get("feature_backend") or {}).get("arm", "fp32")  # the arm stage 03 extracted with
+        self.extractor = FrameExtractor(self.params, speaker_norm.SpeakerNorm.load(norm_path) if norm_path.is_file() else None,
+                                        backend)
         self.centroids = np.load(Path(record["centroids"]) / "centroids.npy")
         pca_dir = Path(record["dir"]) / "pca"
         dim = min(self.params["pca_dim"], self.extractor.dim)

@@ -19,6 +19,11 @@ argparse.Namespace, numpy scalars and (when omegaconf is installed) omegaconf co
 unpickled; a checkpoint holding any other Python object is refused, never loaded unsafely.
 
 Eval only: no masking, quantizer, or pretraining heads (their weights may be present, and are ignored).
+
+Also here: :data:`ARCHITECTURES` (fairseq's BASE and LARGE settings, and a tiny one for tests and CI),
+:func:`count_flops` (the analytic compute of the network up to a layer) and :func:`save_random_checkpoint`
+(randomly initialised weights written in fairseq's own checkpoint format, read back through
+:func:`load_wav2vec2` like any fairseq file: what the speed benchmark uses when a profile has no checkpoint).
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ from ..core.errors import BadInputError, KitError
 log = logging.getLogger(__name__)
 
 __all__ = ["Wav2Vec2Settings", "Wav2Vec2Encoder", "load_wav2vec2", "extract", "SAMPLE_RATE",
-           "FINETUNED_PREFIX"]
+           "FINETUNED_PREFIX", "ARCHITECTURES", "count_flops", "save_random_checkpoint", "architecture_of"]
 
 SAMPLE_RATE = 16000
 FINETUNED_PREFIX = "w2v_encoder.w2v_model."
@@ -328,6 +333,75 @@ def _min_samples(s: Wav2Vec2Settings) -> int:
     for _, kernel, stride in reversed(s.conv_layers):
         n = (n - 1) * stride + kernel
     return n
+
+
+# ----------------------------------------------------------------------------------------------
+# Architectures and their compute
+# ----------------------------------------------------------------------------------------------
+
+_FAIRSEQ_CONV = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2  # 320 samples a frame: 50 a second
+
+ARCHITECTURES = {
+    # fairseq's wav2vec_small.pt (BASE, LibriSpeech 960 h): post-norm, group norm in the first conv block only
+    "base": Wav2Vec2Settings(conv_layers=_FAIRSEQ_CONV),
+    # fairseq's wav2vec_vox_new.pt (LARGE, LibriVox 60k h), the features of wav2vec-U: pre-norm, layer norm in every
+    # conv block, conv bias, waveform normalised
+    "large": Wav2Vec2Settings(conv_layers=_FAIRSEQ_CONV, extractor_mode="layer_norm", conv_bias=True,
+                              encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
+                              encoder_attention_heads=16, layer_norm_first=True, normalize=True),
+    # LARGE's layout at a size tests and CI can afford (same 320-sample frame)
+    "tiny": Wav2Vec2Settings(conv_layers=((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2,
+                             extractor_mode="layer_norm", conv_bias=True, encoder_layers=2, encoder_embed_dim=64,
+                             encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16, conv_pos_groups=4,
+                             layer_norm_first=True, normalize=True),
+}
+
+
+def architecture_of(settings: Wav2Vec2Settings) -> str | None:
+    """The name in :data:`ARCHITECTURES` whose shapes ``settings`` has (depth, widths, conv stack), else None."""
+    def shape(s):
+        return (s.conv_layers, s.extractor_mode, s.encoder_layers, s.encoder_embed_dim, s.encoder_ffn_embed_dim,
+                s.encoder_attention_heads, s.layer_norm_first, s.conv_pos, s.conv_pos_groups)
+
+    return next((name for name, a in ARCHITECTURES.items() if shape(a) == shape(settings)), None)
+
+
+def count_flops(settings: Wav2Vec2Settings, num_samples: int, layer: int, batch: int = 1) -> dict:
+    """Floating-point operations (2 per multiply-add) of the network up to transformer block ``layer`` (0-based).
+
+    Inputs: the architecture, the waveform length in samples, the layer, the batch size. Output: a dict of GFLOP
+    counts ``conv`` (front end), ``projection`` (feature projection), ``pos_conv``, ``transformer`` and ``total``,
+    and ``frames`` (T, output frames per utterance).
+    The matrix products only, counted exactly; norms, GELU, softmax and residual additions are O(T*D) and left out
+    (under 1% of the total at BASE and LARGE sizes):
+
+    * conv front end: sum over conv blocks i of 2 * C_in * C_out * k * T_i frames, T_i = (T_(i-1) - k) // s + 1
+      (T_0 = samples, C_in = 1 for the first block);
+    * projection: 2 * T * C * D when the last conv width C differs from the model width D;
+    * positional convolution (groups G, kernel K): 2 * T * D * (D / G) * K;
+    * each of the ``layer + 1`` blocks: 8 * T * D^2 (q, k, v and output projections) + 4 * T^2 * D (attention
+      scores and their weighted sum over all heads) + 4 * T * D * F (the two feed-forward matrices, width F).
+
+    With T = 49 frames per second of audio this gives ~4.9 GFLOP per second for the front end, ~14 for BASE up to
+    its last block and ~24 for LARGE up to layer 14.
+    """
+    s = settings
+    t, c_in, conv = int(num_samples), 1, 0
+    for c_out, kernel, stride in s.conv_layers:
+        t = (t - kernel) // stride + 1 if t >= kernel else 0
+        conv += 2 * c_in * c_out * kernel * t
+        c_in = c_out
+    if s.crop_seq_to_multiple > 1:
+        t -= t % s.crop_seq_to_multiple
+    d, f = s.encoder_embed_dim, s.encoder_ffn_embed_dim
+    projection = 2 * t * c_in * d if c_in != d else 0
+    pos_conv = 2 * t * d * (d // s.conv_pos_groups) * s.conv_pos
+    block = 8 * t * d * d + 4 * t * t * d + 4 * t * d * f
+    parts = {"conv": conv, "projection": projection, "pos_conv": pos_conv, "transformer": (int(layer) + 1) * block}
+    out = {k: batch * v / 1e9 for k, v in parts.items()}
+    out["total"] = sum(out.values())
+    out["frames"] = t
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -767,3 +841,98 @@ def load_wav2vec2(path, layer: int | None = None, device="cpu") -> Wav2Vec2Encod
     model.eval()
     model.requires_grad_(False)
     return model.to(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoint writing
+# ----------------------------------------------------------------------------------------------
+
+def fairseq_state_dict(model: Wav2Vec2Encoder) -> collections.OrderedDict[str, torch.Tensor]:
+    """The model's weights under fairseq's ``Wav2Vec2Model`` names (the inverse of the loader's mapping); the
+    positional convolution in fairseq's weight-norm form (``weight_g``/``weight_v``, norm over every dim but 2)."""
+    s = model.settings
+    ours = model.state_dict()
+    out = collections.OrderedDict()
+    # fairseq's masking embedding (unused at inference, present in every pretrained checkpoint)
+    out["mask_emb"] = torch.rand(s.encoder_embed_dim, generator=torch.Generator().manual_seed(0))
+    for i in range(len(s.conv_layers)):
+        out[f"feature_extractor.conv_layers.{i}.0.weight"] = ours[f"feature_extractor.blocks.{i}.conv.weight"]
+        if s.conv_bias:
+            out[f"feature_extractor.conv_layers.{i}.0.bias"] = ours[f"feature_extractor.blocks.{i}.conv.bias"]
+        norm = f"feature_extractor.conv_layers.{i}.2.1." if s.extractor_mode == "layer_norm" else (
+            "feature_extractor.conv_layers.0.2." if i == 0 else None)
+        if norm:
+            for w in ("weight", "bias"):
+                out[norm + w] = ours[f"feature_extractor.blocks.{i}.norm.{w}"]
+    for w in ("weight", "bias"):
+        out[f"layer_norm.{w}"] = ours[f"layer_norm.{w}"]
+        if model.post_extract_proj is not None:
+            out[f"post_extract_proj.{w}"] = ours[f"post_extract_proj.{w}"]
+    weight = ours["encoder.pos_conv.weight"]
+    out["encoder.pos_conv.0.bias"] = ours["encoder.pos_conv.bias"]
+    out["encoder.pos_conv.0.weight_g"] = weight.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
+    out["encoder.pos_conv.0.weight_v"] = weight.clone()
+    for i in range(model.loaded_layers):
+        p = f"encoder.layers.{i}."
+        for mod in ("self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj", "self_attn.out_proj",
+                    "self_attn_layer_norm", "fc1", "fc2", "final_layer_norm"):
+            for w in ("weight", "bias"):
+                out[p + f"{mod}.{w}"] = ours[p + f"{mod}.{w}"]
+    for w in ("weight", "bias"):
+        out[f"encoder.layer_norm.{w}"] = ours[f"encoder.layer_norm.{w}"]
+    return out
+
+
+def _fairseq_model_config(s: Wav2Vec2Settings) -> dict:
+    """The wav2vec2 model section of a fairseq (hydra) config for settings ``s``: the fields the loader reads."""
+    return {"_name": "wav2vec2", "extractor_mode": s.extractor_mode, "encoder_layers": s.encoder_layers,
+            "encoder_embed_dim": s.encoder_embed_dim, "encoder_ffn_embed_dim": s.encoder_ffn_embed_dim,
+            "encoder_attention_heads": s.encoder_attention_heads, "activation_fn": s.activation_fn,
+            "layer_type": "transformer", "layer_norm_first": s.layer_norm_first,
+            "conv_feature_layers": " + ".join(f"[({c}, {k}, {st})]" for c, k, st in s.conv_layers),
+            "conv_bias": s.conv_bias, "conv_pos": s.conv_pos, "conv_pos_groups": s.conv_pos_groups,
+            "pos_conv_depth": 1, "crop_seq_to_multiple": s.crop_seq_to_multiple, "quantize_input": False}
+
+
+def save_random_checkpoint(path, settings: Wav2Vec2Settings, seed: int = 0) -> Path:
+    """Write a randomly initialised wav2vec 2.0 of ``settings`` as a fairseq pretraining checkpoint at ``path``.
+
+    The file is what fairseq's trainer writes (``cfg`` with ``model`` and ``task`` sections as plain containers,
+    ``model`` = the state dict under fairseq's names, empty optimizer history), so :func:`load_wav2vec2` reads it
+    weights-only like a downloaded one. Initialisation as fairseq's: Linear weights N(0, 0.02) with zero bias
+    (BERT init), conv blocks Kaiming-normal, the positional convolution N(0, sqrt(4 / (K * D))), norms at one and
+    zero. Features of such a model mean nothing: it serves speed measurements and arm-against-arm fidelity only.
+    Returns ``path``.
+    """
+    path = Path(path)
+    gen = torch.Generator().manual_seed(int(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Wav2Vec2Encoder(settings)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Linear):
+                module.weight.normal_(0.0, 0.02, generator=gen)
+                module.bias.zero_()
+            elif isinstance(module, nn.Conv1d) and name == "encoder.pos_conv":
+                module.weight.normal_(0.0, math.sqrt(4.0 / (settings.conv_pos * settings.encoder_embed_dim)),
+                                      generator=gen)
+                module.bias.zero_()
+            elif isinstance(module, nn.Conv1d):
+                fan_in = module.weight.shape[1] * module.weight.shape[2]
+                module.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=gen)
+                if module.bias is not None:
+                    module.bias.zero_()
+    state = {"args": None,
+             "cfg": {"_name": None, "common": {"_name": None, "seed": int(seed)},
+                     "task": {"_name": "audio_pretraining", "sample_rate": SAMPLE_RATE,
+                              "normalize": bool(settings.normalize)},
+                     "model": _fairseq_model_config(settings)},
+             "model": fairseq_state_dict(model), "criterion": None, "optimizer_history": [],
+             "extra_state": {"epoch": 0, "note": "randomly initialised by aitranscribe: for speed measurements only"},
+             "last_optimizer_state": None}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, str(tmp))
+    tmp.replace(path)
+    return path

@@ -12,9 +12,19 @@ git revision are recorded.
 
 Arms: ``eager``, ``compile``, ``int8``, ``openvino`` in the stock environment; ``stock-2.8`` and ``ipex`` in
 ``.venv-intel`` (same torch 2.8 in both, so IPEX is compared fairly) when it exists.
+
+wav2vec 2.0 feature extraction (:func:`run_w2v2`, its own output directory ``w2v2-<hash>``, needing only the
+prepared test audio): for each architecture of ``w2v2_archs`` up to ``w2v2_layer`` (the architecture's last block
+when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2_backends` in its own bound process, on
+``w2v2_seconds``-long waveforms cut from the silence-removed test audio, at each of ``w2v2_batch_sizes``: x real
+time, GFLOP/s (:func:`~aitranscribe.features.wav2vec2.count_flops`), the fraction of this CPU's peak for the arm's
+precision (:func:`~aitranscribe.core.machine.peak_gflops`) and the fidelity of the layer's output against the fp32
+arm's. Weights: the profile's checkpoint when stage 03 used one (for its architecture and layer); otherwise random
+weights written in fairseq's checkpoint format and read through the kit's loader, labelled "speed only".
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,14 +32,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from ..benchmarking import results, scaling
 from ..core import machine, registry, stage
 from ..core.errors import KitError
-from ..core.files import atomic_write_text
+from ..core.files import atomic_save_npy, atomic_write_json, atomic_write_text, read_json
 from ..core.logs import SHAREABLE
 from ..core.params import Param
-from ..core.paths import REPO_ROOT
-from ..benchmarking import results, scaling
-from ..core.files import read_json, atomic_write_json
+from ..core.paths import REPO_ROOT, resolve
+from ..features import wav2vec2
+from ..features.wav2vec2_backends import ARMS as W2V2_ARMS
+from ..io import audio, manifest
 from ..scale import executor
 
 log = logging.getLogger(__name__)
@@ -38,9 +52,6 @@ KEY = "benchmark"
 NOTEBOOK = registry.info(KEY).notebook
 STOCK_ARMS = ("eager", "compile", "int8", "openvino")
 INTEL_ARMS = ("stock-2.8", "ipex")
-STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
-                       report_only=lambda p: ("scale_workers", "scale_audio_s"))
-
 PARAMS = {
     "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
     "batch_sizes": Param([1, 8], list, "acoustic-model batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
@@ -57,11 +68,27 @@ PARAMS = {
                                    "then this many); 0 skips it"),
     "scale_audio_s": Param(300.0, float, "seconds of prepared recordings (test, valid, then train) the scaling "
                                          "measurement transcribes with each worker count"),
+    "w2v2_archs": Param(["tiny"], list, "wav2vec 2.0 architectures whose feature extraction is benchmarked: tiny, "
+                                        "base, large"),
+    "w2v2_layer": Param(14, int, "wav2vec 2.0: run up to this block (0-based, fairseq's numbering; wav2vec-U's 14), "
+                                 "or an architecture's last block when it has fewer"),
+    "w2v2_arms": Param(list(W2V2_ARMS), list, "wav2vec 2.0 arms, see features/wav2vec2_backends.py"),
+    "w2v2_batch_sizes": Param([1, 8], list, "wav2vec 2.0 batch sizes"),
+    "w2v2_seconds": Param(10.0, float, "length of every benchmarked waveform, cut from the test audio"),
+    "w2v2_repeats": Param(5, int, "timed calls per wav2vec 2.0 batch size, at least 3 (each takes seconds at BASE and LARGE sizes)"),
+    "w2v2_warmup": Param(1, int, "discarded wav2vec 2.0 warm-up calls per batch size"),
+    "w2v2_calibration": Param(4, int, "waveforms calibrating the int8 arms (and the example input of the others)"),
+    "w2v2_min_cosine": Param(0.99, float, "fidelity bar: mean per-frame cosine with fp32 an arm needs to count as "
+                                          "the best (and for stage 03's feature_backend auto)"),
 }
+W2V2_PARAMS = tuple(k for k in PARAMS if k.startswith("w2v2_"))
+STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
+                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"))
 
 
 def _python_for(arm: str) -> Path | None:
-    if arm in STOCK_ARMS:
+    """The interpreter of an arm's environment; None when ``.venv-intel`` is needed and missing."""
+    if arm in STOCK_ARMS or W2V2_ARMS.get(arm, ("", ""))[1] == "stock":
         return Path(sys.executable)
     intel = REPO_ROOT / ".venv-intel" / "bin" / "python"
     return intel if intel.is_file() else None
@@ -113,22 +140,159 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
             log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"],
                         extra=SHAREABLE)
         threads = spec["threads"]
-        log.info("arm %s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec["arm"],
-                 " end to end" if spec["e2e"] else "", python, bound, threads)
+        log.info("arm %s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec.get("label", spec["arm"]),
+                 " end to end" if spec.get("e2e") else "", python, bound, threads)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "OPENBLAS_NUM_THREADS": str(threads)}
         done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmarking.arm", json.dumps(spec)],
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         if done.returncode != 0:
-            log.warning("arm %s failed: %s", spec["arm"], done.stderr.strip()[-800:], extra=SHAREABLE)
-            raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+            log.warning("arm %s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:],
+                        extra=SHAREABLE)
+            raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                           f"the worker exited with code {done.returncode} and no message (killed: out of memory?)")
         result = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": load}
         atomic_write_text(path, json.dumps(result) + "\n")
     return json.loads(path.read_text())
 
 
-def metrics(summary: dict) -> dict:
-    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime, train_updates_per_s."""
+W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorded=lambda p: False,
+                      report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
+                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
+W2V2_MIN_REPEATS = 3
+
+
+def _profile_checkpoint(p: dict) -> dict | None:
+    """The wav2vec 2.0 checkpoint and layer of the profile's stage 03, when it extracted wav2vec 2.0 features."""
+    try:
+        record = stage.load_stage(p, "features")
+    except KitError:
+        return None
+    params = stage.done_params(record["dir"]) if (Path(record["dir"]) / stage.DONE).is_file() else {}
+    if params.get("kind") != "wav2vec2" or not params.get("checkpoint"):
+        return None
+    return {"checkpoint": str(resolve(params["checkpoint"])), "layer": int(params["layer"])}
+
+
+def run_w2v2(p: dict) -> dict:
+    """Benchmark wav2vec 2.0 feature extraction, every arm in its own bound process; skipped when done.
+    Returns the run's record (``dir``: where ``summary.json`` and the raw samples are)."""
+    if p["w2v2_repeats"] < W2V2_MIN_REPEATS:
+        raise KitError(f"w2v2_repeats must be at least {W2V2_MIN_REPEATS} for a median with quartiles, "
+                       f"got {p['w2v2_repeats']}")
+    unknown = [a for a in p["w2v2_archs"] if a not in wav2vec2.ARCHITECTURES]
+    if unknown:
+        raise KitError(f"unknown wav2vec 2.0 architecture(s) {unknown}; choose from {list(wav2vec2.ARCHITECTURES)}")
+    unknown = [a for a in p["w2v2_arms"] if a not in W2V2_ARMS]
+    if unknown:
+        raise KitError(f"unknown wav2vec 2.0 arm(s) {unknown}; choose from {list(W2V2_ARMS)}")
+    if not p["w2v2_archs"] or not p["w2v2_arms"]:
+        raise KitError("w2v2_archs and w2v2_arms must name at least one architecture and one arm")
+    return W2V2.run(p, _compute_w2v2, lambda p, r, out_dir, s: {})
+
+
+def benchmark_audio(manifests: Path, seconds: float, count: int) -> tuple[np.ndarray, int]:
+    """``count`` waveforms of ``seconds`` each, (count, samples) float32, made by joining the silence-removed test
+    utterances in order (cycling when there are too few); also how many distinct utterances went in."""
+    m = manifest.read(manifests, "test")
+    if len(m) == 0:
+        raise KitError(f"{manifests}: the test split is empty; the benchmark cuts its waveforms from it")
+    target = int(round(seconds * audio.TARGET_SR))
+    out, pending, used = [], [], 0
+    while len(out) < count:
+        pending.append(audio.read(m.audio_path(used % len(m)))[0])
+        used += 1
+        if sum(len(x) for x in pending) >= target:
+            out.append(np.concatenate(pending)[:target])
+            pending = []
+    return np.stack(out).astype(np.float32), min(used, len(m))
+
+
+def _w2v2_models(p: dict, out_dir: Path) -> dict:
+    """Per architecture: checkpoint, layer and the weights' label; random checkpoints are written here."""
+    models = {}
+    profile = _profile_checkpoint(p)
+    if profile is not None:
+        settings = wav2vec2.load_wav2vec2(profile["checkpoint"], layer=profile["layer"]).settings
+        arch = wav2vec2.architecture_of(settings) or "checkpoint"
+        models[arch] = {**profile, "layer_asked": profile["layer"], "settings": settings,
+                        "weights": f"the profile's checkpoint {Path(profile['checkpoint']).name}"}
+    for arch in p["w2v2_archs"]:
+        if arch in models:
+            continue
+        settings = wav2vec2.ARCHITECTURES[arch]
+        layer = min(p["w2v2_layer"], settings.encoder_layers - 1)
+        path = out_dir / "checkpoints" / f"random-{arch}-seed{p['seed']}.pt"
+        if not path.is_file():
+            log.info("writing a random %s checkpoint in fairseq's format: %s", arch, path)
+            wav2vec2.save_random_checkpoint(path, settings, p["seed"])
+        models[arch] = {"checkpoint": str(path), "layer": layer, "layer_asked": p["w2v2_layer"],
+                        "weights": "random, fairseq format: speed only", "settings": settings}
+    return models
+
+
+def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
+    cores = sorted(os.sched_getaffinity(0))
+    prefix, bound = machine.binding(cores)
+    threads = p["threads"] or len(cores)
+    sizes = sorted({int(b) for b in p["w2v2_batch_sizes"]})
+    wavs, distinct = benchmark_audio(Path(records["audio_prep"]["manifests"]), p["w2v2_seconds"], sizes[-1])
+    audio_path = out_dir / "audio.npy"
+    atomic_save_npy(audio_path, wavs)
+    models = _w2v2_models(p, out_dir)
+    arms = ["fp32"] + [a for a in p["w2v2_arms"] if a != "fp32"]  # fp32 first: the fidelity reference
+    results_by_arch, skipped = {}, {}
+    for arch, model in models.items():
+        results_by_arch[arch], skipped[arch] = {}, {}
+        reference = out_dir / "raw" / f"reference-{arch}.npy"
+        for arm in arms:
+            python = _python_for(arm)
+            if python is None:
+                skipped[arch][arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+                continue
+            spec = {"kind": "w2v2", "arm": arm, "label": f"w2v2 {arch} {arm}", "threads": threads,
+                    "checkpoint": model["checkpoint"], "layer": model["layer"], "audio": str(audio_path),
+                    "batch_sizes": sizes, "repeats": p["w2v2_repeats"], "warmup": p["w2v2_warmup"],
+                    "calibration": p["w2v2_calibration"], "reference": str(reference), "write_reference": arm == "fp32"}
+            try:
+                results_by_arch[arch][arm] = _worker(python, prefix, bound, spec, out_dir / "raw" / f"{arch}-{arm}.json")
+            except KitError as exc:
+                skipped[arch][arm] = str(exc)
+        if "fp32" not in results_by_arch[arch]:
+            raise KitError(f"wav2vec 2.0 {arch}: the fp32 arm is the reference and did not run: {skipped[arch]['fp32']}")
+    info = machine.cpu()
+    summary = {
+        "machine": info, "binding": bound, "threads": threads,
+        "peaks": {prec: machine.peak_gflops(info, prec, threads) for prec in machine.PRECISIONS},
+        "audio": {"waveforms": len(wavs), "seconds_each": p["w2v2_seconds"], "test_utterances": distinct},
+        "models": {arch: {**m, "settings": dataclasses.asdict(m["settings"]),
+                          "flops": {str(b): wav2vec2.count_flops(m["settings"], wavs.shape[1], m["layer"], b)
+                                    for b in sizes}}
+                   for arch, m in models.items()},
+        "arms": results_by_arch, "skipped": skipped, "min_cosine": p["w2v2_min_cosine"],
+        "params": {k: p[k] for k in W2V2_PARAMS},
+    }
+    for arch, m in models.items():  # random weights are cheap to make again and large (1.3 GB for LARGE)
+        if m["checkpoint"].startswith(str(out_dir)):
+            Path(m["checkpoint"]).unlink(missing_ok=True)
+    return summary
+
+
+def peer_speed(p: dict) -> dict | None:
+    """The pocketsphinx peer's speed on the test split, as stage 06 measured it (report-only), or None."""
+    try:
+        record = stage.load_stage(p, "inference")
+    except KitError:
+        return None
+    path = Path(record["dir"]) / stage.SUMMARY
+    refs = json.loads(path.read_text()).get("references") if path.is_file() else None
+    return (refs or {}).get("pocketsphinx")
+
+
+def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -> dict:
+    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime, train_updates_per_s;
+    with the wav2vec 2.0 summary ``w2v2`` its figures (:func:`~aitranscribe.benchmarking.results.w2v2_metrics`);
+    with stage 06's ``peer`` figures, pocketsphinx_x_realtime."""
     out = {f"speedup_{arm.replace('-', '_').replace('.', '')}_bs{bs}": round(v["speedup"], 3)
            for (arm, bs), v in results.speedups(summary).items() if arm != "eager"}
     e2e = {arm: r["e2e"]["x_realtime"] for arm, r in summary["arms"].items() if "e2e" in r}
@@ -139,6 +303,10 @@ def metrics(summary: dict) -> dict:
     eager = summary["arms"]["eager"]
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
+    if w2v2 is not None:
+        out.update(results.w2v2_metrics(w2v2))
+    if peer is not None:
+        out["pocketsphinx_x_realtime"] = round(peer["x_realtime_words"], 2)
     return out
 
 

@@ -13,6 +13,7 @@ Not sharded: the speaker normalisation, k-means and PCA are fitted once, here, o
 """
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import registry, stage
+from ..core import machine, registry, stage
 from ..core.errors import KitError
 from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
-from ..features import speaker_norm, units
+from ..core.paths import profile_data_dir, resolve
+from ..features import speaker_norm, units, wav2vec2_backends
 from ..features.extract import NORM_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
@@ -43,6 +45,9 @@ PARAMS = {
     "speaker_norm_utterances": Param(200, int, "mfcc: at most this many utterances per speaker fit its normalisation"),
     "checkpoint": Param("", str, "wav2vec2: path of a fairseq wav2vec 2.0 checkpoint .pt"),
     "layer": Param(14, int, "wav2vec2: transformer block index, 0-based as in fairseq"),
+    "feature_backend": Param("auto", str, "wav2vec2: how the model runs: auto (the fastest arm passing the fidelity "
+                                          "bar in the latest 07 benchmark on this machine, else fp32) or an arm",
+                             ("auto", *wav2vec2_backends.FEATURE_BACKENDS)),
     "n_clusters": Param(128, int, "k-means clusters"),
     "kmeans_max_frames": Param(200000, int, "k-means trains on at most this many train frames, 0 for all"),
     "kmeans_niter": Param(20, int, "k-means iterations, 50 in fairseq"),
@@ -54,12 +59,13 @@ PARAMS = {
 }
 
 
-def extract_worker(p: dict, mdir: str, out_dir: str):
-    """One worker of the frame-feature shards: the extractor (speaker normalisation read from ``out_dir``) built
-    once; ``process(shard)`` extracts the shard's ``(split, index)`` utterances -> ``feats`` and ``lengths`` arrays
+def extract_worker(p: dict, mdir: str, out_dir: str, backend: str = "fp32"):
+    """One worker of the frame-feature shards: the extractor (speaker normalisation read from ``out_dir``; wav2vec 2.0
+    run by the arm ``backend``) built once; ``process(shard)`` extracts the shard's ``(split, index)`` utterances -> ``feats`` and ``lengths`` arrays
     (a bad audio file is reported by name and left out)."""
     norm_path = Path(out_dir) / NORM_FILE
-    extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if p["speaker_norm"] != "none" else None)
+    extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if p["speaker_norm"] != "none" else None,
+                               backend)
     manifests: dict[str, manifest.Manifest] = {}
 
     def frames(item):
@@ -114,14 +120,15 @@ def _plan(items: dict, size: int, directory: Path) -> dict[str, list]:
     return {split: shards.plan(its, size, directory / split, label=f"{split}/") for split, its in items.items()}
 
 
-def _extract(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> None:
+def _extract(p: dict, out_dir: Path, mdir: Path, splits: list[str], backend: str = "fp32") -> None:
     """Every split's frame features, shard by shard, then ``{split}.npy`` and ``.lengths`` (the split's marker)."""
     todo = [split for split in splits if not (out_dir / f"{split}.lengths").is_file()]
     if not todo:
         return
     planned = _plan(_items(mdir, todo), p["chunk_size"], out_dir / "parts" / "frames")
     report = executor.run([s for split in todo for s in planned[split]], extract_worker,
-                          {"p": p, "mdir": str(mdir), "out_dir": str(out_dir)}, executor.Settings.of(p),
+                          {"p": p, "mdir": str(mdir), "out_dir": str(out_dir), "backend": backend},
+                          executor.Settings.of(p),
                           "frame features")
     if report.bad:
         names = "; ".join(f"{b['item']}: {b['reason']}" for b in report.bad)
@@ -193,8 +200,31 @@ def _splits(records: dict) -> list[str]:
     return splits
 
 
-STAGE = stage.StageDef(KEY, needs=("audio_prep",), report_only=lambda p: ("probe_epochs",),
-                       name=lambda p: p["kind"] if p["kind"] == "mfcc" else f"w2v-l{p['layer']}")
+@functools.lru_cache(maxsize=8)
+def _checkpoint_arch(path: str, mtime: float) -> str | None:
+    """The standard architecture (base, large, ...) of a wav2vec 2.0 checkpoint, None for another one."""
+    from ..features import wav2vec2
+
+    return wav2vec2.architecture_of(wav2vec2.load_wav2vec2(path, layer=0).settings)
+
+
+def feature_backend(p: dict) -> tuple[str, str]:
+    """wav2vec2: the arm the features are extracted with and why (``feature_backend``, ``auto`` resolved against
+    this machine's latest stage 07 results); ("", "") for MFCC."""
+    if p["kind"] != "wav2vec2":
+        return "", ""
+    arch = None
+    if p["feature_backend"] == "auto" and p["checkpoint"]:
+        path = resolve(p["checkpoint"])
+        arch = _checkpoint_arch(str(path), path.stat().st_mtime) if path.is_file() else None
+    return wav2vec2_backends.choose(p["feature_backend"], arch, profile_data_dir(p).parent, machine.cpu())
+
+
+# the resolved arm changes the features (slightly), so it is hashed; the parameter itself is not, so MFCC runs keep
+# their hash
+STAGE = stage.StageDef(KEY, needs=("audio_prep",), report_only=lambda p: ("probe_epochs", "feature_backend"),
+                       name=lambda p: p["kind"] if p["kind"] == "mfcc" else f"w2v-l{p['layer']}",
+                       hashed=lambda p: {"feature_arm": feature_backend(p)[0]} if p["kind"] == "wav2vec2" else {})
 
 
 def output_dir(p: dict) -> Path:
@@ -246,10 +276,13 @@ def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> s
 def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
     t0 = time.time()
     norm = fit_speaker_norm(p, out_dir, mdir, splits)
-    extractor = FrameExtractor(p, norm)  # its frame geometry; the workers build their own
+    arm, why = feature_backend(p)
+    if arm:
+        log.info("wav2vec 2.0 features with arm %s: %s", arm, why)
+    extractor = FrameExtractor(p, norm, arm or "fp32")  # its frame geometry; the workers build their own
     dim, shift, window = extractor.dim, extractor.shift, extractor.window
     del extractor
-    _extract(p, out_dir, mdir, splits)
+    _extract(p, out_dir, mdir, splits, arm or "fp32")
     n_seconds = 0.0
     for split in splits:
         n_seconds += manifest.read(mdir, split, check_files=False).total_samples / audio.TARGET_SR
@@ -288,6 +321,7 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         "segments": str(dirs["pooled"]), "merged": str(dirs["merged"]), "pca": str(dirs["pca"]), "centroids": str(clus),
         "speaker_norm": norm.summary() if norm is not None else None,
         "executor": p["executor"], "sharded": ["frame features", "units, PCA, merged and pooled segments"],
+        "feature_backend": {"arm": arm, "why": why} if arm else None,
     }
 
 
@@ -324,8 +358,12 @@ def probe_table(probe_result: dict):
 
 
 def metrics(summary: dict, probe_result: dict) -> dict:
-    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only)."""
+    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only); for wav2vec 2.0
+    the feature_backend arm used."""
     per = probe_result.get("per")
-    return {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
-            "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
-            "probe_per": None if per is None else round(per, 3)}
+    out = {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
+           "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
+           "probe_per": None if per is None else round(per, 3)}
+    if summary.get("feature_backend"):
+        out["feature_backend"] = summary["feature_backend"]["arm"]
+    return out

@@ -1,0 +1,329 @@
+"""Ways to run wav2vec 2.0 feature extraction on a CPU: the arms of stage 07's feature benchmark, and the
+``feature_backend`` choices of stage 03.
+
+:func:`make` turns a loaded :class:`~aitranscribe.features.wav2vec2.Wav2Vec2Encoder` and a layer into a callable
+``(waveforms (B, samples) float32 tensor) -> (B, frames, dim) float32 tensor`` = the output of that layer, each
+waveform normalised first when the checkpoint asks for it (exactly what :func:`~.wav2vec2.extract` returns). An arm
+that cannot run here raises :class:`ArmUnavailable` saying why; nothing falls back silently to another arm.
+
+=================  ========  =====  =====================================================================
+arm                 precision  env    how
+=================  ========  =====  =====================================================================
+``fp32``            fp32      stock  eager PyTorch
+``bf16``            bf16      stock  eager under ``torch.autocast("cpu", bfloat16)`` (oneDNN bf16 kernels;
+                                     norms and softmax stay fp32)
+``compile``         fp32      stock  ``torch.compile`` (Inductor, weights frozen into oneDNN packed layouts)
+``compile-bf16``    bf16      stock  the same traced under autocast bf16
+``int8-dynamic``    int8      stock  ``quantize_dynamic`` of every Linear (int8 weights, activations quantised
+                                     per call); the conv front end stays fp32 (Conv1d does not quantise)
+``int8-static``     int8      stock  PT2E: ``torch.export`` + torchao's X86InductorQuantizer, calibrated, then
+                                     Inductor; Conv1d stays fp32 here too
+``openvino``        fp32      stock  ``openvino.convert_model`` + CPU plugin, inference precision f32
+``openvino-bf16``   bf16      stock  the same with inference precision bf16
+``openvino-int8``   int8      stock  NNCF post-training quantisation (transformer preset) of the OpenVINO model;
+                                     the first convolution, on the raw waveform, stays fp32
+``stock-2.8``       fp32      intel  eager PyTorch 2.8 in ``.venv-intel`` (the reference IPEX is compared to)
+``ipex``            fp32      intel  ``ipex.optimize`` + TorchScript trace and freeze (IPEX's inference recipe)
+``ipex-bf16``       bf16      intel  the same with ``dtype=torch.bfloat16`` under autocast
+=================  ========  =====  =====================================================================
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..core.errors import KitError
+
+log = logging.getLogger(__name__)
+
+ARMS = {  # name: (precision, environment)
+    "fp32": ("fp32", "stock"), "bf16": ("bf16", "stock"), "compile": ("fp32", "stock"),
+    "compile-bf16": ("bf16", "stock"), "int8-dynamic": ("int8", "stock"), "int8-static": ("int8", "stock"),
+    "openvino": ("fp32", "stock"), "openvino-bf16": ("bf16", "stock"), "openvino-int8": ("int8", "stock"),
+    "stock-2.8": ("fp32", "intel"), "ipex": ("fp32", "intel"), "ipex-bf16": ("bf16", "intel"),
+}
+
+
+class ArmUnavailable(KitError):
+    """The arm cannot run on this machine or in this environment; the message says why."""
+
+
+class LayerOutput(torch.nn.Module):
+    """``waveforms (B, samples) -> layer output (B, frames, dim)``: normalisation and the model in one module (what
+    export, quantisation and conversion see)."""
+
+    def __init__(self, model, layer: int):
+        super().__init__()
+        model.check_layer(layer)
+        self.model, self.layer, self.normalize = model.eval(), int(layer), bool(model.normalize)
+
+    def forward(self, wav):
+        if self.normalize:
+            wav = F.layer_norm(wav, wav.shape[-1:])
+        return self.model(wav, self.layer)
+
+
+def _tensor(wav) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)) if isinstance(wav, np.ndarray) else wav
+
+
+def _eager(net, calibration, threads):
+    def run(wav):
+        with torch.inference_mode():
+            return net(_tensor(wav))
+    return run
+
+
+def _bf16(net, calibration, threads):
+    def run(wav):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return net(_tensor(wav)).float()
+    return run
+
+
+def _inductor_freezing():
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True  # weights become constants: folded and pre-packed for oneDNN
+
+
+def _compile(net, calibration, threads, bf16=False):
+    _inductor_freezing()
+    try:
+        fn = torch.compile(net)
+    except Exception as exc:  # noqa: BLE001 - torch.compile raises many kinds; report them as unavailable
+        raise ArmUnavailable(f"torch.compile is not usable here: {type(exc).__name__}: {exc}") from None
+
+    def run(wav):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return fn(_tensor(wav)).float()
+    return run
+
+
+def _int8_dynamic(net, calibration, threads):
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's eager quantisation is deprecated in favour of torchao
+        quantized = quantize_dynamic(copy.deepcopy(net), {torch.nn.Linear}, dtype=torch.qint8)
+    return _eager(quantized, calibration, threads)
+
+
+def _int8_static(net, calibration, threads):
+    try:
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as exc:
+        raise ArmUnavailable(f"PT2E quantisation needs torchao ({exc}); it comes with neural-compressor[pt], "
+                             f"pinned in environment-stock.yml") from None
+    example = _tensor(calibration[0])
+    if example.shape[0] == 1:  # export specialises a dimension of size 1 to a constant
+        example = example.repeat(2, 1)
+    batch = torch.export.Dim("batch", min=1, max=256)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(net, (example,), dynamic_shapes={"wav": {0: batch}}).module()
+            quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+            prepared = prepare_pt2e(exported, quantizer)
+            with torch.inference_mode():
+                for wav in calibration:
+                    prepared(_tensor(wav))
+            converted = convert_pt2e(prepared)
+        _inductor_freezing()
+        fn = torch.compile(converted)
+    except Exception as exc:  # noqa: BLE001 - export and quantisation failures are reported, not hidden
+        raise ArmUnavailable(f"PT2E INT8 quantisation failed: {type(exc).__name__}: {str(exc)[:300]}") from None
+    length = example.shape[-1]
+
+    def run(wav):
+        wav = _tensor(wav)
+        if wav.shape[-1] != length:
+            raise KitError(f"the int8-static arm was exported for {length}-sample waveforms, not {wav.shape[-1]}")
+        with torch.inference_mode():
+            return fn(wav)
+    return run
+
+
+def _openvino_model(net, calibration):
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise ArmUnavailable(f"OpenVINO is not installed ({exc}); it is pinned in environment-stock.yml") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ov.convert_model(net, example_input=_tensor(calibration[0]), input=[ov.PartialShape([-1, -1])])
+    return ov, model
+
+
+def _openvino_runner(ov, model, precision: str, threads: int):
+    config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": int(threads)}
+    compiled = ov.Core().compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(wav):
+        wav = wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
+        return torch.from_numpy(np.array(request.infer([wav])[0]))
+    return run
+
+
+def _openvino(net, calibration, threads, precision="f32"):
+    ov, model = _openvino_model(net, calibration)
+    if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise ArmUnavailable("OpenVINO's CPU plugin reports no bf16 support on this CPU")
+    return _openvino_runner(ov, model, precision, threads)
+
+
+def _openvino_int8(net, calibration, threads):
+    try:
+        import nncf
+    except ImportError as exc:
+        raise ArmUnavailable(f"NNCF is not installed ({exc}); it is pinned in environment-stock.yml") from None
+    ov, model = _openvino_model(net, calibration)
+    data = nncf.Dataset([np.ascontiguousarray(w, dtype=np.float32) if isinstance(w, np.ndarray) else w.numpy()
+                         for w in calibration])
+    try:
+        # the first convolution reads the waveform itself: 256 levels over it cost the most fidelity (a tiny model's
+        # mean per-frame cosine on test audio fell to 0.92 with it quantised, 0.9993 without) for ~0.1% of the FLOPs
+        first_conv = nncf.IgnoredScope(patterns=[r".*feature_extractor\.blocks\.0\.conv.*"])
+        quantized = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration),
+                                  ignored_scope=first_conv)
+    except Exception as exc:  # noqa: BLE001
+        raise ArmUnavailable(f"NNCF quantisation failed: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return _openvino_runner(ov, quantized, "f32", threads)
+
+
+def _ipex(net, calibration, threads, bf16=False):
+    try:
+        import intel_extension_for_pytorch as ipex
+    except ImportError as exc:
+        raise ArmUnavailable(f"Intel Extension for PyTorch is not importable here ({exc}): the ipex arms run in "
+                             f".venv-intel (bash run_all.sh --setup-intel)") from None
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimized = ipex.optimize(copy.deepcopy(net), dtype=dtype)
+        example = _tensor(calibration[0])
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            traced = torch.jit.freeze(torch.jit.trace(optimized, example, check_trace=False))
+            traced(example)  # TorchScript's profiling runs: the first two calls optimise the graph
+            traced(example)
+
+    def run(wav):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return traced(_tensor(wav)).float()
+    return run
+
+
+def _stock28(net, calibration, threads):
+    if not torch.__version__.startswith("2.8"):
+        raise ArmUnavailable(f"stock-2.8 is the eager reference inside .venv-intel (torch 2.8); this is torch "
+                             f"{torch.__version__}")
+    return _eager(net, calibration, threads)
+
+
+FACTORIES = {
+    "fp32": _eager, "bf16": _bf16, "compile": _compile,
+    "compile-bf16": lambda n, c, t: _compile(n, c, t, bf16=True),
+    "int8-dynamic": _int8_dynamic, "int8-static": _int8_static,
+    "openvino": _openvino, "openvino-bf16": lambda n, c, t: _openvino(n, c, t, "bf16"),
+    "openvino-int8": _openvino_int8,
+    "stock-2.8": _stock28, "ipex": _ipex, "ipex-bf16": lambda n, c, t: _ipex(n, c, t, bf16=True),
+}
+
+
+def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
+    """The callable of ``arm`` for ``model`` up to ``layer``; ``calibration``: a few waveforms (numpy or tensors,
+    (B, samples)) used as example input and, by the int8 arms, to calibrate; ``threads``: OpenVINO's thread count
+    (PyTorch arms use the process's ``torch.get_num_threads()``). Raises :class:`ArmUnavailable` saying why."""
+    if arm not in FACTORIES:
+        raise KitError(f"unknown wav2vec 2.0 arm {arm!r}; choose from {list(FACTORIES)}")
+    if not calibration:
+        raise KitError("wav2vec 2.0 arms need at least one example waveform")
+    log.info("wav2vec 2.0 arm %s: preparing (torch %s)", arm, torch.__version__)
+    return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads)
+
+
+def fidelity(output, reference) -> dict:
+    """Per-frame agreement of an arm's layer output with the fp32 reference (both (B, T, D) or (T, D)).
+
+    Returns ``cosine_mean``/``cosine_min`` (cosine similarity of each frame's vector with the reference frame's)
+    and ``rel_error`` (||output - reference|| / ||reference||, Frobenius norms over all frames).
+    """
+    y = np.asarray(output, dtype=np.float64).reshape(-1, np.shape(output)[-1])
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, np.shape(reference)[-1])
+    if y.shape != r.shape:
+        raise KitError(f"output shape {y.shape} differs from the reference's {r.shape}")
+    cos = (y * r).sum(1) / np.maximum(np.linalg.norm(y, axis=1) * np.linalg.norm(r, axis=1), 1e-30)
+    return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+            "rel_error": float(np.linalg.norm(y - r) / max(np.linalg.norm(r), 1e-30))}
+
+
+# ---------------------------------------------------------------------------------------------- stage 03's choice
+
+# Arms stage 03 can extract with: the stock environment's, taking any utterance length without calibration data
+# (int8-static is exported for one length; openvino-int8 needs a calibration set; the IPEX arms live in .venv-intel)
+FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16")
+
+
+def _same_machine(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("model", "flags", "cores", "max_mhz"))
+
+
+def latest_results(data_root, info: dict) -> tuple[dict, str] | None:
+    """The newest wav2vec 2.0 benchmark summary (stage 07's ``w2v2-*/summary.json`` under any profile of
+    ``data_root``) measured on a machine like ``info`` (same CPU model, flags, cores and clock), and its path."""
+    import json
+    from pathlib import Path
+
+    from ..core import registry
+
+    folder = registry.info("benchmark").notebook
+    found = []
+    for path in Path(data_root).glob(f"*/{folder}/w2v2-*/summary.json"):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if _same_machine(summary.get("machine", {}), info):
+            found.append((path.stat().st_mtime, str(path), summary))
+    if not found:
+        return None
+    _, path, summary = max(found, key=lambda f: f[0])
+    return summary, path
+
+
+def choose(requested: str, arch: str | None, data_root, info: dict) -> tuple[str, str]:
+    """The arm stage 03 extracts with, and why.
+
+    ``requested``: an arm of :data:`FEATURE_BACKENDS` (taken as is) or ``auto``: the arm with the highest x real
+    time at batch 1 whose mean per-frame cosine with fp32 reached the summary's bar (``w2v2_min_cosine``, 0.99 by
+    default) in this machine's latest stage 07 results for architecture ``arch``; fp32 when there are none.
+    """
+    if requested != "auto":
+        if requested not in FEATURE_BACKENDS:
+            raise KitError(f"feature_backend {requested!r} cannot extract features here; choose auto or one of "
+                           f"{list(FEATURE_BACKENDS)} (int8-static is fixed-length, openvino-int8 needs calibration "
+                           f"data, the IPEX arms run in .venv-intel)")
+        return requested, "asked for"
+    found = latest_results(data_root, info)
+    if found is None:
+        return "fp32", "no wav2vec 2.0 benchmark (stage 07) has run on this machine yet"
+    summary, path = found
+    arms = summary.get("arms", {}).get(arch or "", {})
+    if not arms:
+        return "fp32", f"{path} has no results for this checkpoint's architecture ({arch or 'not a standard one'})"
+    bar = summary.get("min_cosine", 0.99)
+    passing = {arm: r["batches"]["1"]["x_realtime"] for arm, r in arms.items()
+               if arm in FEATURE_BACKENDS and "1" in r.get("batches", {})
+               and r.get("fidelity", {}).get("cosine_mean", -1.0) >= bar}
+    if not passing:
+        return "fp32", f"no arm usable by stage 03 passed the cosine bar {bar} in {path}"
+    best = max(passing, key=passing.get)
+    return best, (f"fastest arm passing the cosine bar {bar} for {arch} at batch 1 ({passing[best]:.1f}x real time) "
+                  f"in {path}")
