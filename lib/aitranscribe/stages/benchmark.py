@@ -72,7 +72,8 @@ PARAMS = {
                                         "base, large"),
     "w2v2_layer": Param(14, int, "wav2vec 2.0: run up to this block (0-based, fairseq's numbering; wav2vec-U's 14), "
                                  "or an architecture's last block when it has fewer"),
-    "w2v2_arms": Param(list(W2V2_ARMS), list, "wav2vec 2.0 arms, see features/wav2vec2_backends.py"),
+    "w2v2_arms": Param(["fp32", "bf16", "int8-dynamic", "openvino"], list, "wav2vec 2.0 arms, see "
+                       "features/wav2vec2_backends.py (the demo profile runs all of them; compiling ones take minutes)"),
     "w2v2_batch_sizes": Param([1, 8], list, "wav2vec 2.0 batch sizes"),
     "w2v2_seconds": Param(10.0, float, "length of every benchmarked waveform, cut from the test audio"),
     "w2v2_repeats": Param(5, int, "timed calls per wav2vec 2.0 batch size, at least 3 (each takes seconds at BASE and LARGE sizes)"),
