@@ -133,6 +133,19 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
             "params": {k: p[k] for k in PARAMS}}
 
 
+def _last_json(stdout: str, label: str) -> dict:
+    """The worker's result: the last line of its output that is a JSON object (libraries it loads, e.g. a compiler,
+    may print after it); KitError naming the arm when there is none."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    raise KitError(f"arm {label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
+
+
 def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path) -> dict:
     """One bound worker process for ``spec``; its JSON result, with the load before it, kept in ``path``."""
     if not path.is_file():
@@ -152,7 +165,7 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
                         extra=SHAREABLE)
             raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
                            f"the worker exited with code {done.returncode} and no message (killed: out of memory?)")
-        result = {**json.loads(done.stdout.strip().splitlines()[-1]), "load_before": load}
+        result = {**_last_json(done.stdout, spec.get("label", spec["arm"])), "load_before": load}
         atomic_write_text(path, json.dumps(result) + "\n")
     return json.loads(path.read_text())
 
