@@ -79,3 +79,19 @@ def test_a_phone_lexicon_and_phone_lm_decode_phones(tmp_path):
 def test_a_missing_graph_is_a_clear_error(tmp_path):
     with pytest.raises(KitError, match="not a decoding graph directory"):
         graph.GraphDecoder(tmp_path, stay=0.5)
+
+
+
+def test_audio_that_ends_inside_a_word_keeps_the_words_before_it(graph_dir):
+    """With a large graph the best path of audio cut off mid-word can end in a non-final state (seen on the demo:
+    '... civil rights m uː v m ə' for 'movement'); the cut word spans the runs it got, any other mismatch is an error."""
+    decoder = graph.GraphDecoder(graph_dir, stay=0.7)
+    ids = {w: i for i, w in enumerate(decoder.words)}
+    spelled = ["<SIL>", "a", "i", "w", "o", "n", "t", "p", "a", "s"]
+    runs = [(SYMBOLS.index(p), 2 * k, 2 * k + 1) for k, p in enumerate(spelled)]
+    spans = decoder._word_spans([ids["i"], ids["want"], ids["pasta"]], runs)
+    assert spans == [(2, 5), (6, 13), (14, 19)]
+    with pytest.raises(KitError, match="does not spell the word 'want'"):
+        decoder._word_spans([ids["i"], ids["want"], ids["pasta"]], runs[:5])  # cut inside a word that is not last
+    with pytest.raises(KitError, match="does not spell the word 'milk'"):
+        decoder._word_spans([ids["i"], ids["want"], ids["milk"]], runs)  # not a prefix of its pronunciation

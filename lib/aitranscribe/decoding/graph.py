@@ -243,15 +243,22 @@ class GraphDecoder:
 
     def _word_spans(self, words: list[int], runs: list[tuple]) -> list[tuple[int, int]]:
         """First and last step of each word: its pronunciation matched against the phone runs (skipping
-        ``<SIL>``), since determinization moves word labels away from where the words are spoken."""
+        ``<SIL>``), since determinization moves word labels away from where the words are spoken. The last word
+        may be cut off by the end of the audio (no final state reached: the best path then ends inside it); it
+        spans the runs it got."""
         spans, r = [], 0
-        for w in words:
+        for i, w in enumerate(words):
             pron = self.pronunciations[w]
             while r < len(runs) and runs[r][0] + 1 == self.sil != pron[0]:
                 r += 1
+            spelled = tuple(run[0] + 1 for run in runs[r:r + len(pron)])
             n = len(pron)
-            if tuple(run[0] + 1 for run in runs[r:r + n]) != pron:
-                raise KitError(f"graph decoding: the phone path does not spell the word {self.words[w]!r}")
+            if spelled != pron:
+                cut_off = i == len(words) - 1 and 0 < len(spelled) < n and r + len(spelled) == len(runs) \
+                    and pron[:len(spelled)] == spelled
+                if not cut_off:
+                    raise KitError(f"graph decoding: the phone path does not spell the word {self.words[w]!r}")
+                n = len(spelled)
             spans.append((runs[r][1], runs[r + n - 1][2]))
             r += n
         return spans
