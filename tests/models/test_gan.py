@@ -289,3 +289,58 @@ def test_model_decodes_and_times_the_extra_output(tmp_path):
     torch.save({"generator": gen.state_dict(), "config": json.dumps(old), "symbols": model.symbols},
                tmp_path / "old.pt")
     assert GanModel.load(tmp_path / "old.pt").net(x, pad).shape == (2, 5, 5)
+
+
+def test_optimizer_step_divides_by_the_sample_size_then_clips_like_fairseq():
+    """Gradients of a summed loss are divided by the batch before clipping; the norm returned is before clipping."""
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0]]))
+    x = torch.tensor([[3.0, 4.0]]).repeat(4, 1)  # 4 samples; d(sum of outputs)/dw = (12, 16), norm 20
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    norm = train.optimizer_step(model, opt, model(x).sum(), sample_size=4, clip_norm=0.0)
+    assert math.isclose(norm, 5.0, rel_tol=1e-6)  # (3, 4) after the division
+    assert torch.allclose(model.weight, torch.tensor([[-3.0, -4.0]]))
+    norm = train.optimizer_step(model, opt, model(x).sum(), sample_size=4, clip_norm=1.0)
+    assert math.isclose(norm, 5.0, rel_tol=1e-6)
+    assert torch.allclose(model.weight, torch.tensor([[-3.6, -4.8]]))  # a step of norm 1 in the same direction
+
+
+def test_oracle_cipher_inserts_silences_as_the_text_and_is_invertible():
+    from aitranscribe.models.gan import control
+
+    lexicon = {"a": ["x", "y"], "b": ["z"]}
+    seqs = control.oracle_sequences(["a b a", "a c", "b"], lexicon, sil_prob=1.0, seed=0)
+    assert seqs == [["<SIL>", "x", "y", "<SIL>", "z", "<SIL>", "x", "y", "<SIL>"], ["<SIL>", "z", "<SIL>"]]
+    symbols = ["x", "y", "z", "<SIL>"]
+    segments, basis = control.cipher(seqs, symbols, dim=6, scale=2.0, repeat=0.0, seed=0)
+    assert torch.allclose(basis @ basis.T, 4.0 * torch.eye(4), atol=1e-5)  # orthogonal rows of norm 2
+    assert [len(s) for s in segments] == [9, 3]
+    # the right answer: each phone's basis vector to its phone; decoding merges runs and drops <SIL>
+    cfg = gan.GanConfig(input_dim=6, vocab=4, generator_kernel=1, generator_dropout=0.0)
+    right = gan.Generator(cfg)
+    with torch.no_grad():
+        right.proj.weight.copy_((basis / 4.0).unsqueeze(-1))
+    assert control.decode(right, segments, symbols) == [["x", "y", "z", "x", "y"], ["z"]]
+    doubled, _ = control.cipher(seqs, symbols, dim=6, scale=2.0, repeat=1.0, seed=0)
+    assert [len(s) for s in doubled] == [18, 6]
+    assert control.decode(right, doubled, symbols) == [["x", "y", "z", "x", "y"], ["z"]]
+
+
+def test_oracle_control_trains_and_records_its_curve():
+    from aitranscribe.models.gan import control
+
+    lexicon = {w: list(w) for w in ("ab", "ba", "cab", "abc")}
+    rng = np.random.default_rng(0)
+    words = ["ab", "ba", "cab", "abc"]
+    transcripts = [" ".join(rng.choice(words, 4)) for _ in range(40)]
+    seqs = control.oracle_sequences(transcripts, lexicon, 0.25, 0)
+    symbols = ["a", "b", "c", "<SIL>"]
+    segments, _ = control.cipher(seqs, symbols, dim=8, scale=1.0, repeat=0.0, seed=0)
+    text = [torch.tensor([symbols.index(p) for p in s]) for s in seqs]
+    refs = [[p for p in s if p != "<SIL>"] for s in seqs[:10]]
+    recipe = control.Recipe(updates=6, batch_size=8, eval_every=3, d_reset_every=2)
+    generator, history = control.train(segments, segments[:10], refs, text, symbols, recipe, quiet=True)
+    assert [e["update"] for e in history] == [0, 3, 6]
+    assert all(0.0 <= e["per"] <= 2.0 for e in history) and "d_fake" in history[-1]
+    assert generator.proj.weight.shape == (4, 8, 1)

@@ -61,6 +61,17 @@ def phone_lines(path, symbols: list[str], merge_runs: bool = True, limit: int = 
     return lines
 
 
+def read_lexicon(path) -> dict[str, list[str]]:
+    """``lexicon_filtered.lst`` (``word<TAB>phones``, stage 04) -> {word: phones}; a malformed line is an error."""
+    lexicon = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        word, _, phones = line.partition("\t")
+        if not word or not phones.split():
+            raise KitError(f"{path}: line {number} is not 'word<TAB>phones'")
+        lexicon[word] = phones.split()
+    return lexicon
+
+
 def read_references(references_dir, split: str) -> list[list[str]] | None:
     """Reference phones of an audio split (``references/{split}.phn``, report-only), or None when there are none."""
     path = Path(references_dir) / f"{split}.phn"

@@ -253,14 +253,14 @@ def discriminator_loss(disc, cfg: GanConfig, fake, fake_pad, real, real_pad) -> 
     return total, {"d_fake": loss_fake.item(), "d_real": loss_real.item(), "grad_pen": gp.item()}
 
 
-def generator_loss(disc, cfg: GanConfig, logits, padding) -> tuple[torch.Tensor, dict]:
+def generator_loss(disc, cfg: GanConfig, logits, padding, seen=None) -> tuple[torch.Tensor, dict]:
     """BCE(D(softmax), 0) + code penalty x (V - ppl)/V x B + smoothness x MSE x B.
 
     As in fairseq, ``logits``/``padding`` are the JOIN-segmented logits, so both penalties see the segments
-    the discriminator sees.
+    the discriminator sees. ``seen``: what D scores instead of the softmax (e.g. straight-through samples).
     """
     B, V = logits.shape[0], logits.shape[-1]
-    d_fake = disc(torch.softmax(logits, -1), padding)
+    d_fake = disc(torch.softmax(logits, -1) if seen is None else seen, padding)
     adv = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="sum")
     ppl = code_perplexity(logits, padding, cfg.code_penalty_all_positions)
     code = (V - ppl) / V

@@ -39,9 +39,21 @@ def make_optimizers(generator, disc, g_lr: float, d_lr: float, d_weight_decay: f
     return opt_g, opt_d
 
 
+def optimizer_step(model, opt, loss: torch.Tensor, sample_size: int, clip_norm: float) -> float:
+    """fairseq's step: gradients of the summed ``loss`` divided by ``sample_size`` (the batch), their norm clipped
+    to ``clip_norm`` (0: no clipping), then the optimiser's step. Returns the norm before clipping."""
+    opt.zero_grad()
+    (loss / sample_size).backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
+    opt.step()
+    return float(norm)
+
+
 def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
                clip_norm: float) -> dict:
-    """One update: the discriminator on odd steps, the generator on even ones, gradients clipped; loss parts."""
+    """One update: the discriminator on odd steps, the generator on even ones (fairseq's step); loss parts and the
+    gradient norm before clipping (``grad_norm``)."""
     seg_logits, fake, fake_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
     if step % 2 == 1:
         loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
@@ -49,10 +61,7 @@ def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, 
     else:
         loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad)
         model, opt = generator, opt_g
-    opt.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    opt.step()
+    parts["grad_norm"] = optimizer_step(model, opt, loss, x.shape[0], clip_norm)
     return parts
 
 

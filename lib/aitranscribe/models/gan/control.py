@@ -1,0 +1,175 @@
+"""A positive control for the GAN machinery: the oracle cipher (issue 20).
+
+The "audio" side is phone sequences themselves, each phone a fixed random orthogonal vector (a substitution
+cipher the generator only has to invert), ``<SIL>`` placed as the phone text places it; the real side is the
+unpaired phone text. If the GAN cannot solve this, it cannot solve real segments. A :class:`Recipe` says how to
+train (batch, learning rates, discriminator steps and resets, penalties, clipping); :func:`train` runs it and
+reports the valid PER (labels: this is a diagnostic of the optimiser, never a model anyone selects).
+
+Inputs: word transcripts and a lexicon (the oracle side), the phone text (the real side), the phone inventory.
+Output: a history of ``{"update", "seconds", "per", ...losses}`` and the trained generator.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...core.errors import KitError
+from ...evaluation.scoring import per as phone_error_rate
+from ...text.phones import SIL, insert_silences
+from ..batching import one_hot, pad
+from . import network as gan
+from .training import optimizer_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Recipe:
+    """How the control trains. Defaults: the recipe that solves the demo's oracle cipher (docs/research.md)."""
+
+    updates: int = 1500           # generator updates
+    batch_size: int = 512         # utterances and text sentences per update
+    d_steps: int = 1              # discriminator updates before each generator update
+    d_reset_every: int = 0        # generator updates between re-initialisations of D (0: never)
+    g_lr: float = 0.04
+    d_lr: float = 5e-4
+    betas: tuple = (0.5, 0.98)
+    clip_norm: float = 0.0        # 0: no clipping; gradients are divided by the batch size first (fairseq)
+    join: bool = True             # JOIN segmentation of the generator's outputs (fairseq); False: every step
+    fake: str = "softmax"         # what D sees of the generator: "softmax" (fairseq) or "sampled" one-hot phones
+                                  # with straight-through gradients (Gumbel-softmax, hard)
+    temperature: float = 1.0      # of the Gumbel-softmax ("sampled")
+    network: dict = field(default_factory=lambda: {
+        "generator_kernel": 1, "generator_dropout": 0.0, "disc_dim": 64, "disc_kernel": 4, "disc_depth": 3,
+        "gradient_penalty": 0.0, "code_penalty": 0.0, "smoothness": 0.0})
+    eval_every: int = 100
+    seed: int = 0
+
+
+def oracle_sequences(transcripts: list[str], lexicon: dict[str, list[str]], sil_prob: float,
+                     seed: int) -> list[list[str]]:
+    """Phones of each transcript through the lexicon, ``<SIL>`` at both ends and between words with ``sil_prob``
+    (as stage 04 writes the phone text); transcripts with a word outside the lexicon are left out."""
+    rng = random.Random(seed)
+    out = [insert_silences([lexicon[w] for w in t.split()], sil_prob, rng)
+           for t in transcripts if t.split() and all(w in lexicon for w in t.split())]
+    if not out:
+        raise KitError("oracle control: no transcript has all its words in the lexicon")
+    return out
+
+
+def cipher(sequences: list[list[str]], symbols: list[str], dim: int, scale: float, repeat: float,
+           seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Each phone -> ``scale`` x a row of a random orthogonal (V, dim) basis, and a second copy of it with
+    probability ``repeat`` (segmentation noise). Returns the segment tensors and the basis."""
+    if dim < len(symbols):
+        raise KitError(f"oracle control: dimension {dim} is below the {len(symbols)} phones")
+    gen = torch.Generator().manual_seed(seed)
+    basis = scale * torch.linalg.qr(torch.randn(dim, len(symbols), generator=gen))[0].T.contiguous()
+    rng = np.random.default_rng(seed)
+    where = {p: i for i, p in enumerate(symbols)}
+    out = []
+    for seq in sequences:
+        ids = [where[p] for p in seq]
+        ids = [i for i in ids for _ in range(1 + int(rng.random() < repeat))]
+        out.append(basis[torch.tensor(ids)])
+    return out, basis
+
+
+def decode(generator, segments: list[torch.Tensor], symbols: list[str]) -> list[list[str]]:
+    """Argmax phones of each sequence, runs merged, ``<SIL>`` dropped (as the GAN model decodes)."""
+    generator.eval()
+    hyps = []
+    with torch.no_grad():
+        for start in range(0, len(segments), 256):
+            x, padding = pad(segments[start:start + 256])
+            logits = generator(x, padding)
+            out_pad = gan.output_padding(padding, logits.shape[1])
+            ids = logits.argmax(-1).masked_fill(out_pad, -1)
+            for row in ids.tolist():
+                phones, last = [], None
+                for i in row:
+                    if i >= 0 and i != last:
+                        phones.append(symbols[i])
+                    last = i if i >= 0 else last
+                hyps.append([p for p in phones if p != SIL])
+    return hyps
+
+
+def _fake(generator, x, padding, cfg: gan.GanConfig, recipe: Recipe):
+    """(segment logits, what D sees, padding) of a batch."""
+    if recipe.join:
+        logits, probs, out_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
+    else:
+        logits = generator(x, padding)
+        probs, out_pad = torch.softmax(logits, -1), gan.output_padding(padding, logits.shape[1])
+    if recipe.fake == "sampled":
+        probs = torch.nn.functional.gumbel_softmax(logits, tau=recipe.temperature, hard=True)
+        probs = probs.masked_fill(out_pad.unsqueeze(-1), 0.0)
+    return logits, probs, out_pad
+
+
+def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: list[list[str]],
+          text: list[torch.Tensor], symbols: list[str], recipe: Recipe, quiet: bool = False):
+    """Train a generator on oracle ``segments`` against the phone ``text`` (index tensors) with ``recipe``.
+
+    Returns ``(generator, history)``; history entries hold the update, seconds, valid PER and the last losses."""
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    cfg = gan.GanConfig(input_dim=segments[0].shape[1], vocab=len(symbols), **recipe.network)
+    generator = gan.Generator(cfg)
+
+    def new_disc():
+        disc = gan.Discriminator(cfg)
+        return disc, torch.optim.Adam(disc.parameters(), lr=recipe.d_lr, betas=recipe.betas, eps=1e-6)
+
+    disc, opt_d = new_disc()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.g_lr, betas=recipe.betas, eps=1e-6)
+    B = recipe.batch_size
+
+    def batch():
+        x, padding = pad([segments[i] for i in rng.integers(0, len(segments), B)])
+        real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), B)], cfg.vocab)
+        return x, padding, real, real_pad
+
+    history, start, parts = [], time.time(), {}
+    entry = {"update": 0, "seconds": 0.0, "per": phone_error_rate(decode(generator, valid, symbols), valid_refs)}
+    history.append(entry)
+    bar = tqdm(range(1, recipe.updates + 1), desc="oracle control", unit="upd", disable=quiet)
+    for update in bar:
+        if recipe.d_reset_every and (update - 1) % recipe.d_reset_every == 0 and update > 1:
+            disc, opt_d = new_disc()
+        generator.train()
+        disc.train()
+        for _ in range(recipe.d_steps):
+            x, padding, real, real_pad = batch()
+            with torch.no_grad():
+                _, fake, fake_pad = _fake(generator, x, padding, cfg, recipe)
+            loss, d_parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+            optimizer_step(disc, opt_d, loss, B, recipe.clip_norm)
+        x, padding, _, _ = batch()
+        seg_logits, fake, fake_pad = _fake(generator, x, padding, cfg, recipe)
+        loss, g_parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad, fake if recipe.fake == "sampled" else None)
+        optimizer_step(generator, opt_g, loss, B, recipe.clip_norm)
+        parts = {**d_parts, **g_parts}
+        if update % recipe.eval_every == 0 or update == recipe.updates:
+            entry = {"update": update, "seconds": round(time.time() - start, 1),
+                     "per": phone_error_rate(decode(generator, valid, symbols), valid_refs),
+                     **{k: round(v, 4) for k, v in parts.items()}}
+            history.append(entry)
+            bar.set_postfix(per=f"{entry['per']:.3f}")
+            log.info("oracle control update %d (%.0f s): valid PER %.3f", update, entry["seconds"], entry["per"])
+    return generator, history
+
+
+def with_network(recipe: Recipe, **network) -> Recipe:
+    """``recipe`` with some network fields replaced (the rest kept)."""
+    return replace(recipe, network={**recipe.network, **network})
+

@@ -1,0 +1,97 @@
+"""The GAN's positive control on a profile's oracle cipher (issue 20): does a recipe solve it, and how fast?
+
+    .venv/bin/python tools/research/gan_oracle.py PROFILE NAME [--set updates=1500] [--set network.disc_dim=128]
+        [--repeat 0.0] [--scale 1.0] [--threads 2] [--data-root DIR]
+
+PROFILE needs finished 01 and 04 outputs: its train transcripts through the lexicon (``<SIL>`` inserted as stage
+04 inserts it) are ciphered by a random orthogonal basis and the phone text is the real side
+(``aitranscribe.models.gan.control``). Valid PER (labels: a diagnostic) every ``eval_every`` updates; one JSON
+line per run is appended to ``reports/research/gan_oracle.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from aitranscribe.core import machine
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.core.paths import REPO_ROOT
+from aitranscribe.io import manifest
+from aitranscribe.models.gan import control
+from aitranscribe.models.gan.training import text_tensors
+from aitranscribe.text.phones import SIL, read_dictionary, read_lexicon
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def recipe_of(settings: list[str]) -> control.Recipe:
+    """The default recipe with ``field=value`` / ``network.field=value`` overrides."""
+    recipe, network = control.Recipe(), {}
+    for item in settings:
+        key, value = item.split("=", 1)
+        if key.startswith("network."):
+            network[key.split(".", 1)[1]] = _value(value)
+        else:
+            recipe = replace(recipe, **{key: _value(value)})
+    return control.with_network(recipe, **network)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile")
+    parser.add_argument("name", help="the run's name in the results file")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--repeat", type=float, default=0.0, help="probability of a second segment per phone")
+    parser.add_argument("--scale", type=float, default=1.0, help="norm of a segment")
+    parser.add_argument("--dim", type=int, default=64, help="segment dimension")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-root", default=str(REPO_ROOT / "data"))
+    args = parser.parse_args()
+    setup_logging("INFO")
+    torch.set_num_threads(args.threads)
+    recipe = recipe_of(args.set)
+    records = Path(args.data_root) / args.profile / "stages"
+    data = json.loads((records / "data.json").read_text())
+    text_record = json.loads((records / "text.json").read_text())
+    symbols = read_dictionary(text_record["dict_phn"])
+    lexicon = read_lexicon(text_record["lexicon"])
+    sil_prob = float(Path(text_record["dir"]).name.split("-")[0].removeprefix("sil"))
+    seqs = {split: control.oracle_sequences(manifest.read(data["manifests"], split, check_files=False).words,
+                                            lexicon, sil_prob, seed=i)
+            for i, split in enumerate(("train", "valid"))}
+    segments, basis = control.cipher(seqs["train"] + seqs["valid"], symbols, args.dim, args.scale, args.repeat, 0)
+    train, valid = segments[:len(seqs["train"])], segments[len(seqs["train"]):]
+    refs = [[p for p in s if p != SIL] for s in seqs["valid"]]
+    text = text_tensors(text_record["phone_text"], symbols, 0, 0)
+    print(f"oracle: {len(train)} train / {len(valid)} valid sequences, {len(text)} text sentences, "
+          f"{len(symbols)} symbols, <SIL> prob {sil_prob}, repeat {args.repeat}", flush=True)
+    start = time.time()
+    _, history = control.train(train, valid, refs, text, symbols, recipe)
+    best = min(history, key=lambda e: e["per"])
+    solved = next((e for e in history if e["per"] <= 0.10), None)
+    row = {"name": args.name, "profile": args.profile, "repeat": args.repeat, "scale": args.scale, "dim": args.dim,
+           "recipe": asdict(recipe), "final_per": history[-1]["per"], "best_per": best["per"],
+           "best_update": best["update"], "seconds": round(time.time() - start, 1),
+           "seconds_to_10pct": solved["seconds"] if solved else None, "threads": args.threads,
+           "curve": [(e["update"], round(e["per"], 4)) for e in history],
+           "cpu": machine.cpu().get("model"), "commit": machine.git_sha()}
+    out = REPO_ROOT / "reports" / "research" / "gan_oracle.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "recipe")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
