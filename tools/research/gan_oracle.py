@@ -1,6 +1,6 @@
 """The GAN's positive control on a profile's oracle cipher (issue 20): does a recipe solve it, and how fast?
 
-    .venv/bin/python tools/research/gan_oracle.py PROFILE NAME [--set updates=1500] [--set network.disc_dim=128]
+    .venv/bin/python tools/research/gan_oracle.py PROFILE NAME [--set updates=6000] [--set network.disc_dim=128]
         [--repeat 0.0] [--scale 1.0] [--threads 2] [--data-root DIR]
 
 PROFILE needs finished 01 and 04 outputs: its train transcripts through the lexicon (``<SIL>`` inserted as stage
