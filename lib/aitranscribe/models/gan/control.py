@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 
 from ...core.errors import KitError
 from ...evaluation.scoring import per as phone_error_rate
-from ...text.phones import SIL, insert_silences
+from ...text.phones import insert_silences
 from ..batching import one_hot, pad
 from . import network as gan
+from .model import GanModel
 from .training import optimizer_step
 
 log = logging.getLogger(__name__)
@@ -85,23 +86,8 @@ def cipher(sequences: list[list[str]], symbols: list[str], dim: int, scale: floa
 
 
 def decode(generator, segments: list[torch.Tensor], symbols: list[str]) -> list[list[str]]:
-    """Argmax phones of each sequence, runs merged, ``<SIL>`` dropped (as the GAN model decodes)."""
-    generator.eval()
-    hyps = []
-    with torch.no_grad():
-        for start in range(0, len(segments), 256):
-            x, padding = pad(segments[start:start + 256])
-            logits = generator(x, padding)
-            out_pad = gan.output_padding(padding, logits.shape[1])
-            ids = logits.argmax(-1).masked_fill(out_pad, -1)
-            for row in ids.tolist():
-                phones, last = [], None
-                for i in row:
-                    if i >= 0 and i != last:
-                        phones.append(symbols[i])
-                    last = i if i >= 0 else last
-                hyps.append([p for p in phones if p != SIL])
-    return hyps
+    """Argmax phones of each sequence, runs merged, ``<SIL>`` dropped: the GAN model's own decoding."""
+    return GanModel(generator.eval(), symbols).phones(segments)
 
 
 def _fake(generator, x, padding, cfg: gan.GanConfig, recipe: Recipe):
