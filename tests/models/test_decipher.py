@@ -74,6 +74,12 @@ def test_em_keeps_rows_distributions_and_never_lowers_the_objective():
     after = decipher.em(model.loglik, start, 20)
     assert torch.allclose(after.sum(1), torch.ones(n, dtype=torch.float64))
     assert float(model.loglik(after)) >= float(model.loglik(start)) - 1e-9
+    # a stack of tables goes through EM as each table alone would, on either objective
+    stack = torch.stack([decipher.random_emission(n, n, seed=s) for s in range(3)])
+    for objective in (model.pair_loglik, model.loglik):
+        together = decipher.em(objective, stack, 5)
+        for table, alone in zip(together, stack):
+            assert torch.allclose(table, decipher.em(objective, alone, 5), atol=1e-12)
 
 
 def test_viterbi_follows_strong_scores_and_respects_lengths():
@@ -169,3 +175,42 @@ def test_gram_counts_count_symbols_offsets_apart_inside_each_sequence():
     triples = decipher.gram_counts(seqs, (1, 2), 3)
     assert triples.sum() == 1 and triples[0, 1, 0] == 1  # only 0 _1_ _ 0 fits inside a sequence
     assert decipher.gram_counts([np.array([1])], (2,), 3).sum() == 0
+
+
+@pytest.mark.parametrize("layers", [None, [[5, 1], [3, 2], [3, 3]]])
+def test_packed_frames_give_the_padded_logits_scores_and_paths(layers):
+    torch.manual_seed(0)
+    net = FrameClassifier(input_dim=4, vocab=3, hidden=8, layers=layers).eval()
+    utterances = [np.random.default_rng(i).normal(size=(n, 4)).astype(np.float32) for i, n in enumerate((9, 2, 5))]
+    x, padding = pad(utterances)
+    with torch.no_grad():
+        padded = net(x, padding)
+        packed = net.forward_packed(torch.from_numpy(np.concatenate(utterances)), [9, 2, 5])
+    assert torch.allclose(packed, padded[~padding], atol=1e-5)
+    hmm = PhoneHMM(np.full(3, 1 / 3), np.full(3, 1 / 3), (np.ones((3, 3)) - np.eye(3)) / 2, 0.6)
+    model = FrameModel(net, np.log(np.array([0.5, 0.3, 0.2])), hmm, ["a", "b", "<SIL>"])
+    wanted = model.step_scores(padded, padding)
+    for got, want in zip(model.utterance_scores(utterances, batch_size=2), wanted):
+        assert np.allclose(got, want, atol=1e-5)
+    assert [p.tolist() for p in model.frame_paths(utterances, batch_size=2)] == \
+        [p.tolist() for p in model.paths(padded, padding)]
+
+
+def test_packed_training_step_takes_the_padded_steps_loss():
+    from aitranscribe.models.batching import IGNORE, pad_ids
+    from aitranscribe.models.training import cross_entropy_step, packed_step
+    utterances = [np.random.default_rng(i).normal(size=(n, 4)).astype(np.float32) for i, n in enumerate((6, 3))]
+    labels = [np.array([0, 1, 1, 2, 2, 0]), np.array([2, 2, 1])]
+    losses = []
+    for packed in (True, False):
+        torch.manual_seed(0)
+        net = FrameClassifier(input_dim=4, vocab=3, hidden=8, dropout=0.0)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        if packed:
+            losses.append([packed_step(net, opt, utterances, labels) for _ in range(2)])
+        else:
+            x, padding = pad(utterances)
+            targets, _ = pad_ids(labels, fill=IGNORE)
+            losses.append([cross_entropy_step(net, opt, x, padding, targets) for _ in range(2)])
+    assert np.allclose(losses[0], losses[1], atol=1e-6)
+    assert losses[0][1] < losses[0][0]

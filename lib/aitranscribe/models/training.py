@@ -25,15 +25,33 @@ def cross_entropy_step(net: torch.nn.Module, opt, x: torch.Tensor, padding: torc
 def fit_labels(net: torch.nn.Module, inputs: list, labels: list, epochs: int, batch_size: int, lr: float,
                seed: int, quiet: bool = True, desc: str = "epochs") -> torch.nn.Module:
     """Train ``net`` (Adam, ``lr``) for ``epochs`` over ``inputs`` (utterances, T_i x D) and their per-step
-    ``labels`` (T_i indices), in batches of utterances shuffled with ``seed``; returns it in eval mode."""
+    ``labels`` (T_i indices), in batches of utterances shuffled with ``seed``; returns it in eval mode. A net with
+    ``forward_packed(frames, lengths)`` gets each batch's utterances laid end to end (no padded step computed; the
+    same mean cross-entropy over the batch's steps)."""
     opt = torch.optim.Adam(net.parameters(), lr)
     rng = np.random.RandomState(seed)
+    packed = hasattr(net, "forward_packed")
     net.train()
     for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=quiet, leave=False):
         order = rng.permutation(len(inputs))
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
+            if packed:
+                packed_step(net, opt, [inputs[i] for i in chosen], [labels[i] for i in chosen])
+                continue
             x, padding = pad([inputs[i] for i in chosen])
             targets, _ = pad_ids([labels[i] for i in chosen], fill=IGNORE)
             cross_entropy_step(net, opt, x, padding, targets)
     return net.eval()
+
+
+def packed_step(net: torch.nn.Module, opt, inputs: list, labels: list) -> float:
+    """One optimiser step on the mean cross-entropy of ``net.forward_packed`` over the steps of ``inputs``
+    (utterances laid end to end) against their ``labels``; returns the loss."""
+    x = torch.from_numpy(np.concatenate([np.asarray(u, dtype=np.float32) for u in inputs]))
+    targets = torch.from_numpy(np.concatenate([np.asarray(y) for y in labels]).astype(np.int64))
+    loss = F.cross_entropy(net.forward_packed(x, [len(u) for u in inputs]), targets)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()

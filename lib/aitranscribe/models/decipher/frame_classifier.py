@@ -54,6 +54,22 @@ class FrameClassifier(nn.Module):
                 h = h * keep  # padded frames stay zero, as beyond the ends of an utterance alone
         return self.output(h)
 
+    def forward_packed(self, x: torch.Tensor, lengths) -> torch.Tensor:
+        """(N, D) frames of utterances laid end to end with ``lengths`` (summing to N) -> (N, V) logits, equal to
+        :meth:`forward` on the unpadded frames; no padded frame is computed (training and eager decoding)."""
+        lengths = torch.as_tensor(lengths, dtype=torch.long)
+        position = torch.arange(len(x)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+        length = torch.repeat_interleave(lengths, lengths)
+        h = x
+        for (kernel, dilation), linear in zip(self.layers, [self.hidden_layer, *self.more]):
+            offsets = dilation * (torch.arange(kernel) - kernel // 2)
+            inside = (position[:, None] + offsets >= 0) & (position[:, None] + offsets < length[:, None])
+            # frames beyond an utterance's ends read the zero row appended at index N
+            idx = torch.where(inside, torch.arange(len(x))[:, None] + offsets, len(x))
+            rows = torch.cat([h, h.new_zeros(1, h.shape[1])])
+            h = self.dropout(torch.relu(linear(rows[idx].reshape(len(x), -1))))
+        return self.output(h)
+
     def flops(self, batch: int, length: int) -> int:
         """Multiply-adds x 2 of one call on ``batch`` x ``length`` frames."""
         linears = [self.hidden_layer, *self.more, self.output]

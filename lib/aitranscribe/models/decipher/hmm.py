@@ -63,11 +63,14 @@ class PhoneHMM:
 
     def paths(self, scores: torch.Tensor, lengths) -> list[np.ndarray]:
         """Best phone path of every sequence from log emission scores (N x T x S, padded) and their lengths."""
+        scores = np.asarray(scores.double() if torch.is_tensor(scores) else scores, dtype=np.float64)
+        return self.best_paths([scores[i, :int(n)] for i, n in enumerate(lengths)])
+
+    def best_paths(self, scores: list[np.ndarray]) -> list[np.ndarray]:
+        """Best phone path of every sequence from its (T_i x S) log emission scores."""
         log_a = self.log_transitions().numpy()
         log_start, log_end = self.start.log().numpy(), self.end.log().numpy()
-        scores = np.asarray(scores.double() if torch.is_tensor(scores) else scores, dtype=np.float64)
-        return [viterbi(np.ascontiguousarray(scores[i, :int(n)]), log_start, log_a, log_end)
-                for i, n in enumerate(lengths)]
+        return [viterbi(np.ascontiguousarray(s, dtype=np.float64), log_start, log_a, log_end) for s in scores]
 
     def token_paths(self, emit: torch.Tensor, tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Best phone path of token sequences under the emission table P(token | phone) (S x K)."""

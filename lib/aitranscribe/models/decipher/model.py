@@ -45,6 +45,25 @@ class FrameModel(AcousticModel):
         scores = self.scores(logits).float()
         return [scores[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
 
+    def frame_logits(self, feats: list[np.ndarray], batch_size: int = 64) -> list[torch.Tensor]:
+        """(T_i, V) logits of every utterance from the eager network, batches laid end to end (no padding)."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(feats), batch_size):
+                chunk = feats[start:start + batch_size]
+                lengths = [len(u) for u in chunk]
+                x = torch.from_numpy(np.concatenate([np.asarray(u, dtype=np.float32) for u in chunk]))
+                out.extend(torch.split(self.net.forward_packed(x, lengths), lengths))
+        return out
+
+    def utterance_scores(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """Per utterance: (T, V) scaled likelihoods of every frame (as :meth:`step_scores`), computed unpadded."""
+        return [self.scores(logits).float().numpy() for logits in self.frame_logits(feats, batch_size)]
+
+    def frame_paths(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """Best phone of every frame of every utterance (the hybrid HMM's Viterbi paths), computed unpadded."""
+        return self.hmm.best_paths([self.scores(logits).numpy() for logits in self.frame_logits(feats, batch_size)])
+
     def paths(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
         """Best phone of every frame of every utterance of a batch of logits."""
         return self.hmm.paths(self.scores(logits), (~padding).sum(1))

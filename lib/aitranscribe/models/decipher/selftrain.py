@@ -30,7 +30,6 @@ from ...evaluation.scoring import per as phone_error_rate
 from ...decoding import graph
 from ...text import lm
 from ..base import collapse
-from ..batching import pad
 from ..training import fit_labels
 from . import decipherment as decipher
 from .frame_classifier import FrameClassifier
@@ -46,16 +45,6 @@ def train_classifier(frames: list[np.ndarray], labels: list[np.ndarray], vocab: 
     torch.manual_seed(seed)
     net = FrameClassifier(frames[0].shape[1], vocab, hidden)
     return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs")
-
-
-def decode_paths(model: FrameModel, frames: list[np.ndarray], batch: int = 64) -> list[np.ndarray]:
-    """Hybrid-HMM phone paths of every utterance."""
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(frames), batch):
-            x, padding = pad(frames[start:start + batch])
-            out.extend(model.paths(model.net(x, padding), padding))
-    return out
 
 
 def _concat(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,12 +96,12 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
     net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet)
     model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
-    decoded = decode_paths(model, frames["train"])
+    decoded = model.frame_paths(frames["train"])
     transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
     entry = {"self_loop": round(hmm.stay, 4), "label_change": round(float(np.mean(np.concatenate(decoded) != flat)), 4),
              "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in transcripts if t]), 3)}
     if refs_valid is not None:
-        hyps = [collapse(p, symbols) for p in decode_paths(model, frames["valid"])]
+        hyps = [collapse(p, symbols) for p in model.frame_paths(frames["valid"])]
         entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
     return model, entry, decoded
 
