@@ -214,3 +214,21 @@ def test_packed_training_step_takes_the_padded_steps_loss():
             losses.append([cross_entropy_step(net, opt, x, padding, targets) for _ in range(2)])
     assert np.allclose(losses[0], losses[1], atol=1e-6)
     assert losses[0][1] < losses[0][0]
+
+
+def test_bf16_training_learns_the_labels_and_auto_precision_follows_the_cpu_flags():
+    from aitranscribe.core import machine
+    from aitranscribe.models.decipher import precision
+    from aitranscribe.models.decipher.selftrain import train_classifier
+    rng = np.random.default_rng(0)
+    labels = [rng.integers(0, 3, size=n) for n in (40, 25, 30)]
+    frames = [(np.eye(3)[y] * 3 + rng.normal(scale=0.3, size=(len(y), 3))).astype(np.float32) for y in labels]
+    net = train_classifier(frames, labels, 3, epochs=150, hidden=16, seed=0, batch=2, quiet=True, bf16=True)
+    with torch.no_grad():
+        got = net.forward_packed(torch.from_numpy(np.concatenate(frames)), [40, 25, 30]).argmax(-1).numpy()
+    assert (got == np.concatenate(labels)).mean() > 0.9
+    assert next(net.parameters()).dtype == torch.float32
+    assert machine.native_bf16(["avx512f", "avx512_bf16"]) and machine.native_bf16(["amx_bf16"])
+    assert not machine.native_bf16(["avx512f", "avx2"])
+    assert precision({"precision": "fp32"}) == "fp32"
+    assert precision({"precision": "auto"}) == ("bf16" if machine.native_bf16() else "fp32")

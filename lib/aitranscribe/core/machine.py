@@ -44,6 +44,13 @@ def cpu() -> dict:
     return info
 
 
+def native_bf16(flags=None) -> bool:
+    """Whether the CPU multiplies bf16 natively (``avx512_bf16`` or AMX; lscpu ``flags``, this machine's if None):
+    without it, bf16 matrix products are emulated and slower than fp32."""
+    flags = set(cpu().get("flags", []) if flags is None else flags)
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 PRECISIONS = ("fp32", "bf16", "int8")
 
 

@@ -43,6 +43,7 @@ LABELS = {  # "<stage>.<name>": (label, how the value is shown)
     "train.chains": ("chains", PLAIN),
     "train.seconds": ("training time (s)", PLAIN),
     "train.decipherment_seconds": ("decipherment time (s)", PLAIN),
+    "train.precision": ("classifier training precision", PLAIN),
     "train.updates": ("GAN updates, all runs", PLAIN),
     "train.seconds_per_1000_updates": ("seconds per 1,000 GAN updates", PLAIN),
     "inference.per": ("PER", PCT),

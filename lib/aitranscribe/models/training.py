@@ -23,11 +23,12 @@ def cross_entropy_step(net: torch.nn.Module, opt, x: torch.Tensor, padding: torc
 
 
 def fit_labels(net: torch.nn.Module, inputs: list, labels: list, epochs: int, batch_size: int, lr: float,
-               seed: int, quiet: bool = True, desc: str = "epochs") -> torch.nn.Module:
+               seed: int, quiet: bool = True, desc: str = "epochs", bf16: bool = False) -> torch.nn.Module:
     """Train ``net`` (Adam, ``lr``) for ``epochs`` over ``inputs`` (utterances, T_i x D) and their per-step
     ``labels`` (T_i indices), in batches of utterances shuffled with ``seed``; returns it in eval mode. A net with
     ``forward_packed(frames, lengths)`` gets each batch's utterances laid end to end (no padded step computed; the
-    same mean cross-entropy over the batch's steps)."""
+    same mean cross-entropy over the batch's steps). ``bf16``: matrix products in bfloat16 under autocast (weights,
+    optimiser and loss stay float32)."""
     opt = torch.optim.Adam(net.parameters(), lr)
     rng = np.random.RandomState(seed)
     packed = hasattr(net, "forward_packed")
@@ -36,12 +37,13 @@ def fit_labels(net: torch.nn.Module, inputs: list, labels: list, epochs: int, ba
         order = rng.permutation(len(inputs))
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            if packed:
-                packed_step(net, opt, [inputs[i] for i in chosen], [labels[i] for i in chosen])
-                continue
-            x, padding = pad([inputs[i] for i in chosen])
-            targets, _ = pad_ids([labels[i] for i in chosen], fill=IGNORE)
-            cross_entropy_step(net, opt, x, padding, targets)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                if packed:
+                    packed_step(net, opt, [inputs[i] for i in chosen], [labels[i] for i in chosen])
+                    continue
+                x, padding = pad([inputs[i] for i in chosen])
+                targets, _ = pad_ids([labels[i] for i in chosen], fill=IGNORE)
+                cross_entropy_step(net, opt, x, padding, targets)
     return net.eval()
 
 

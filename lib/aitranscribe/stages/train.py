@@ -42,8 +42,11 @@ PARAMS = {
 }
 
 
+# what ``precision: auto`` resolves to on this CPU changes the model (slightly), so it is hashed
 STAGE = stage.StageDef(KEY, needs=("features", "text"), name=lambda p: p["method"], report_only=lambda p: (
-    "supervised_epochs", *(name for name in models.METHODS if name != p["method"])))
+    "supervised_epochs", *(name for name in models.METHODS if name != p["method"])),
+    hashed=lambda p: {"precision": models.METHODS[p["method"]].precision(p[p["method"]])}
+    if hasattr(models.METHODS[p["method"]], "precision") and p[p["method"]].get("precision") == "auto" else {})
 
 
 def output_dir(p: dict) -> Path:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ...core.errors import KitError
+from ...core import machine
 from ...core.files import atomic_write_json, read_json
 from ...core.params import Param
 from ...decoding import graph, tuning
@@ -48,12 +49,21 @@ PARAMS = {
     "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
+    "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
+                                    "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
           ("per_valid_report_only", "valid PER (report-only, labels)"))
 
 load = FrameModel.load
+
+
+def precision(s: dict) -> str:
+    """The classifier's training precision of settings ``s`` on this CPU (``auto`` resolved)."""
+    if s["precision"] != "auto":
+        return s["precision"]
+    return "bf16" if machine.native_bf16() else "fp32"
 
 
 def _inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dict:
@@ -107,6 +117,8 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
         raise KitError("decipher seeds is empty: give at least one seed")
     settings = {k: s[k] for k in ("groups", "min_run", "tokens", "split", "restarts", "iters", "refine", "refine_iters",
                                   "epochs", "hidden", "word_rounds", "workers", "patience")}
+    settings["precision"] = precision(s)
+    log.info("self-training: the classifier trains in %s", settings["precision"])
     screen = min(s["screen_rounds"], s["rounds"])
     inputs = _inputs(features_record, text_record, symbols)
     run_settings = executor.Settings.of(p)
@@ -143,7 +155,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
             "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
             "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best,
-            "word_scale": word_scale, "word_scale_tuning": scale_tuning,
+            "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
             "seconds": round(seconds, 1), "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
 
@@ -178,5 +190,6 @@ def metrics(summary: dict) -> dict:
     """Rounds run, the round and chain selected, chains, training and decipherment seconds."""
     return {"rounds": len(summary["rounds"]), "selected_round": summary["round"], "selected_seed": summary["seed"],
             "chains": len(summary["decipherment"]), "seconds": summary["seconds"],
+            "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
             "method": LABEL}

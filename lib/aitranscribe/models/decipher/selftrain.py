@@ -40,11 +40,12 @@ log = logging.getLogger(__name__)
 
 
 def train_classifier(frames: list[np.ndarray], labels: list[np.ndarray], vocab: int, epochs: int, hidden: int,
-                     seed: int, batch: int = 32, quiet: bool = False) -> FrameClassifier:
-    """A frame classifier trained by cross-entropy on per-frame labels (Adam, 1e-3, batches of utterances)."""
+                     seed: int, batch: int = 32, quiet: bool = False, bf16: bool = False) -> FrameClassifier:
+    """A frame classifier trained by cross-entropy on per-frame labels (Adam, 1e-3, batches of utterances; matrix
+    products in bfloat16 with ``bf16``)."""
     torch.manual_seed(seed)
     net = FrameClassifier(frames[0].shape[1], vocab, hidden)
-    return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs")
+    return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs", bf16=bf16)
 
 
 def _concat(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +95,8 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     prior = np.bincount(flat, minlength=len(symbols)) + 1.0
     changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
     hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
-    net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet)
+    net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet,
+                           bf16=s.get("precision") == "bf16")
     model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
     decoded = model.frame_paths(frames["train"])
     transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
