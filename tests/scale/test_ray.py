@@ -193,7 +193,8 @@ def _round_figures(selection: dict) -> list[dict]:
 
 def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_cluster, ci_records, tmp_path):
     """Two screening chains (seeds 0 and 1, small settings) as independent Ray shards, then the same in this
-    process with one thread: the same rounds, figures and selected model, weight for weight."""
+    process with one thread, then in two local processes of one thread: the same rounds, figures and selected
+    model, weight for weight."""
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -210,13 +211,16 @@ def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_c
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
-            here = decipher.train(s, tmp_path / "local", *inputs, {"executor": "local"})
+            here = decipher.train({**s, "parallel_chains": False}, tmp_path / "local", *inputs, {"executor": "local"})
     finally:
         torch.set_num_threads(threads)
-    assert (on_ray["run"], on_ray["metric"]) == (here["run"], here["metric"])
-    assert _round_figures(on_ray) == _round_figures(here) and len(on_ray["rounds"]) == 2
-    a, b = (torch.load(r["checkpoint"], weights_only=True)["net"] for r in (on_ray, here))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and the chains at once in local processes of one thread each (the default with more than one core)
+    processes = decipher.train(s, tmp_path / "processes", *inputs, {"executor": "local", "log_level": "WARNING"})
+    for other in (here, processes):
+        assert (on_ray["run"], on_ray["metric"]) == (other["run"], other["metric"])
+        assert _round_figures(on_ray) == _round_figures(other) and len(on_ray["rounds"]) == 2
+        a, b = (torch.load(r["checkpoint"], weights_only=True)["net"] for r in (on_ray, other))
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_gan_sweep_on_ray_equals_the_sweep_run_here(ray_cluster, ci_records, tmp_path):

@@ -272,18 +272,28 @@ def _decode_part(job: dict) -> list[dict]:
     return [decoder(scores) for scores in job["scores"]]
 
 
-def decode_all(graph_dir, scores: list[np.ndarray], stay: float, acoustic_scale: float, beam: float = 14.0,
-               workers: int = 1) -> list[dict]:
-    """:class:`GraphDecoder` results for many utterances' scores, in order; with ``workers`` > 1 the utterances
-    are shared between that many processes (each builds its own H o LG)."""
-    jobs = [{"graph_dir": str(graph_dir), "stay": stay, "acoustic_scale": acoustic_scale, "beam": beam,
-             "scores": scores[i::workers]} for i in range(max(1, workers))]
-    if len(jobs) == 1:
-        return _decode_part(jobs[0])
+def decoding_pool(workers: int):
+    """Processes for :func:`decode_all` to share between calls (``with graph.decoding_pool(2) as pool``): each reads
+    a graph once and keeps it for the next call, so rounds of decoding with the same graph load it once."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+
+
+def decode_all(graph_dir, scores: list[np.ndarray], stay: float, acoustic_scale: float, beam: float = 14.0,
+               workers: int = 1, pool=None) -> list[dict]:
+    """:class:`GraphDecoder` results for many utterances' scores, in order; with ``workers`` > 1 the utterances
+    are shared between that many processes (``pool``'s, from :func:`decoding_pool`, or new ones for this call)."""
+    jobs = [{"graph_dir": str(graph_dir), "stay": stay, "acoustic_scale": acoustic_scale, "beam": beam,
+             "scores": [np.asarray(x, dtype=np.float32) for x in scores[i::workers]]}  # what the decoder reads
+            for i in range(max(1, workers))]
+    if len(jobs) == 1:
+        return _decode_part(jobs[0])
+    if pool is None:
+        with decoding_pool(len(jobs)) as own:
+            parts = list(own.map(_decode_part, jobs))
+    else:
         parts = list(pool.map(_decode_part, jobs))
     out = [None] * len(scores)
     for i, part in enumerate(parts):

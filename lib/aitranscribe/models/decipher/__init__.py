@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from ...core.errors import KitError
 from ...core import machine
 from ...core.files import atomic_write_json, read_json
+from ...core.logs import setup_logging
 from ...core.params import Param
 from ...decoding import graph, tuning
 from ...io import feature_files
@@ -49,6 +52,8 @@ PARAMS = {
     "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
+    "parallel_chains": Param(True, bool, "the screening chains at once, each in a process of one thread (locally, "
+                                         "with more than one core)"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
@@ -104,6 +109,23 @@ def _screen_on_workers(out_dir: Path, features_record: dict, text_record: dict, 
     return {seed: read_json(shard.output) for seed, shard in zip(seeds, plan)}
 
 
+def _screen_job(job: tuple) -> dict:
+    """One screening chain in a process of its own with one torch/BLAS thread -> its rounds."""
+    out_dir, features_record, text_record, symbols, settings, seed, rounds, log_level = job
+    setup_logging(log_level)
+    with executor.limited_threads(1):
+        inputs = _inputs(features_record, text_record, symbols)
+        return _chain(Path(out_dir), inputs, symbols, settings, seed, rounds, quiet=True)
+
+
+def _screen_in_processes(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
+                         settings: dict, seeds: list[int], rounds: int, log_level: str) -> dict:
+    """Every screening chain at once, each in a process of one thread (resuming its finished rounds)."""
+    jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level) for seed in seeds]
+    with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+        return dict(zip(seeds, pool.map(_screen_job, jobs)))
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Decipherment and self-training rounds of every chain (resumed), the round selected without labels.
 
@@ -125,6 +147,10 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     if run_settings.executor == "ray" and len(seeds) > 1:
         chains = _screen_on_workers(out_dir, features_record, text_record, symbols, settings, seeds, screen,
                                     run_settings)
+    elif s["parallel_chains"] and len(seeds) > 1 and machine.cores() > 1:
+        log.info("self-training: %d screening chains at once, one thread each", len(seeds))
+        chains = _screen_in_processes(out_dir, features_record, text_record, symbols, settings, seeds, screen,
+                                      p.get("log_level", "INFO"))
     else:
         chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
     best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])

@@ -56,13 +56,17 @@ class FrameModel(AcousticModel):
                 out.extend(torch.split(self.net.forward_packed(x, lengths), lengths))
         return out
 
+    def frame_scores(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """Per utterance: (T, V) float64 scaled likelihoods of every frame, computed unpadded."""
+        return [self.scores(logits).numpy() for logits in self.frame_logits(feats, batch_size)]
+
     def utterance_scores(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
         """Per utterance: (T, V) scaled likelihoods of every frame (as :meth:`step_scores`), computed unpadded."""
-        return [self.scores(logits).float().numpy() for logits in self.frame_logits(feats, batch_size)]
+        return [s.astype(np.float32) for s in self.frame_scores(feats, batch_size)]
 
     def frame_paths(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
         """Best phone of every frame of every utterance (the hybrid HMM's Viterbi paths), computed unpadded."""
-        return self.hmm.best_paths([self.scores(logits).numpy() for logits in self.frame_logits(feats, batch_size)])
+        return self.hmm.best_paths(self.frame_scores(feats, batch_size))
 
     def paths(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
         """Best phone of every frame of every utterance of a batch of logits."""

@@ -87,10 +87,11 @@ def _frame_labels(hmm: PhoneHMM, table: torch.Tensor, tokens, bounds) -> list[np
 
 
 def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[str], s: dict, seed: int, phone_lm,
-           refs_valid, quiet: bool) -> tuple[FrameModel, dict, list[np.ndarray]]:
+           refs_valid, quiet: bool) -> tuple[FrameModel, dict, list[np.ndarray], list[np.ndarray]]:
     """One self-training round on frame ``labels``: a classifier, its hybrid HMM (prior and self-loop read off the
     labels), the train frames decoded again, and the round's signals: the train transcripts' phone-LM perplexity
-    (label-free), the share of labels changed and (report-only) the valid PER."""
+    (label-free), the share of labels changed and (report-only) the valid PER. Returns the model, the signals, the
+    train paths and the train frames' scores (the next word round decodes them)."""
     flat = np.concatenate(labels)
     prior = np.bincount(flat, minlength=len(symbols)) + 1.0
     changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
@@ -98,14 +99,15 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet,
                            bf16=s.get("precision") == "bf16")
     model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
-    decoded = model.frame_paths(frames["train"])
+    scores = model.frame_scores(frames["train"])
+    decoded = model.hmm.best_paths(scores)
     transcripts = [" ".join(collapse(p, symbols)) for p in decoded]
     entry = {"self_loop": round(hmm.stay, 4), "label_change": round(float(np.mean(np.concatenate(decoded) != flat)), 4),
              "phone_lm_ppl_train": round(lm.perplexity(phone_lm, [t for t in transcripts if t]), 3)}
     if refs_valid is not None:
         hyps = [collapse(p, symbols) for p in model.frame_paths(frames["valid"])]
         entry["per_valid_report_only"] = round(phone_error_rate(hyps, refs_valid), 4)
-    return model, entry, decoded
+    return model, entry, decoded, scores
 
 
 def _finished(round_dir: Path) -> dict | None:
@@ -147,7 +149,7 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
             labels = _split(np.load(round_dir / "next_labels.npy"), np.array([len(x) for x in frames["train"]]))
             continue
         t0 = time.time()
-        model, entry, decoded = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
+        model, entry, decoded, _ = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
                                        quiet)
         entry = {"round": k, **entry}
         round_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +180,15 @@ def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: d
     the next classifier on the frame phones of the best word path (wav2vec-U's self-training idea: the lexicon and
     the word LM correct the labels). They stop early after ``s["patience"]`` rounds without a lower phone-LM
     perplexity (0: never). Finished rounds are not redone."""
+    with graph.decoding_pool(max(1, s["workers"])) as pool:  # the word graph is read once for all rounds
+        return _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid, word_graph, scale,
+                            quiet, pool)
+
+
+def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid, word_graph, scale, quiet, pool):
     trans = transitions(lines, len(symbols))
     model = FrameModel.load(out_dir / "rounds" / f"round-{start['round']}" / "model.pt")
+    scores = None  # the train frames' scores under ``model`` (a round returns its own)
     rounds = []
     for k in range(start["next"], start["next"] + s["word_rounds"]):
         if _stalled([start, *rounds], s.get("patience", 0)):
@@ -189,13 +198,16 @@ def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: d
         round_dir = out_dir / "rounds" / f"round-{k}"
         if (done := _finished(round_dir)) is not None:
             rounds.append(done)
-            model = FrameModel.load(round_dir / "model.pt")
+            model, scores = FrameModel.load(round_dir / "model.pt"), None
             continue
         t0 = time.time()
-        scores = model.utterance_scores(frames["train"])
-        labels = [r["steps"] for r in graph.decode_all(word_graph, scores, model.stay, scale, workers=s["workers"])]
+        if scores is None:
+            scores = model.frame_scores(frames["train"])
+        labels = [r["steps"] for r in graph.decode_all(word_graph, scores, model.stay, scale, workers=s["workers"],
+                                                        pool=pool)]
         label_seconds = time.time() - t0
-        model, entry, _ = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid, quiet)
+        model, entry, _, scores = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
+                                         quiet)
         entry = {"round": k, "labels": "words", "word_scale": scale, **entry, "label_seconds": round(label_seconds, 1),
                  "seconds": round(time.time() - t0, 1)}
         round_dir.mkdir(parents=True, exist_ok=True)
