@@ -191,7 +191,8 @@ def _round_figures(selection: dict) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in selection["rounds"]]
 
 
-def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_cluster, ci_records, tmp_path):
+def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_cluster, ci_records, tmp_path,
+                                                                          monkeypatch):
     """Two screening chains (seeds 0 and 1, small settings) as independent Ray shards, then the same in this
     process with one thread, then in two local processes of one thread: the same rounds, figures and selected
     model, weight for weight."""
@@ -214,7 +215,8 @@ def test_decipher_chains_on_ray_equal_chains_run_here_with_as_many_threads(ray_c
             here = decipher.train({**s, "parallel_chains": False}, tmp_path / "local", *inputs, {"executor": "local"})
     finally:
         torch.set_num_threads(threads)
-    # and the chains at once in local processes of one thread each (the default with more than one core)
+    # and the chains at once in local processes of one thread each (the default with as many cores as chains)
+    monkeypatch.setattr("aitranscribe.core.machine.cores", lambda: 2)
     processes = decipher.train(s, tmp_path / "processes", *inputs, {"executor": "local", "log_level": "WARNING"})
     for other in (here, processes):
         assert (on_ray["run"], on_ray["metric"]) == (other["run"], other["metric"])

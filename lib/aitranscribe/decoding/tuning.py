@@ -28,14 +28,14 @@ def label_free_score(words: list[list[str]], model_phones: list[list[str]], spel
 
 
 def choose_scale(graph_dir, scores: list[np.ndarray], model_phones: list[list[str]], stay: float, scales: list[float],
-                 word_lm_path, workers: int = 1) -> tuple[float, list[dict]]:
+                 word_lm_path, workers: int = 1, pool=None) -> tuple[float, list[dict]]:
     """The acoustic scale of ``scales`` with the lowest label-free score on utterances' ``scores``; and the table."""
     spelled = pronunciations(graph_dir)
     words_of = dict(enumerate(spelled))
     word_lm = lm.load(word_lm_path)
     table = []
     for scale in scales:
-        results = decode_all(graph_dir, scores, stay, float(scale), workers=workers)
+        results = decode_all(graph_dir, scores, stay, float(scale), workers=workers, pool=pool)
         words = [[words_of[w] for w in r["words"]] for r in results]
         table.append({"acoustic_scale": float(scale), **label_free_score(words, model_phones, spelled, word_lm)})
     best = min(table, key=lambda row: row["score"])

@@ -52,8 +52,9 @@ PARAMS = {
     "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
-    "parallel_chains": Param(True, bool, "the screening chains at once, each in a process of one thread (locally, "
-                                         "with more than one core)"),
+    "parallel_chains": Param(True, bool, "the screening chains at once in processes sharing the cores, locally, when "
+                                         "there are at least as many cores as chains (on 2 cores three 1-thread "
+                                         "chains were slower than one after another)"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
@@ -110,18 +111,21 @@ def _screen_on_workers(out_dir: Path, features_record: dict, text_record: dict, 
 
 
 def _screen_job(job: tuple) -> dict:
-    """One screening chain in a process of its own with one torch/BLAS thread -> its rounds."""
-    out_dir, features_record, text_record, symbols, settings, seed, rounds, log_level = job
+    """One screening chain in a process of its own with ``threads`` torch/BLAS threads -> its rounds."""
+    out_dir, features_record, text_record, symbols, settings, seed, rounds, log_level, threads = job
     setup_logging(log_level)
-    with executor.limited_threads(1):
+    with executor.limited_threads(threads):
         inputs = _inputs(features_record, text_record, symbols)
         return _chain(Path(out_dir), inputs, symbols, settings, seed, rounds, quiet=True)
 
 
 def _screen_in_processes(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
                          settings: dict, seeds: list[int], rounds: int, log_level: str) -> dict:
-    """Every screening chain at once, each in a process of one thread (resuming its finished rounds)."""
-    jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level) for seed in seeds]
+    """Every screening chain at once, each in a process with an equal share of the cores (resuming its finished
+    rounds)."""
+    threads = max(1, machine.cores() // len(seeds))
+    jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level, threads)
+            for seed in seeds]
     with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
         return dict(zip(seeds, pool.map(_screen_job, jobs)))
 
@@ -145,13 +149,16 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     inputs = _inputs(features_record, text_record, symbols)
     run_settings = executor.Settings.of(p)
     if run_settings.executor == "ray" and len(seeds) > 1:
+        at_once = True
         chains = _screen_on_workers(out_dir, features_record, text_record, symbols, settings, seeds, screen,
                                     run_settings)
-    elif s["parallel_chains"] and len(seeds) > 1 and machine.cores() > 1:
-        log.info("self-training: %d screening chains at once, one thread each", len(seeds))
+    elif s["parallel_chains"] and 1 < len(seeds) <= machine.cores():
+        log.info("self-training: %d screening chains at once", len(seeds))
+        at_once = True
         chains = _screen_in_processes(out_dir, features_record, text_record, symbols, settings, seeds, screen,
                                       p.get("log_level", "INFO"))
     else:
+        at_once = False
         chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
     best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
     log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best, screen)
@@ -175,8 +182,11 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
-    seconds = sum(c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"]) for c in chains.values())
-    seconds += scale_tuning["seconds"]
+    # screening chains that ran at once count once (the longest), the rest ran one after another
+    screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
+                 for c in chains.values()]
+    seconds = (max(screening) if at_once else sum(screening)) + scale_tuning["seconds"]
+    seconds += sum(r["seconds"] for r in continued["rounds"] if r["round"] > screen)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
             "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
@@ -191,10 +201,12 @@ def _word_scale(checkpoint, frames: list, text_record: dict, s: dict) -> tuple[f
     the model's own phones are its phone-graph path."""
     model = FrameModel.load(checkpoint)
     scores = model.utterance_scores(frames)
-    phone_paths = graph.decode_all(text_record["phone_graph"], scores, model.stay, 1.0, workers=s["workers"])
-    own = [collapse([r[0] for r in p["runs"]], model.symbols) for p in phone_paths]
-    return tuning.choose_scale(text_record["word_graph"], scores, own, model.stay, s["word_scales"],
-                               text_record["word_lm"], workers=s["workers"])
+    with graph.decoding_pool(max(1, s["workers"])) as pool:  # each graph read once for all scales
+        phone_paths = graph.decode_all(text_record["phone_graph"], scores, model.stay, 1.0, workers=s["workers"],
+                                       pool=pool)
+        own = [collapse([r[0] for r in p["runs"]], model.symbols) for p in phone_paths]
+        return tuning.choose_scale(text_record["word_graph"], scores, own, model.stay, s["word_scales"],
+                                   text_record["word_lm"], workers=s["workers"], pool=pool)
 
 
 def history(summary: dict) -> list[dict]:
