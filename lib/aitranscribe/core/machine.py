@@ -2,6 +2,7 @@
 and how to bind a process to cores."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -44,10 +45,16 @@ def cpu() -> dict:
     return info
 
 
+@functools.lru_cache(maxsize=1)
+def _own_flags() -> frozenset:
+    """This machine's lscpu flags of interest, read once per process (the stage hash asks on every lookup)."""
+    return frozenset(cpu().get("flags", []))
+
+
 def native_bf16(flags=None) -> bool:
     """Whether the CPU multiplies bf16 natively (``avx512_bf16`` or AMX; lscpu ``flags``, this machine's if None):
     without it, bf16 matrix products are emulated and slower than fp32."""
-    flags = set(cpu().get("flags", []) if flags is None else flags)
+    flags = _own_flags() if flags is None else set(flags)
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
