@@ -1,6 +1,6 @@
 """Stage 05 (method decipher) component times of two versions of the kit, side by side (issue 18, item 4).
 
-    .venv/bin/python tools/research/stage05_speed.py PROFILE RUN_DIR --lib OLD/lib --lib NEW/lib [--repeats 2]
+    .venv/bin/python tools/research/stage05_speed.py PROFILE RUN_DIR --lib OLD/lib --lib NEW/lib [--repeats 2] [--whole]
 
 Each version's components run in a fresh process of their own, the versions alternating (A B A B ...), so both see
 the same machine: one decipherment (segment tokens, EM restarts, triples' refinement), one self-training round on
@@ -8,6 +8,11 @@ phone labels (classifier, hybrid-HMM decoding, the triples' EM restarted from it
 word-graph labels (the train utterances decoded through the word graph, then the round). RUN_DIR: a finished
 stage-05 run of PROFILE (its chain's round-5 labels and round-19 model are the inputs). A row per version and
 repeat is appended to ``reports/research/stage05_speed.jsonl``.
+
+With ``--whole`` each version instead runs all of stage 05 (``stages.train.run``, no report-only figures) on
+PROFILE's stage 03-04 outputs, into a data root of its own under ``--scratch``, and the row holds its wall time and
+its selection (chain, round, label-free metric, report-only valid PER). A fixed single-thread probe (float32 matrix products, ~10 s) runs
+before every version, so a change of the machine's speed between the runs shows in the rows.
 """
 from __future__ import annotations
 
@@ -20,6 +25,38 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+WHOLE = r'''
+import json, sys, time
+lib, params_path, data_root = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, lib)
+from aitranscribe.core import registry
+from aitranscribe.core.params import load_profile
+from aitranscribe.stages import train
+
+if __name__ == "__main__":
+    profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
+    p = {**profile["train"], "data_root": data_root}
+    t = time.time()
+    record = train.run(p)
+    seconds = time.time() - t
+    summary = json.load(open(f"{train.output_dir(p)}/summary.json"))
+    chosen = [r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"])][0]
+    print(json.dumps({"stage_wall_s": round(seconds, 1), "train_seconds": summary.get("seconds"),
+                      "rounds": len(summary["rounds"]), "per_valid_report_only": chosen["per_valid_report_only"],
+                      "run": summary["run"], "metric": summary["metric"], "rule": summary["rule"],
+                      "precision": summary.get("precision", "fp32")}))
+'''
+
+PROBE = r'''
+import time, torch
+torch.set_num_threads(1)
+a = torch.randn(1024, 1024)
+t = time.time()
+for _ in range(400):
+    a @ a
+print(round(400 * 2 * 1024 ** 3 / (time.time() - t) / 1e9, 1))
+'''
 
 CHILD = r'''
 import json, sys, time
@@ -89,7 +126,11 @@ def main() -> None:
     parser.add_argument("--lib", action="append", required=True, help="a version's lib/ directory (two or more)")
     parser.add_argument("--seed", type=int, default=1, help="the chain whose rounds are the inputs")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--whole", action="store_true", help="time all of stage 05 per version (see above)")
+    parser.add_argument("--scratch", default="/tmp/stage05_whole", help="--whole: where each version writes")
     args = parser.parse_args()
+    if args.whole:
+        return whole(args)
     data = REPO_ROOT / "data" / args.profile
     out = REPO_ROOT / "reports" / "research" / "stage05_speed.jsonl"
     sys.path.insert(0, str(REPO_ROOT / "lib"))
@@ -104,6 +145,36 @@ def main() -> None:
             row = {"profile": args.profile, "version": git_of(Path(lib)), "repeat": repeat,
                    **json.loads(result.stdout.strip().splitlines()[-1]), "cpu": machine.cpu().get("model"),
                    "load_before": os.getloadavg()[0], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            with out.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+def whole(args) -> None:
+    """All of stage 05 per version, each in a fresh data root fed with PROFILE's stage 01-04 records."""
+    data = REPO_ROOT / "data" / args.profile
+    params_path = REPO_ROOT / "params" / f"{args.profile}.yaml"
+    out = REPO_ROOT / "reports" / "research" / "stage05_speed.jsonl"
+    sys.path.insert(0, str(REPO_ROOT / "lib"))
+    from aitranscribe.core import machine
+
+    for repeat in range(args.repeats):
+        for i, lib in enumerate(args.lib):
+            root = Path(args.scratch) / f"v{i}-r{repeat}"
+            (root / args.profile / "stages").mkdir(parents=True, exist_ok=True)
+            for key in ("data", "audio_prep", "features", "text"):
+                (root / args.profile / "stages" / f"{key}.json").write_text((data / "stages" / f"{key}.json").read_text())
+            probe = float(subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                                         check=True).stdout)
+            started = time.strftime("%Y-%m-%dT%H:%M:%S")
+            result = subprocess.run([sys.executable, "-c", WHOLE, lib, str(params_path), str(root)],
+                                    capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            if result.returncode:
+                raise SystemExit(f"{lib}: {result.stderr[-3000:]}")
+            row = {"profile": args.profile, "mode": "whole_stage", "version": git_of(Path(lib)), "repeat": repeat,
+                   **json.loads(result.stdout.strip().splitlines()[-1]), "probe_gflops_1thread": probe,
+                   "cpu": machine.cpu().get("model"), "started": started,
+                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
             with out.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
