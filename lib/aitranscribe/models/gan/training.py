@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from ...text.phones import SIL, phone_lines, read_references
 from ..base import read_inputs
 from ..batching import one_hot, pad
 from ..selection import unsupervised_scores
+from ..training import fit_labels
 from . import network as gan
 from .model import GanModel
 
@@ -48,6 +49,18 @@ def optimizer_step(model, opt, loss: torch.Tensor, sample_size: int, clip_norm: 
     norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
     opt.step()
     return float(norm)
+
+
+def fit_to_labels(generator, segments: list[torch.Tensor], labels: list[torch.Tensor], epochs: int,
+                  batch_size: int = 64, lr: float = 1e-3, seed: int = 0):
+    """``generator`` trained by cross-entropy (:func:`..training.fit_labels`) to a phone label per input segment
+    (``labels``: one index tensor per utterance, from a label-free teacher): the GAN's initialisation from another
+    method's result. The fit runs on a copy that crops fairseq's extra output (the weights are the same)."""
+    cropped = gan.Generator(replace(generator.cfg, generator_crop=True))
+    cropped.load_state_dict(generator.state_dict())
+    fit_labels(cropped, segments, labels, epochs, batch_size, lr, seed)
+    generator.load_state_dict(cropped.state_dict())
+    return generator
 
 
 def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
@@ -115,6 +128,9 @@ def train_run(job: dict) -> dict:
     opt_g, opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])
     history, step, best = [], 0, None
     last = run_dir / "checkpoint_last.pt"
+    if job.get("init_generator") and not last.is_file():
+        generator.load_state_dict(load_checkpoint(job["init_generator"])["generator"])
+        log.info("%s: the generator starts from %s", run_dir.name, Path(job["init_generator"]).name)
     if last.is_file():
         state = load_checkpoint(last)
         generator.load_state_dict(state["generator"])
