@@ -381,3 +381,17 @@ def test_decipherment_labels_read_an_oracle_cipher_without_labels():
     truth = torch.cat(text)
     assert info["tokens"] == 5
     assert (torch.cat(labels) == truth).float().mean() > 0.95
+
+
+def test_corrupted_oracle_labels_stay_one_phone_per_token():
+    from aitranscribe.models.gan import control
+
+    symbols = ["a", "b", "c", "<SIL>"]
+    seqs = [["<SIL>", "a", "b", "c", "a", "<SIL>"], ["b", "c", "b"]] * 20
+    segments, _ = control.cipher(seqs, symbols, dim=6, scale=1.0, repeat=0.0, seed=0)
+    truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs]
+    assert torch.equal(torch.cat(control.corrupt_labels(segments, truth, 4, 0.0, 0)), torch.cat(truth))
+    noisy = torch.cat(control.corrupt_labels(segments, truth, 4, 1.0, 0))
+    flat = torch.cat(truth)
+    for phone in range(4):  # every token (here: every phone) keeps one label, now a random one
+        assert len(set(noisy[flat == phone].tolist())) == 1

@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root", default=str(REPO_ROOT / "data"))
     parser.add_argument("--init", choices=("random", "decipherment"), default="random")
+    parser.add_argument("--init-noise", type=float, default=0.0,
+                        help="share of the decipherment's tokens given a random phone instead (how far from the "
+                             "answer the GAN can start and still reach it)")
     args = parser.parse_args()
     setup_logging("INFO")
     torch.set_num_threads(args.threads)
@@ -82,6 +85,9 @@ def main() -> None:
     init_labels, init = None, {}
     if args.init == "decipherment":
         init_labels, init = control.decipherment_labels(train, text, len(symbols), seed=recipe.seed)
+        if args.init_noise > 0:
+            init_labels = control.corrupt_labels(train, init_labels, len(symbols), args.init_noise, recipe.seed)
+            init["noise"] = args.init_noise
         truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs["train"]]
         init["label_error_report_only"] = float((torch.cat(init_labels) != torch.cat(truth)).float().mean())
         init["seconds"] = round(time.time() - start, 1)

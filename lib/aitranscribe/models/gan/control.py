@@ -105,6 +105,21 @@ def decipherment_labels(segments: list[torch.Tensor], text: list[torch.Tensor], 
     return [phone_of[torch.from_numpy(t)] for t in tokens], {"objective": objective, "tokens": n_tokens}
 
 
+def corrupt_labels(segments: list[torch.Tensor], labels: list[torch.Tensor], n_symbols: int, share: float,
+                   seed: int) -> list[torch.Tensor]:
+    """``labels`` with ``share`` of the distinct segment vectors (tokens) given a random phone instead: a start
+    that far from the answer, to measure whether the GAN moves towards it."""
+    rows = torch.cat(segments)
+    _, token_of = torch.unique(rows.round(decimals=5), dim=0, return_inverse=True)
+    gen = torch.Generator().manual_seed(seed)
+    n_tokens = int(token_of.max()) + 1
+    hit = torch.rand(n_tokens, generator=gen) < share
+    wrong = torch.randint(0, n_symbols, (n_tokens,), generator=gen)
+    flat = torch.cat(labels).clone()
+    flat[hit[token_of]] = wrong[token_of][hit[token_of]]
+    return list(torch.split(flat, [len(x) for x in labels]))
+
+
 def decode(generator, segments: list[torch.Tensor], symbols: list[str]) -> list[list[str]]:
     """Argmax phones of each sequence, runs merged, ``<SIL>`` dropped: the GAN model's own decoding."""
     return GanModel(generator.eval(), symbols).phones(segments)
