@@ -142,4 +142,5 @@ def test_gan_started_from_the_decipher_method(scratch_params):
     assert selection["init"]["segments"] > 0 and 0.0 <= selection["init"]["label_agreement"] <= 1.0
     assert selection["seconds"] >= selection["init"]["decipher_seconds"]
     run_dir = out / "runs" / gan_training.run_name(gan_training.sweep_settings(p["gan"])[0])
-    assert [e["update"] for e in json.loads((run_dir / "history.json").read_text())] == [10, 20]
+    # the start is evaluated (a candidate of the selection), then every eval_every updates
+    assert [e["update"] for e in json.loads((run_dir / "history.json").read_text())] == [0, 10, 20]
