@@ -344,3 +344,54 @@ def test_oracle_control_trains_and_records_its_curve():
     assert [e["update"] for e in history] == [0, 3, 6]
     assert all(0.0 <= e["per"] <= 2.0 for e in history) and "d_fake" in history[-1]
     assert generator.proj.weight.shape == (4, 8, 4)  # the default recipe: fairseq's kernel 4
+
+
+def test_fit_to_labels_teaches_the_uncropped_generator():
+    """The initialisation from a teacher's labels: fairseq's T + 1 generator ends up predicting them."""
+    torch.manual_seed(0)
+    protos = torch.randn(5, 8) * 3
+    labels = [torch.randint(0, 5, (n,)) for n in (12, 9, 15, 7) * 8]
+    feats = [protos[y] + 0.3 * torch.randn(len(y), 8) for y in labels]
+    gen = gan.Generator(CFG)
+    train.fit_to_labels(gen, feats, labels, epochs=40, batch_size=8, lr=1e-2)
+    gen.eval()
+    x, padding = pad(feats)
+    out = gen(x, padding)
+    assert out.shape[1] == x.shape[1] + 1  # still fairseq's T + 1 outputs
+    hits = torch.cat([out[i, :len(y)].argmax(-1) == y for i, y in enumerate(labels)])
+    assert hits.float().mean() > 0.95
+
+
+def test_decipherment_labels_read_an_oracle_cipher_without_labels():
+    """Each distinct oracle segment is a token; the decipherment maps tokens to phones from the text alone."""
+    from aitranscribe.models.gan import control
+
+    rng = np.random.default_rng(0)
+    symbols = ["a", "b", "c", "d", "<SIL>"]
+    nxt = {"a": "bc", "b": "cd", "c": "da", "d": "ab"}  # a strongly ordered language
+    seqs = []
+    for _ in range(300):
+        s = [str(rng.choice(list("abcd")))]
+        for _ in range(rng.integers(4, 9)):
+            s.append(nxt[s[-1]][int(rng.random() < 0.2)])
+        seqs.append(["<SIL>", *s, "<SIL>"])
+    segments, _ = control.cipher(seqs, symbols, dim=8, scale=3.0, repeat=0.0, seed=1)
+    text = [torch.tensor([symbols.index(p) for p in s]) for s in seqs]
+    labels, info = control.decipherment_labels(segments, text, len(symbols), restarts=10)
+    truth = torch.cat(text)
+    assert info["tokens"] == 5
+    assert (torch.cat(labels) == truth).float().mean() > 0.95
+
+
+def test_corrupted_oracle_labels_stay_one_phone_per_token():
+    from aitranscribe.models.gan import control
+
+    symbols = ["a", "b", "c", "<SIL>"]
+    seqs = [["<SIL>", "a", "b", "c", "a", "<SIL>"], ["b", "c", "b"]] * 20
+    segments, _ = control.cipher(seqs, symbols, dim=6, scale=1.0, repeat=0.0, seed=0)
+    truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs]
+    assert torch.equal(torch.cat(control.corrupt_labels(segments, truth, 4, 0.0, 0)), torch.cat(truth))
+    noisy = torch.cat(control.corrupt_labels(segments, truth, 4, 1.0, 0))
+    flat = torch.cat(truth)
+    for phone in range(4):  # every token (here: every phone) keeps one label, now a random one
+        assert len(set(noisy[flat == phone].tolist())) == 1

@@ -114,3 +114,33 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
     assert [r["round"] for r in selection["rounds"]] == [1, 2, 3, 4]  # 3 rounds, then one on word-graph labels
     assert selection["rounds"][-1]["labels"] == "words" and selection["word_scale"] in (0.2, 0.3, 0.5)
     assert Path(record["checkpoint"]).is_file() and record["run"] == f"seed0-round-{selection['round']}"
+
+
+def test_gan_started_from_the_decipher_method(scratch_params):
+    """init: decipher trains the decipher method inside the GAN's output, fits the generator to its labels and
+    the GAN starts there; the decipher settings then count in the stage's hash, and only then."""
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    audio_prep.run(_params(audio_prep, scratch_params))
+    features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
+    text.run(_params(text, scratch_params, min_phones=1))
+    tiny = {"groups": 6, "tokens": 16, "restarts": 2, "iters": 20, "refine": 1, "refine_iters": 10, "rounds": 1,
+            "screen_rounds": 1, "word_rounds": 0, "epochs": 1, "hidden": 16}
+    gan = {"updates": 20, "eval_every": 10, "batch_size": 8, "disc_dim": 16, "init_epochs": 2}
+
+    def params(init, **decipher):
+        return _params(train, scratch_params, method="gan", gan={**gan, "init": init},
+                       decipher={**tiny, **decipher}, supervised_epochs=0)
+
+    assert train.output_dir(params("random")) == train.output_dir(params("random", hidden=32))
+    assert train.output_dir(params("decipher")) != train.output_dir(params("decipher", hidden=32))
+    p = params("decipher")
+    record = train.run(p)
+    selection = stage.load_summary(record)
+    out = train.output_dir(p)
+    assert (out / "decipher" / "summary.json").is_file() or (out / "decipher" / "chain-seed0").is_dir()
+    assert (out / "init_generator.pt").is_file()
+    assert selection["init"]["segments"] > 0 and 0.0 <= selection["init"]["label_agreement"] <= 1.0
+    assert selection["seconds"] >= selection["init"]["decipher_seconds"]
+    run_dir = out / "runs" / gan_training.run_name(gan_training.sweep_settings(p["gan"])[0])
+    # the start is evaluated (a candidate of the selection), then every eval_every updates
+    assert [e["update"] for e in json.loads((run_dir / "history.json").read_text())] == [0, 10, 20]

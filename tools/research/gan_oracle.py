@@ -1,11 +1,12 @@
 """The GAN's positive control on a profile's oracle cipher (issue 20): does a recipe solve it, and how fast?
 
     .venv/bin/python tools/research/gan_oracle.py PROFILE NAME [--set updates=6000] [--set network.disc_dim=128]
-        [--repeat 0.0] [--scale 1.0] [--threads 2] [--data-root DIR]
+        [--repeat 0.0] [--scale 1.0] [--threads 2] [--data-root DIR] [--init decipherment --set init_epochs=3]
 
 PROFILE needs finished 01 and 04 outputs: its train transcripts through the lexicon (``<SIL>`` inserted as stage
 04 inserts it) are ciphered by a random orthogonal basis and the phone text is the real side
-(``aitranscribe.models.gan.control``). Valid PER (labels: a diagnostic) every ``eval_every`` updates; one JSON
+(``aitranscribe.models.gan.control``). ``--init decipherment``: the generator first fits the labels the
+decipherment gives the train segments (label-free), then the GAN trains from there. Valid PER (labels: a diagnostic) every ``eval_every`` updates; one JSON
 line per run is appended to ``reports/research/gan_oracle.jsonl``.
 """
 from __future__ import annotations
@@ -57,6 +58,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64, help="segment dimension")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root", default=str(REPO_ROOT / "data"))
+    parser.add_argument("--init", choices=("random", "decipherment"), default="random")
+    parser.add_argument("--init-noise", type=float, default=0.0,
+                        help="share of the decipherment's tokens given a random phone instead (how far from the "
+                             "answer the GAN can start and still reach it)")
     args = parser.parse_args()
     setup_logging("INFO")
     torch.set_num_threads(args.threads)
@@ -77,10 +82,21 @@ def main() -> None:
     print(f"oracle: {len(train)} train / {len(valid)} valid sequences, {len(text)} text sentences, "
           f"{len(symbols)} symbols, <SIL> prob {sil_prob}, repeat {args.repeat}", flush=True)
     start = time.time()
-    _, history = control.train(train, valid, refs, text, symbols, recipe)
+    init_labels, init = None, {}
+    if args.init == "decipherment":
+        init_labels, init = control.decipherment_labels(train, text, len(symbols), seed=recipe.seed)
+        if args.init_noise > 0:
+            init_labels = control.corrupt_labels(train, init_labels, len(symbols), args.init_noise, recipe.seed)
+            init["noise"] = args.init_noise
+        truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs["train"]]
+        init["label_error_report_only"] = float((torch.cat(init_labels) != torch.cat(truth)).float().mean())
+        init["seconds"] = round(time.time() - start, 1)
+        print(f"decipherment labels: {init}", flush=True)
+    _, history = control.train(train, valid, refs, text, symbols, recipe, init_labels=init_labels)
     best = min(history, key=lambda e: e["per"])
     solved = next((e for e in history if e["per"] <= 0.10), None)
     row = {"name": args.name, "profile": args.profile, "repeat": args.repeat, "scale": args.scale, "dim": args.dim,
+           "init": args.init, **({"init_info": init} if init else {}),
            "recipe": asdict(recipe), "final_per": history[-1]["per"], "best_per": best["per"],
            "best_update": best["update"], "seconds": round(time.time() - start, 1),
            "seconds_to_10pct": solved["seconds"] if solved else None, "threads": args.threads,

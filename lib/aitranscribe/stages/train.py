@@ -42,11 +42,26 @@ PARAMS = {
 }
 
 
-# what ``precision: auto`` resolves to on this CPU changes the model (slightly), so it is hashed
+def _methods_used(p: dict) -> tuple[str, ...]:
+    """The chosen method and those whose settings it uses (the GAN started from the decipher method's result)."""
+    method = models.METHODS[p["method"]]
+    return (p["method"], *(method.uses(p[p["method"]]) if hasattr(method, "uses") else ()))
+
+
+def _resolved_precision(p: dict) -> dict:
+    """What ``precision: auto`` of a method in use resolves to on this CPU: it changes the model (slightly), so it
+    is hashed."""
+    out = {}
+    for name in _methods_used(p):
+        method = models.METHODS[name]
+        if hasattr(method, "precision") and p[name].get("precision") == "auto":
+            out["precision" if name == p["method"] else f"{name}_precision"] = method.precision(p[name])
+    return out
+
+
 STAGE = stage.StageDef(KEY, needs=("features", "text"), name=lambda p: p["method"], report_only=lambda p: (
-    "supervised_epochs", *(name for name in models.METHODS if name != p["method"])),
-    hashed=lambda p: {"precision": models.METHODS[p["method"]].precision(p[p["method"]])}
-    if hasattr(models.METHODS[p["method"]], "precision") and p[p["method"]].get("precision") == "auto" else {})
+    "supervised_epochs", *(name for name in models.METHODS if name not in _methods_used(p))),
+    hashed=_resolved_precision)
 
 
 def output_dir(p: dict) -> Path:

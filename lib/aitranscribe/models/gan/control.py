@@ -24,9 +24,10 @@ from ...core.errors import KitError
 from ...evaluation.scoring import per as phone_error_rate
 from ...text.phones import insert_silences
 from ..batching import one_hot, pad
+from ..decipher import decipherment as D
 from . import network as gan
 from .model import GanModel
-from .training import optimizer_step
+from .training import fit_to_labels, optimizer_step
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Recipe:
         "gradient_penalty": 1.5, "code_penalty": 4.0, "smoothness": 0.5})
     eval_every: int = 250
     seed: int = 0
+    init_epochs: int = 0          # epochs fitting the generator to initial labels (when train gets them)
 
 
 def oracle_sequences(transcripts: list[str], lexicon: dict[str, list[str]], sil_prob: float,
@@ -85,6 +87,39 @@ def cipher(sequences: list[list[str]], symbols: list[str], dim: int, scale: floa
     return out, basis
 
 
+def decipherment_labels(segments: list[torch.Tensor], text: list[torch.Tensor], n_symbols: int, restarts: int = 20,
+                        seed: int = 0) -> tuple[list[torch.Tensor], dict]:
+    """Label-free initial labels of oracle ``segments``: each distinct segment vector is a token, the decipherment
+    of :mod:`...decipher.decipherment` (EM of P(token | phone) on the text's phone pairs and triples) maps each
+    token to its most probable phone. Returns one label tensor per sequence and ``{"objective", "tokens"}``."""
+    rows = torch.cat(segments)
+    _, token_of = torch.unique(rows.round(decimals=5), dim=0, return_inverse=True)
+    n_tokens = int(token_of.max()) + 1
+    tokens = [t.numpy() for t in torch.split(token_of, [len(s) for s in segments])]
+    lines = [t.numpy() for t in text]
+    model = D.SkipGramModel(tokens, n_tokens, lines, n_symbols)
+    objective, table = D.best_table(model, D.restarts(model, n_symbols, n_tokens, restarts, 300, 3, 100, seed,
+                                                      quiet=True))
+    prior = torch.tensor(np.bincount(np.concatenate(lines), minlength=n_symbols), dtype=table.dtype)
+    phone_of = (table * prior[:, None]).argmax(0)
+    return [phone_of[torch.from_numpy(t)] for t in tokens], {"objective": objective, "tokens": n_tokens}
+
+
+def corrupt_labels(segments: list[torch.Tensor], labels: list[torch.Tensor], n_symbols: int, share: float,
+                   seed: int) -> list[torch.Tensor]:
+    """``labels`` with ``share`` of the distinct segment vectors (tokens) given a random phone instead: a start
+    that far from the answer, to measure whether the GAN moves towards it."""
+    rows = torch.cat(segments)
+    _, token_of = torch.unique(rows.round(decimals=5), dim=0, return_inverse=True)
+    gen = torch.Generator().manual_seed(seed)
+    n_tokens = int(token_of.max()) + 1
+    hit = torch.rand(n_tokens, generator=gen) < share
+    wrong = torch.randint(0, n_symbols, (n_tokens,), generator=gen)
+    flat = torch.cat(labels).clone()
+    flat[hit[token_of]] = wrong[token_of][hit[token_of]]
+    return list(torch.split(flat, [len(x) for x in labels]))
+
+
 def decode(generator, segments: list[torch.Tensor], symbols: list[str]) -> list[list[str]]:
     """Argmax phones of each sequence, runs merged, ``<SIL>`` dropped: the GAN model's own decoding."""
     return GanModel(generator.eval(), symbols).phones(segments)
@@ -104,14 +139,20 @@ def _fake(generator, x, padding, cfg: gan.GanConfig, recipe: Recipe):
 
 
 def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: list[list[str]],
-          text: list[torch.Tensor], symbols: list[str], recipe: Recipe, quiet: bool = False):
-    """Train a generator on oracle ``segments`` against the phone ``text`` (index tensors) with ``recipe``.
+          text: list[torch.Tensor], symbols: list[str], recipe: Recipe, quiet: bool = False,
+          init_labels: list[torch.Tensor] | None = None):
+    """Train a generator on oracle ``segments`` against the phone ``text`` (index tensors) with ``recipe``, first
+    fitted for ``recipe.init_epochs`` epochs to ``init_labels`` (label-free, one per segment) when given.
 
-    Returns ``(generator, history)``; history entries hold the update, seconds, valid PER and the last losses."""
+    Returns ``(generator, history)``; history entries hold the update, seconds, valid PER and the last losses
+    (update 0: after the initialisation)."""
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     cfg = gan.GanConfig(input_dim=segments[0].shape[1], vocab=len(symbols), **recipe.network)
     generator = gan.Generator(cfg)
+    start = time.time()
+    if init_labels is not None and recipe.init_epochs > 0:
+        fit_to_labels(generator, segments, init_labels, recipe.init_epochs, recipe.batch_size, seed=recipe.seed)
 
     def new_disc():
         disc = gan.Discriminator(cfg)
@@ -126,8 +167,9 @@ def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: l
         real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), B)], cfg.vocab)
         return x, padding, real, real_pad
 
-    history, start, parts = [], time.time(), {}
-    entry = {"update": 0, "seconds": 0.0, "per": phone_error_rate(decode(generator, valid, symbols), valid_refs)}
+    history, parts = [], {}
+    entry = {"update": 0, "seconds": round(time.time() - start, 1),
+             "per": phone_error_rate(decode(generator, valid, symbols), valid_refs)}
     history.append(entry)
     bar = tqdm(range(1, recipe.updates + 1), desc="oracle control", unit="upd", disable=quiet)
     for update in bar:

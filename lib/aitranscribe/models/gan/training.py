@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from ...text.phones import SIL, phone_lines, read_references
 from ..base import read_inputs
 from ..batching import one_hot, pad
 from ..selection import unsupervised_scores
+from ..training import fit_labels
 from . import network as gan
 from .model import GanModel
 
@@ -48,6 +49,18 @@ def optimizer_step(model, opt, loss: torch.Tensor, sample_size: int, clip_norm: 
     norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm > 0 else float("inf"))
     opt.step()
     return float(norm)
+
+
+def fit_to_labels(generator, segments: list[torch.Tensor], labels: list[torch.Tensor], epochs: int,
+                  batch_size: int = 64, lr: float = 1e-3, seed: int = 0):
+    """``generator`` trained by cross-entropy (:func:`..training.fit_labels`) to a phone label per input segment
+    (``labels``: one index tensor per utterance, from a label-free teacher): the GAN's initialisation from another
+    method's result. The fit runs on a copy that crops fairseq's extra output (the weights are the same)."""
+    cropped = gan.Generator(replace(generator.cfg, generator_crop=True))
+    cropped.load_state_dict(generator.state_dict())
+    fit_labels(cropped, segments, labels, epochs, batch_size, lr, seed)
+    generator.load_state_dict(cropped.state_dict())
+    return generator
 
 
 def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
@@ -115,6 +128,10 @@ def train_run(job: dict) -> dict:
     opt_g, opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])
     history, step, best = [], 0, None
     last = run_dir / "checkpoint_last.pt"
+    started_from = job.get("init_generator") and not last.is_file()
+    if started_from:
+        generator.load_state_dict(load_checkpoint(job["init_generator"])["generator"])
+        log.info("%s: the generator starts from %s", run_dir.name, Path(job["init_generator"]).name)
     if last.is_file():
         state = load_checkpoint(last)
         generator.load_state_dict(state["generator"])
@@ -127,6 +144,31 @@ def train_run(job: dict) -> dict:
     rng = np.random.default_rng(job["seed"] * 7919 + step)
     start, losses = time.time(), {}
     seconds_before = history[-1]["seconds"] if history else 0.0
+    def evaluate() -> None:  # valid transcripts scored without labels; checkpoints (the best and the last)
+        nonlocal best
+        hyps = GanModel(generator, symbols).phones(valid_x)
+        entry = {"update": step, "seconds": seconds_before + time.time() - start, **losses,
+                 **unsupervised_scores(hyps, phone_lm, inventory)}
+        if refs_valid is not None:
+            entry["per_valid_report_only"] = phone_error_rate(hyps, refs_valid)
+        history.append(entry)
+        metric = entry[job["selection"]]
+        if best is None or metric < best["metric"]:
+            best = {"metric": metric, "update": step, "total_logprob": entry["total_logprob"]}
+            atomic_torch_save(run_dir / "checkpoint_best.pt",
+                              {"kind": "gan", "generator": generator.state_dict(), "update": step,
+                               "config": json.dumps(asdict(cfg)), "symbols": symbols})
+        atomic_torch_save(last, {"generator": generator.state_dict(), "discriminator": disc.state_dict(),
+                                 "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                                 "history": json.dumps(history), "best": json.dumps(best),
+                                 "rng": torch.get_rng_state()})
+        atomic_write_json(run_dir / "history.json", history)
+        log.info("%s update %d: lm_ppl %.1f vocab %.2f weighted %.1f", run_dir.name, step, entry["lm_ppl"],
+                 entry["vocab_seen"], entry["weighted_lm_ppl"])
+
+    if started_from and step == 0:  # the start is a candidate too: the selection never ends below it
+        generator.eval()
+        evaluate()
     bar = tqdm(total=job["updates"], initial=step, desc=run_dir.name, unit="upd", disable=job["quiet"])
     while step < job["updates"]:
         generator.train()
@@ -138,25 +180,7 @@ def train_run(job: dict) -> dict:
         step += 1
         bar.update(1)
         if step % job["eval_every"] == 0 or step == job["updates"]:
-            hyps = GanModel(generator, symbols).phones(valid_x)
-            entry = {"update": step, "seconds": seconds_before + time.time() - start, **losses,
-                     **unsupervised_scores(hyps, phone_lm, inventory)}
-            if refs_valid is not None:
-                entry["per_valid_report_only"] = phone_error_rate(hyps, refs_valid)
-            history.append(entry)
-            metric = entry[job["selection"]]
-            if best is None or metric < best["metric"]:
-                best = {"metric": metric, "update": step, "total_logprob": entry["total_logprob"]}
-                atomic_torch_save(run_dir / "checkpoint_best.pt",
-                                  {"kind": "gan", "generator": generator.state_dict(), "update": step,
-                                   "config": json.dumps(asdict(cfg)), "symbols": symbols})
-            atomic_torch_save(last, {"generator": generator.state_dict(), "discriminator": disc.state_dict(),
-                                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                                     "history": json.dumps(history), "best": json.dumps(best),
-                                     "rng": torch.get_rng_state()})
-            atomic_write_json(run_dir / "history.json", history)
-            log.info("%s update %d: lm_ppl %.1f vocab %.2f weighted %.1f", run_dir.name, step, entry["lm_ppl"],
-                     entry["vocab_seen"], entry["weighted_lm_ppl"])
+            evaluate()
     bar.close()
     return {"run": run_dir.name, "dir": str(run_dir), "best": best, "final": history[-1], "updates": step,
             "seconds": history[-1]["seconds"]}
