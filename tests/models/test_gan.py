@@ -395,3 +395,15 @@ def test_corrupted_oracle_labels_stay_one_phone_per_token():
     flat = torch.cat(truth)
     for phone in range(4):  # every token (here: every phone) keeps one label, now a random one
         assert len(set(noisy[flat == phone].tolist())) == 1
+
+
+def test_metrics_count_the_start_from_the_decipher_method(tmp_path):
+    from aitranscribe.models import gan as method
+
+    runs = [{"run": "a", "seconds": 100.0, "updates": 1000}, {"run": "b", "seconds": 50.0, "updates": 1000}]
+    plain = method.metrics({"runs": runs, "update": 700})
+    assert plain["seconds"] == 150.0 and plain["selected_update"] == 700 and "init_seconds" not in plain
+    init = {"decipher_seconds": 1000.0, "label_seconds": 20.0, "fit_seconds": 5.0}
+    started = method.metrics({"runs": runs, "update": 0, "init": init})
+    assert started["seconds"] == 1175.0 and started["init_seconds"] == 1025.0 and started["selected_update"] == 0
+    assert started["seconds_per_1000_updates"] == 75.0

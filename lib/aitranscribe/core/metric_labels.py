@@ -46,6 +46,8 @@ LABELS = {  # "<stage>.<name>": (label, how the value is shown)
     "train.precision": ("classifier training precision", PLAIN),
     "train.updates": ("GAN updates, all runs", PLAIN),
     "train.seconds_per_1000_updates": ("seconds per 1,000 GAN updates", PLAIN),
+    "train.selected_update": ("selected GAN update (0: its start)", PLAIN),
+    "train.init_seconds": ("GAN start: decipher method, labels and fit (s)", PLAIN),
     "inference.per": ("PER", PCT),
     "inference.wer": ("WER", PCT),
     "inference.backend": ("backend", PLAIN),

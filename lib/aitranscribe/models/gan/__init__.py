@@ -211,8 +211,13 @@ def selected_step(summary: dict) -> int:
 
 
 def metrics(summary: dict) -> dict:
-    """Updates of every run, training seconds and seconds per 1,000 updates."""
+    """Updates of every run, training seconds (the runs' own, plus the start's: the decipher method's training,
+    labelling and fit, with ``init: decipher``), seconds per 1,000 updates and the selected checkpoint's update
+    (0: the start itself)."""
     seconds = sum(r["seconds"] for r in summary["runs"])
     updates = sum(r["updates"] for r in summary["runs"])
-    return {"updates": updates, "seconds": round(seconds, 1),
-            "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": LABEL}
+    init = summary.get("init")
+    start = init["decipher_seconds"] + init["label_seconds"] + init["fit_seconds"] if init else 0.0
+    return {"updates": updates, "seconds": round(seconds + start, 1),
+            "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": LABEL,
+            "selected_update": summary["update"], **({"init_seconds": round(start, 1)} if init else {})}
