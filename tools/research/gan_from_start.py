@@ -18,7 +18,6 @@ import ast
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -74,16 +73,12 @@ def main() -> None:
     symbols = read_dictionary(text_record["dict_phn"])
     jobs = []
     for name, overrides in variants(groups):
-        s = {**p["gan"], **{k: v for k, v in overrides.items() if k not in PENALTIES}}
-        setting = {"gradient_penalty": 1.5, "code_penalty": 4.0, "smoothness": 0.5,
+        s = {**p["gan"], "updates": args.updates, "eval_every": args.eval_every,
+             **{k: v for k, v in overrides.items() if k not in PENALTIES}}
+        setting = {"seed": 0, "gradient_penalty": 1.5, "code_penalty": 4.0, "smoothness": 0.5,
                    **{k: float(v) for k, v in overrides.items() if k in PENALTIES}}
-        cfg = gan.config(s, features_record, len(symbols), setting)
-        jobs.append({**{k: s[k] for k in ("batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm", "selection",
-                                          "max_text_sentences")},
-                     "updates": args.updates, "eval_every": args.eval_every, "log_level": "WARNING", "seed": 0,
-                     "config": asdict(cfg), "symbols": symbols, "threads": max(1, machine.cores() // args.parallel),
-                     "run_dir": str(out_dir / "from_start" / name), "quiet": True, "init_generator": str(start_path),
-                     "features_record": features_record, "text_record": text_record,
+        jobs.append({**gan.run_job(s, setting, out_dir / "from_start" / name, features_record, text_record, symbols,
+                                   max(1, machine.cores() // args.parallel), True, "WARNING", str(start_path)),
                      "overrides": overrides})
     started = time.time()
     with ProcessPoolExecutor(args.parallel, mp_context=get_context("spawn")) as pool:

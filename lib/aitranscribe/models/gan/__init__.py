@@ -150,6 +150,18 @@ def _sweep_on_workers(jobs: list[dict], run_settings) -> list[dict]:
     return [read_json(shard.output) for shard in plan]
 
 
+def run_job(s: dict, setting: dict, run_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
+            threads: int, quiet: bool, log_level: str, init_generator: str | None = None) -> dict:
+    """The plain-value job of one run (:func:`.training.train_run`): settings ``s``, the sweep's ``setting`` (seed
+    and penalty weights), where it writes, and the generator it starts from (None: random)."""
+    return {**{k: s[k] for k in ("updates", "batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm", "eval_every",
+                                 "selection", "max_text_sentences")},
+            "log_level": log_level, "seed": setting["seed"],
+            "config": asdict(config(s, features_record, len(symbols), setting)), "symbols": symbols, "threads": threads,
+            "run_dir": str(run_dir), "quiet": quiet, "init_generator": init_generator,
+            "features_record": features_record, "text_record": text_record}
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Every run of the sweep (resumed from its last checkpoint; runs in parallel processes when cores allow, or as
     independent shards on Ray workers with ``executor: ray``, ``worker_threads`` threads each), then the run chosen
@@ -159,13 +171,9 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     start = time.time()
     parallel = s["parallel_runs"] or max(1, min(len(settings), cores()))
     threads = max(1, cores() // parallel)
-    jobs = [{**{k: s[k] for k in ("updates", "batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm", "eval_every",
-                                  "selection", "max_text_sentences")},
-             "log_level": p["log_level"], "seed": setting["seed"],
-             "config": asdict(config(s, features_record, len(symbols), setting)), "symbols": symbols, "threads": threads,
-             "run_dir": str(out_dir / "runs" / run_name(setting)), "quiet": parallel > 1,
-             "init_generator": init["generator"] if init else None,
-             "features_record": features_record, "text_record": text_record} for setting in settings]
+    jobs = [run_job(s, setting, out_dir / "runs" / run_name(setting), features_record, text_record, symbols,
+                    threads, parallel > 1, p["log_level"], init["generator"] if init else None)
+            for setting in settings]
     log.info("05_train: %d GAN run(s), %d at once with %d thread(s) each, %d updates each", len(jobs), parallel,
              threads, s["updates"])
     run_settings = executor.Settings.of(p)

@@ -87,13 +87,17 @@ def cipher(sequences: list[list[str]], symbols: list[str], dim: int, scale: floa
     return out, basis
 
 
+def oracle_tokens(segments: list[torch.Tensor]) -> torch.Tensor:
+    """The token of every oracle segment (its distinct vector's index), all sequences concatenated."""
+    return torch.unique(torch.cat(segments).round(decimals=5), dim=0, return_inverse=True)[1]
+
+
 def decipherment_labels(segments: list[torch.Tensor], text: list[torch.Tensor], n_symbols: int, restarts: int = 20,
                         seed: int = 0) -> tuple[list[torch.Tensor], dict]:
     """Label-free initial labels of oracle ``segments``: each distinct segment vector is a token, the decipherment
     of :mod:`...decipher.decipherment` (EM of P(token | phone) on the text's phone pairs and triples) maps each
     token to its most probable phone. Returns one label tensor per sequence and ``{"objective", "tokens"}``."""
-    rows = torch.cat(segments)
-    _, token_of = torch.unique(rows.round(decimals=5), dim=0, return_inverse=True)
+    token_of = oracle_tokens(segments)
     n_tokens = int(token_of.max()) + 1
     tokens = [t.numpy() for t in torch.split(token_of, [len(s) for s in segments])]
     lines = [t.numpy() for t in text]
@@ -109,8 +113,7 @@ def corrupt_labels(segments: list[torch.Tensor], labels: list[torch.Tensor], n_s
                    seed: int) -> list[torch.Tensor]:
     """``labels`` with ``share`` of the distinct segment vectors (tokens) given a random phone instead: a start
     that far from the answer, to measure whether the GAN moves towards it."""
-    rows = torch.cat(segments)
-    _, token_of = torch.unique(rows.round(decimals=5), dim=0, return_inverse=True)
+    token_of = oracle_tokens(segments)
     gen = torch.Generator().manual_seed(seed)
     n_tokens = int(token_of.max()) + 1
     hit = torch.rand(n_tokens, generator=gen) < share

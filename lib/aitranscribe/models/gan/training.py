@@ -167,7 +167,6 @@ def train_run(job: dict) -> dict:
                  entry["vocab_seen"], entry["weighted_lm_ppl"])
 
     if started_from and step == 0:  # the start is a candidate too: the selection never ends below it
-        generator.eval()
         evaluate()
     bar = tqdm(total=job["updates"], initial=step, desc=run_dir.name, unit="upd", disable=job["quiet"])
     while step < job["updates"]:
