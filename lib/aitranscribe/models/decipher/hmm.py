@@ -14,17 +14,24 @@ def viterbi(scores: np.ndarray, log_start: np.ndarray, log_a: np.ndarray, log_en
     T, S = scores.shape
     back = np.zeros((T, S), dtype=np.int64)
     delta = log_start + scores[0]
-    new = np.empty(S)
+    best = np.empty(S)
+    arg = np.empty(S, dtype=np.int64)
     for t in range(1, T):
+        # the previous state outer, the next state inner: contiguous rows of log_a, a loop LLVM vectorises;
+        # a strict ``>`` keeps the lowest previous state on ties
         for j in range(S):
-            best, arg = delta[0] + log_a[0, j], 0
-            for i in range(1, S):
-                value = delta[i] + log_a[i, j]
-                if value > best:
-                    best, arg = value, i
-            new[j] = best + scores[t, j]
-            back[t, j] = arg
-        delta[:] = new
+            best[j] = delta[0] + log_a[0, j]
+            arg[j] = 0
+        for i in range(1, S):
+            d = delta[i]
+            for j in range(S):
+                value = d + log_a[i, j]
+                if value > best[j]:
+                    best[j] = value
+                    arg[j] = i
+        for j in range(S):
+            delta[j] = best[j] + scores[t, j]
+            back[t, j] = arg[j]
     final = delta + log_end
     state = 0
     for j in range(1, S):
@@ -56,6 +63,7 @@ class PhoneHMM:
         self.end = torch.as_tensor(np.asarray(end), dtype=torch.float64)
         self.between = torch.as_tensor(np.asarray(between), dtype=torch.float64)
         self.stay = float(stay)
+        self._tables = None
 
     def log_transitions(self) -> torch.Tensor:
         n = len(self.start)
@@ -66,10 +74,15 @@ class PhoneHMM:
         scores = np.asarray(scores.double() if torch.is_tensor(scores) else scores, dtype=np.float64)
         return self.best_paths([scores[i, :int(n)] for i, n in enumerate(lengths)])
 
+    def _log_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log start, transition and end tables (computed once: the HMM does not change after it is made)."""
+        if self._tables is None:
+            self._tables = (self.start.log().numpy(), self.log_transitions().numpy(), self.end.log().numpy())
+        return self._tables
+
     def best_paths(self, scores: list[np.ndarray]) -> list[np.ndarray]:
         """Best phone path of every sequence from its (T_i x S) log emission scores."""
-        log_a = self.log_transitions().numpy()
-        log_start, log_end = self.start.log().numpy(), self.end.log().numpy()
+        log_start, log_a, log_end = self._log_tables()
         return [viterbi(np.ascontiguousarray(s, dtype=np.float64), log_start, log_a, log_end) for s in scores]
 
     def token_paths(self, emit: torch.Tensor, tokens: list[np.ndarray]) -> list[np.ndarray]:
