@@ -232,3 +232,62 @@ def test_bf16_training_learns_the_labels_and_auto_precision_follows_the_cpu_flag
     assert not machine.native_bf16(["avx512f", "avx2"])
     assert precision({"precision": "fp32"}) == "fp32"
     assert precision({"precision": "auto"}) == ("bf16" if machine.native_bf16() else "fp32")
+
+
+@pytest.mark.parametrize("layers,context", [(None, 2), ([[3, 2]], 1), ([[5, 1], [3, 2]], 2), ([[7, 3]], 3)])
+def test_folded_classifier_over_stacked_frames_gives_the_classifiers_logits(layers, context):
+    from aitranscribe.features.mfcc import stack
+    from aitranscribe.models.decipher.frame_classifier import StackFolded
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    dim = 3
+    net = FrameClassifier(input_dim=dim * (2 * context + 1), vocab=5, hidden=16, layers=layers).eval()
+    folded = StackFolded.from_classifier(net, context)
+    lengths = [1, 2, 3, 5, 9, 40]  # utterances shorter than the window, and long ones
+    utterances = [stack(rng.normal(size=(n, dim)).astype(np.float32), context) for n in lengths]
+    x, padding = (torch.as_tensor(a) for a in pad(utterances))
+    with torch.no_grad():
+        want = net(x, padding)
+        assert torch.allclose(folded(x, padding)[~padding], want[~padding], atol=1e-5)
+        for u in utterances:  # one utterance at a time, no padding
+            u = torch.as_tensor(u)[None]
+            assert torch.allclose(folded(u), net(u), atol=1e-5)
+        if layers is None or len(layers) == 1:
+            packed = torch.as_tensor(np.concatenate(utterances))
+            assert torch.allclose(folded.forward_packed(packed, lengths), net.forward_packed(packed, lengths), atol=1e-5)
+    # the first layer reads 2 (reach + context) + 1 distinct frames instead of kernel stacked ones
+    kernel, dilation = net.layers[0]
+    assert folded.folded.in_features == dim * (2 * (dilation * (kernel // 2) + context) + 1)
+    assert folded.flops(1, 100) < net.flops(1, 100) or kernel * (2 * context + 1) <= 2 * (dilation * (kernel // 2) + context) + 1
+
+
+def test_folded_classifier_runs_in_every_stock_backend_with_padding():
+    from aitranscribe import backends
+    from aitranscribe.features.mfcc import stack
+    from aitranscribe.models.decipher.frame_classifier import StackFolded
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    net = FrameClassifier(input_dim=15, vocab=5, hidden=16).eval()
+    utterances = [stack(rng.normal(size=(n, 3)).astype(np.float32), 2) for n in (30, 7, 12, 3)]
+    x, padding = (torch.as_tensor(a) for a in pad(utterances))
+    with torch.no_grad():
+        want = net(x, padding)
+    folded = StackFolded.from_classifier(net, 2)
+    for name in ("eager", "openvino"):  # openvino converts a module of one input: lengths ride in the keep column
+        got = torch.as_tensor(backends.make(name, folded, [(x, padding)])(x, padding))
+        assert torch.allclose(got[~padding], want[~padding], atol=1e-4), name
+
+
+def test_model_folds_its_classifier_only_over_stacked_mfcc_frames(tmp_path):
+    from aitranscribe.core.stage import mark_done
+    from aitranscribe.models.decipher.frame_classifier import StackFolded
+
+    hmm = PhoneHMM(np.full(3, 1 / 3), np.full(3, 1 / 3), (np.ones((3, 3)) - np.eye(3)) / 2, 0.6)
+    model = FrameModel(FrameClassifier(input_dim=15, vocab=3, hidden=8), np.log(np.full(3, 1 / 3)), hmm, ["a", "b", "c"])
+    for name, params, folded in [("stacked", {"kind": "mfcc", "mfcc_context": 2}, True),
+                                 ("single", {"kind": "mfcc", "mfcc_context": 0}, False),
+                                 ("w2v2", {"kind": "wav2vec2", "mfcc_context": 2}, False)]:
+        mark_done(tmp_path / name, "h", params)
+        assert isinstance(model.inference_net({"dir": str(tmp_path / name)}), StackFolded) == folded, name

@@ -57,7 +57,7 @@ def test_ci_profile_rates(ci_run):
 def test_ci_benchmark_recorded(ci_run):
     _, metrics = ci_run
     for key in ("benchmark.speedup_openvino_bs1", "benchmark.speedup_int8_bs8", "benchmark.speedup_compile_bs1",
-                "benchmark.e2e_x_realtime", "benchmark.train_updates_per_s", "benchmark.cpu_peak_gflops_fp32",
+                "benchmark.e2e_x_realtime", "benchmark.e2e_x_realtime_eager", "benchmark.train_updates_per_s", "benchmark.cpu_peak_gflops_fp32",
                 "benchmark.cpu_peak_gflops_bf16", "benchmark.w2v2_tiny_x_realtime_fp32",
                 "benchmark.w2v2_tiny_speedup_best", "benchmark.w2v2_tiny_peak_fraction_best",
                 "benchmark.pocketsphinx_x_realtime"):

@@ -11,7 +11,8 @@ the GAN generator's even kernel, as fairseq). A backend that cannot run here rai
 * ``int8``: static INT8 with Intel Neural Compressor 3.x (PT2E path), calibrated on given batches, then
   compiled by Inductor. Conv1d does not quantise, so the network runs in its Linear form (the generator as
   a Linear over unfolded windows, equal in fp32).
-* ``openvino``: ``openvino.convert_model`` + ``compile_model`` on the CPU device, dynamic batch and length.
+* ``openvino``: ``openvino.convert_model`` + ``compile_model`` on the CPU device, dynamic batch and length, fp32
+  inference precision (the CPU plugin's default is bf16 on CPUs with bf16 instructions).
 * ``ipex``: Intel Extension for PyTorch 2.8, which needs torch 2.8: it runs in ``.venv-intel`` (built by
   ``bash run_all.sh --setup-intel``) through ``python -m aitranscribe.backends.ipex_worker``.
 """
@@ -29,6 +30,7 @@ import torch
 
 from ..core.errors import KitError
 from ..core.paths import REPO_ROOT
+from ..models.decipher.frame_classifier import with_keep_column
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,8 @@ def openvino(generator: torch.nn.Module, calibration=None):
     dim = generator.input_dim
     example = torch.zeros(1, 8, dim)
     ov_model = ov.convert_model(model, example_input=example, input=[ov.PartialShape([-1, -1, dim])])
-    compiled_model = ov.Core().compile_model(ov_model, "CPU")
+    # fp32 as the other arms: OpenVINO's CPU plugin otherwise runs bf16 where the CPU has bf16 instructions
+    compiled_model = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 
     def run(x, padding):
         out = compiled_model(_masked(x, padding).numpy())[0]
@@ -173,8 +176,18 @@ FACTORIES = {"eager": eager, "compile": compiled, "int8": int8, "openvino": open
 
 
 def make(name: str, generator: torch.nn.Module, calibration: list | None = None):
-    """The callable of backend ``name`` for ``generator``; ``calibration`` batches are needed by ``int8``."""
+    """The callable of backend ``name`` for ``generator``; ``calibration`` batches are needed by ``int8``. A network
+    that ``reads_keep_column`` (the folded frame classifier) gets each batch with a last column of 1 on real frames
+    and 0 on padding, so backends converting a module of one input keep every utterance's length."""
     if name not in FACTORIES:
         raise KitError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")
     log.info("backend %s: preparing (torch %s, python %s)", name, torch.__version__, sys.version.split()[0])
-    return FACTORIES[name](generator, calibration)
+    if not getattr(generator, "reads_keep_column", False):
+        return FACTORIES[name](generator, calibration)
+    def with_keep(x, padding):
+        x = torch.as_tensor(x)
+        padding = torch.zeros(x.shape[:2], dtype=torch.bool) if padding is None else torch.as_tensor(padding)
+        return with_keep_column(x, padding), padding
+
+    run = FACTORIES[name](generator, [with_keep(x, padding) for x, padding in calibration or []] or None)
+    return lambda x, padding: run(*with_keep(x, padding))

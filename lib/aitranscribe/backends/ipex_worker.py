@@ -2,7 +2,7 @@
 
     python -m aitranscribe.backends.ipex_worker MODEL.pt INPUT.npy OUTPUT.npy
 
-MODEL.pt holds ``class`` (``Generator`` or ``FrameClassifier``), ``config`` (JSON) and ``state`` (weights);
+MODEL.pt holds ``class`` (``Generator``, ``FrameClassifier`` or ``StackFolded``), ``config`` (JSON) and ``state`` (weights);
 INPUT.npy is (B, T, D) float32, already masked.
 """
 import json
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import torch
 
-from ..models.decipher.frame_classifier import FrameClassifier
+from ..models.decipher.frame_classifier import FrameClassifier, StackFolded
 from ..models.gan.network import GanConfig, Generator
 from . import _Unpadded
 
@@ -19,7 +19,8 @@ from . import _Unpadded
 def build(saved: dict) -> torch.nn.Module:
     """The network of a saved ``{class, config, state}``, in eval mode."""
     config = json.loads(saved["config"])
-    builders = {"Generator": lambda: Generator(GanConfig(**config)), "FrameClassifier": lambda: FrameClassifier(**config)}
+    builders = {"Generator": lambda: Generator(GanConfig(**config)), "FrameClassifier": lambda: FrameClassifier(**config),
+                "StackFolded": lambda: StackFolded(**config)}
     if saved["class"] not in builders:
         raise ValueError(f"unknown network class {saved['class']!r}")
     net = builders[saved["class"]]()

@@ -38,7 +38,8 @@ def run_arm(spec: dict) -> dict:
     model = models.load(records["train"]["checkpoint"])
     items = tr.split_items(model, "test", records)
     calibration = [b for _, b in tr.batches(items[:32], 8)]
-    runner = backends.make(backend, model.net, calibration)
+    net = model.inference_net(records["features"])
+    runner = backends.make(backend, net, calibration)
     timing = (records["features"]["frame_shift_s"], records["features"]["frame_window_s"])
     result = {"arm": spec["arm"], "torch": torch.__version__, "threads": threads, "python": sys.version.split()[0]}
     with torch.inference_mode():
@@ -52,7 +53,7 @@ def run_arm(spec: dict) -> dict:
             x, padding = pad([np.ascontiguousarray(it["feats"]) for it in chosen])
             samples = timed(lambda: runner(x, padding), spec["repeats"], spec["warmup"])
             result["model"][str(bs)] = {"samples": samples, **summarize(samples),
-                                        "flops": model.net.flops(x.shape[0], x.shape[1]),
+                                        "flops": net.flops(x.shape[0], x.shape[1]),
                                         "audio_seconds": sum(it["seconds"] for it in chosen),
                                         "steps": int((~padding).sum())}
     if spec["train_updates"] > 0 and backend == "eager":

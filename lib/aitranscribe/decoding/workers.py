@@ -39,11 +39,11 @@ def decoders(p: dict, model, text_record: dict, scale: float):
     return words, phones
 
 
-def calibrated_runner(p: dict, model, items: list[dict]):
-    """The backend of ``p`` for ``model``, calibrated on the first four batches of ``items`` and warmed up once
+def calibrated_runner(p: dict, model, items: list[dict], features_record: dict):
+    """The backend of ``p`` for ``model`` on the features of ``features_record``, calibrated on the first four batches of ``items`` and warmed up once
     (torch.compile compiles here), as an unsharded run does."""
     calibration = [b for _, b in tr.batches(items[: 4 * p["batch_size"]], p["batch_size"])]
-    runner = backends.make(p["backend"], model.net, calibration)
+    runner = backends.make(p["backend"], model.inference_net(features_record), calibration)
     runner(*calibration[0])
     return runner
 
@@ -52,7 +52,7 @@ def split_worker(p: dict, records: dict, scale: float):
     """One worker transcribing shards of utterances of the split ``p['split']`` (see the module docstring)."""
     model = models.load(records["train"]["checkpoint"])
     items = tr.split_items(model, p["split"], records)
-    runner = calibrated_runner(p, model, items)
+    runner = calibrated_runner(p, model, items, records["features"])
     words, phones = decoders(p, model, records["text"], scale)
 
     def process(shard):
@@ -68,7 +68,7 @@ def folder_worker(p: dict, records: dict, scale: float, folder: str, out_dir: st
     model = models.load(records["train"]["checkpoint"])
     detect = Detector(done_params(records["audio_prep"]["dir"]))
     transform = TrainedTransform(records["features"])
-    runner = calibrated_runner(p, model, tr.split_items(model, "valid", records))
+    runner = calibrated_runner(p, model, tr.split_items(model, "valid", records), records["features"])
     words, phones = decoders(p, model, records["text"], scale)
     settings = recordings.Settings(p["pause_s"], p["max_utterance_s"], p["diarize"], p["n_speakers"] or None)
 

@@ -9,7 +9,8 @@ higher formants is read with a factor above 1).
 from __future__ import annotations
 
 import numpy as np
-from scipy.fft import dct
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.fft import dct, rfft
 
 SR = 16000
 WINDOW = 400  # 25 ms
@@ -54,16 +55,17 @@ def _fbank(warp: float) -> np.ndarray:
 
 
 def log_mel(x: np.ndarray, warp: float = 1.0) -> np.ndarray:
-    """Log mel energies, frames x 40, with filter edges scaled by ``warp``."""
+    """Log mel energies, frames x 40, with filter edges scaled by ``warp`` (float32 throughout, as Kaldi)."""
     x = np.asarray(x, dtype=np.float32)
     if len(x) < WINDOW:
         x = np.pad(x, (0, WINDOW - len(x)))
-    x = np.append(x[0], x[1:] - 0.97 * x[:-1]).astype(np.float32)
-    n = n_frames(len(x))
-    idx = np.arange(WINDOW)[None, :] + SHIFT * np.arange(n)[:, None]
-    frames = x[idx] * _WINDOW
-    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2 / N_FFT
-    return np.log(np.maximum(power @ _fbank(warp), 1e-10)).astype(np.float32)
+    emphasised = np.empty_like(x)
+    emphasised[0] = x[0]
+    np.subtract(x[1:], np.float32(0.97) * x[:-1], out=emphasised[1:])
+    frames = sliding_window_view(emphasised, WINDOW)[::SHIFT][:n_frames(len(x))] * _WINDOW
+    spectrum = rfft(frames, N_FFT)
+    power = (spectrum.real ** 2 + spectrum.imag ** 2) / np.float32(N_FFT)
+    return np.log(np.maximum(power @ _fbank(warp), np.float32(1e-10)))
 
 
 def deltas(feats: np.ndarray, width: int = 2) -> np.ndarray:

@@ -67,6 +67,11 @@ class AcousticModel(ABC):
             return frames, frame_bounds(len(frames))
         return segmented["pooled"], segmented["pooled_bounds"]
 
+    def inference_net(self, features_record: dict) -> torch.nn.Module:
+        """The network the backends run on this model's input from ``features_record``: ``net`` (a method may give
+        an equivalent form that is faster at inference)."""
+        return self.net
+
     # -- output ----------------------------------------------------------------------------------------
     @abstractmethod
     def decode(self, logits: torch.Tensor, padding: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray, list]]:

@@ -304,7 +304,8 @@ def peer_speed(p: dict) -> dict | None:
 
 
 def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -> dict:
-    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime, train_updates_per_s;
+    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime (the fastest arm's) and
+    e2e_x_realtime_eager, train_updates_per_s;
     with the wav2vec 2.0 summary ``w2v2`` its figures (:func:`~aitranscribe.benchmarking.results.w2v2_metrics`);
     with stage 06's ``peer`` figures, pocketsphinx_x_realtime."""
     out = {f"speedup_{arm.replace('-', '_').replace('.', '')}_bs{bs}": round(v["speedup"], 3)
@@ -314,6 +315,8 @@ def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -
     out["e2e_x_realtime"] = round(e2e[best], 1)
     out["e2e_best_arm"] = best
     out["e2e_threads"] = summary["arms"][best]["e2e"].get("threads")
+    if "eager" in e2e:
+        out["e2e_x_realtime_eager"] = round(e2e["eager"], 1)  # stock PyTorch fp32
     eager = summary["arms"]["eager"]
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)

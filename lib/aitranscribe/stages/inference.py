@@ -111,8 +111,8 @@ def _tune_scale(p: dict, model, records: dict) -> tuple[float, list]:
     items = tr.split_items(model, "valid", records)
     text_record = records["text"]
     _, phones = workers.decoders({**p, "words": False}, model, text_record, p["acoustic_scale"])
-    own = tr.transcribe(items, backends.make("eager", model.net), model, None, workers.timing(records), p["batch_size"],
-                        phones)
+    eager = backends.make("eager", model.inference_net(records["features"]))
+    own = tr.transcribe(items, eager, model, None, workers.timing(records), p["batch_size"], phones)
     scores = model.utterance_scores([it["feats"] for it in items], p["batch_size"])
     return tuning.choose_scale(text_record["word_graph"], scores, [[ph["phone"] for ph in r["phones"]] for r in own],
                                model.stay, p["tune_acoustic_scales"], text_record["word_lm"])
@@ -135,7 +135,8 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     scores = {p["backend"]: tr.score(results, items)}
     if p["backend"] != "eager":
         word_decoder, phone_decoder = workers.decoders({**p, "words": False}, model, records["text"], scale)
-        eager_results = tr.transcribe(items, backends.make("eager", model.net), model, None, workers.timing(records),
+        eager = backends.make("eager", model.inference_net(records["features"]))
+        eager_results = tr.transcribe(items, eager, model, None, workers.timing(records),
                                       p["batch_size"], phone_decoder)
         scores["eager"] = tr.score(eager_results, items)
     audio_seconds = sum(it["seconds"] for it in items)
@@ -241,7 +242,8 @@ def _references(p: dict, model, records: dict, items: list[dict], scale: float) 
         supervised = models.load(reference["checkpoint"])
         sup_scale = _tune_scale(p, supervised, records)[0] if p["tune_acoustic_scales"] else scale
         words, phones = workers.decoders(p, supervised, text_record, sup_scale)
-        results = tr.transcribe(items, backends.make("eager", supervised.net), supervised, words, workers.timing(records),
+        runner = backends.make("eager", supervised.inference_net(records["features"]))
+        results = tr.transcribe(items, runner, supervised, words, workers.timing(records),
                                 p["batch_size"], phones)
         out["supervised_reference"] = {**tr.score(results, items), "acoustic_scale": sup_scale}
     original = manifest.read(Path(records["audio_prep"]["data_dir"]) / "manifests", p["split"])
