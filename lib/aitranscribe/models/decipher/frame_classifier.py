@@ -108,6 +108,9 @@ class StackFolded(nn.Module):
         self.edge = dilation * (kernel // 2)  # frames at each end whose window reaches past the utterance
         self.span = self.edge + self.stack_context  # distinct frames read on each side of a frame
         self.folded = nn.Linear(self.dim * (2 * self.span + 1), hidden)
+        # the output layer with zero rows up to a multiple of 8 phones, sliced off: matrix products of 55 columns
+        # run ~1.4x slower than of 56 on one core here
+        self.output = nn.Linear(hidden, -(-vocab // 8) * 8)
         self.input_dim, self.vocab, self.hidden = input_dim + 1, vocab, hidden
 
     @classmethod
@@ -127,6 +130,10 @@ class StackFolded(nn.Module):
         with torch.no_grad():
             out.folded.weight.copy_(folded.reshape(net.hidden, -1))
             out.folded.bias.copy_(out.classifier.hidden_layer.bias)
+            out.output.weight.zero_()
+            out.output.bias.zero_()
+            out.output.weight[:net.vocab] = out.classifier.output.weight
+            out.output.bias[:net.vocab] = out.classifier.output.bias
         return out.eval()
 
     def config(self) -> dict:
@@ -171,7 +178,7 @@ class StackFolded(nn.Module):
         h = torch.relu(z.reshape(B, T, -1)) * keep
         for (kernel, dilation), linear in zip(net.layers[1:], net.more):
             h = torch.relu(linear(net._windows(h, kernel, dilation))) * keep
-        return net.output(h)
+        return self.output(h)[..., :self.vocab]
 
     def forward_packed(self, x: torch.Tensor, lengths) -> torch.Tensor:
         """(N, stacked dim) frames of utterances laid end to end with ``lengths`` -> (N, V) logits, as
@@ -191,11 +198,11 @@ class StackFolded(nn.Module):
                          (lengths[:, None] - 1 - ends).clamp(min=0)], 1)
         z = self._first_layer(f, f[rows].reshape(len(x), -1), starts[:, None].expand_as(pos).reshape(-1),
                               pos.reshape(-1), lengths[:, None].expand_as(pos).reshape(-1))
-        return self.classifier.output(torch.relu(z))
+        return self.output(torch.relu(z))[:, :self.vocab]
 
     def flops(self, batch: int, length: int) -> int:
         """Multiply-adds x 2 of one call on ``batch`` x ``length`` frames (the edge frames' extra work left out)."""
-        linears = [self.folded, *self.classifier.more, self.classifier.output]
+        linears = [self.folded, *self.classifier.more, self.classifier.output]  # the padded rows left out
         return 2 * batch * length * sum(layer.in_features * layer.out_features for layer in linears)
 
     def linear_form(self) -> nn.Module:
