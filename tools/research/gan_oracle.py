@@ -48,6 +48,33 @@ def recipe_of(settings: list[str]) -> control.Recipe:
     return control.with_network(recipe, **network)
 
 
+def real_segments(profile_name: str, with_labels: bool):
+    """A profile's real pooled train / valid segments, valid reference phones (report-only), its phone text, and
+    (``with_labels``) the decipher method's label per train segment from its stage-05 directory."""
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.stage import load_stage
+    from aitranscribe.models import gan
+    from aitranscribe.models.gan.training import segment_tensors
+    from aitranscribe.stages import train as train_stage
+    from aitranscribe.text.phones import read_references
+
+    profile = load_profile(REPO_ROOT / "params" / f"{profile_name}.yaml",
+                           {s.key: s.load().PARAMS for s in registry.STAGES})
+    p = profile["train"]
+    features_record, text_record = load_stage(p, "features"), load_stage(p, "text")
+    symbols = read_dictionary(text_record["dict_phn"])
+    refs = [[ph for ph in r if ph != SIL] for r in read_references(text_record["references"], "valid")]
+    text = text_tensors(text_record["phone_text"], symbols, p["gan"]["max_text_sentences"], 0)
+    info, labels = {}, None
+    if with_labels:
+        labels, chosen, seconds = gan.decipher_labels(p, train_stage.output_dir(p), features_record, text_record,
+                                                      symbols)
+        info = {"decipher_run": chosen["run"], "label_seconds": round(seconds, 1)}
+    return (segment_tensors(features_record, "train"), segment_tensors(features_record, "valid"), refs, text,
+            labels, info)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile")
@@ -59,6 +86,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root", default=str(REPO_ROOT / "data"))
     parser.add_argument("--init", choices=("random", "decipherment"), default="random")
+    parser.add_argument("--text", choices=("profile", "matched"), default="profile",
+                        help="the real side: the profile's phone text (unpaired, as a user has it) or 'matched': "
+                             "the oracle's own train transcripts with silences drawn again (the same distribution "
+                             "as the fake side: is the right answer the GAN's optimum when the text matches?)")
+    parser.add_argument("--segments", default="",
+                        help="a profile with train.gan.init: decipher whose stage 05 ran (e.g. demo-gan): train on its "
+                             "real pooled segments instead of the oracle cipher; --init decipherment then fits the "
+                             "generator to that profile's decipher-method labels (module models.gan.decipher_labels)")
     parser.add_argument("--init-noise", type=float, default=0.0,
                         help="share of the decipherment's tokens given a random phone instead (how far from the "
                              "answer the GAN can start and still reach it)")
@@ -79,11 +114,20 @@ def main() -> None:
     train, valid = segments[:len(seqs["train"])], segments[len(seqs["train"]):]
     refs = [[p for p in s if p != SIL] for s in seqs["valid"]]
     text = text_tensors(text_record["phone_text"], symbols, 0, 0)
+    if args.text == "matched":
+        where = {p: i for i, p in enumerate(symbols)}
+        again = control.oracle_sequences(manifest.read(data["manifests"], "train", check_files=False).words,
+                                         lexicon, sil_prob, seed=7)
+        text = [torch.tensor([where[p] for p in s]) for s in again]
     print(f"oracle: {len(train)} train / {len(valid)} valid sequences, {len(text)} text sentences, "
           f"{len(symbols)} symbols, <SIL> prob {sil_prob}, repeat {args.repeat}", flush=True)
     start = time.time()
     init_labels, init = None, {}
-    if args.init == "decipherment":
+    if args.segments:
+        train, valid, refs, text, init_labels, init = real_segments(args.segments, args.init == "decipherment")
+        print(f"{args.segments}: {len(train)} train / {len(valid)} valid utterances of real segments, "
+              f"{len(text)} text sentences; {init}", flush=True)
+    elif args.init == "decipherment":
         init_labels, init = control.decipherment_labels(train, text, len(symbols), seed=recipe.seed)
         if args.init_noise > 0:
             init_labels = control.corrupt_labels(train, init_labels, len(symbols), args.init_noise, recipe.seed)
@@ -96,6 +140,8 @@ def main() -> None:
     best = min(history, key=lambda e: e["per"])
     solved = next((e for e in history if e["per"] <= 0.10), None)
     row = {"name": args.name, "profile": args.profile, "repeat": args.repeat, "scale": args.scale, "dim": args.dim,
+           **({"segments": args.segments} if args.segments else {}),
+           **({"text": args.text} if args.text != "profile" else {}),
            "init": args.init, **({"init_info": init} if init else {}),
            "recipe": asdict(recipe), "final_per": history[-1]["per"], "best_per": best["per"],
            "best_update": best["update"], "seconds": round(time.time() - start, 1),

@@ -94,16 +94,12 @@ def segment_labels(frame_labels: list[np.ndarray], bounds: list[np.ndarray]) -> 
     return [np.array([np.bincount(y[a:b]).argmax() for a, b in b_utt]) for y, b_utt in zip(frame_labels, bounds)]
 
 
-def decipher_init(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
-                  p: dict) -> dict:
-    """The generator's start from the decipher method (no labels): that method trains into ``out_dir/decipher``
-    (resumed) with the profile's ``train.decipher`` settings; its selected model labels the train frames (through
-    the word graph when it trained on word labels, else its phone HMM), each pooled segment takes its frames'
-    majority label, and a generator of this run's shape is fitted to them for ``init_epochs`` epochs. Written once
-    to ``out_dir/init_generator.pt``. Returns ``{"generator": path, "seconds", "label_agreement", ...}``."""
-    path = out_dir / "init_generator.pt"
-    if path.is_file():
-        return json.loads(load_checkpoint(path)["info"])
+def decipher_labels(p: dict, out_dir: Path, features_record: dict, text_record: dict,
+                    symbols: list[str]) -> tuple[list[torch.Tensor], dict, float]:
+    """The decipher method's phone label of every train segment (no labels used): that method trains into
+    ``out_dir/decipher`` (resumed) with ``p["decipher"]``; its selected model labels the train frames (through the
+    word graph when it trained on word labels, else its phone HMM) and each pooled segment takes its frames'
+    majority. Returns ``(labels per utterance, the chosen decipher run's record, seconds of labelling)``."""
     chosen = decipher.train(p["decipher"], out_dir / "decipher", features_record, text_record, symbols, p)
     start = time.time()
     teacher = decipher.load(chosen["checkpoint"])
@@ -116,7 +112,19 @@ def decipher_init(s: dict, out_dir: Path, features_record: dict, text_record: di
         frame_labels = teacher.frame_paths(frames)
     _, bounds = read_inputs(GanModel.input, features_record, "train")
     labels = [torch.from_numpy(y.astype(np.int64)) for y in segment_labels(frame_labels, bounds)]
-    label_seconds = time.time() - start
+    return labels, chosen, time.time() - start
+
+
+def decipher_init(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
+                  p: dict) -> dict:
+    """The generator's start from the decipher method (no labels): :func:`decipher_labels`, then a generator of
+    this run's shape fitted to them for ``init_epochs`` epochs. Written once to ``out_dir/init_generator.pt``.
+    Returns ``{"generator": path, "seconds", "label_agreement", ...}``."""
+    path = out_dir / "init_generator.pt"
+    if path.is_file():
+        return json.loads(load_checkpoint(path)["info"])
+    labels, chosen, label_seconds = decipher_labels(p, out_dir, features_record, text_record, symbols)
+    start = time.time()
     torch.manual_seed(s["sweep_seeds"][0])
     generator = network.Generator(config(s, features_record, len(symbols)))
     train_x = segment_tensors(features_record, "train")
@@ -126,7 +134,7 @@ def decipher_init(s: dict, out_dir: Path, features_record: dict, text_record: di
         agree = np.mean(np.concatenate([generator(x[None])[0, :len(y)].argmax(-1).numpy() == y.numpy()
                                         for x, y in zip(train_x, labels)]))
     info = {"generator": str(path), "decipher_run": chosen["run"], "decipher_seconds": chosen["seconds"],
-            "label_seconds": round(label_seconds, 1), "fit_seconds": round(time.time() - start - label_seconds, 1),
+            "label_seconds": round(label_seconds, 1), "fit_seconds": round(time.time() - start, 1),
             "label_agreement": round(float(agree), 4), "segments": int(sum(len(y) for y in labels))}
     atomic_torch_save(path, {"generator": generator.state_dict(), "info": json.dumps(info)})
     log.info("05_train: GAN generator initialised from the decipher method's %s (%d segments, fits %.1f%% of its "
