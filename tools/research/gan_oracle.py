@@ -49,8 +49,8 @@ def recipe_of(settings: list[str]) -> control.Recipe:
 
 
 def real_segments(profile_name: str, with_labels: bool):
-    """A profile's real pooled train / valid segments, valid reference phones (report-only), its phone text, and
-    (``with_labels``) the decipher method's label per train segment from its stage-05 directory."""
+    """A profile's symbols, real pooled train / valid segments, valid reference phones (report-only), phone text,
+    and (``with_labels``) the decipher method's label per train segment from its stage-05 directory."""
     from aitranscribe.core import registry
     from aitranscribe.core.params import load_profile
     from aitranscribe.core.stage import load_stage
@@ -71,8 +71,37 @@ def real_segments(profile_name: str, with_labels: bool):
         labels, chosen, seconds = gan.decipher_labels(p, train_stage.output_dir(p), features_record, text_record,
                                                       symbols)
         info = {"decipher_run": chosen["run"], "label_seconds": round(seconds, 1)}
-    return (segment_tensors(features_record, "train"), segment_tensors(features_record, "valid"), refs, text,
+    return (symbols, segment_tensors(features_record, "train"), segment_tensors(features_record, "valid"), refs, text,
             labels, info)
+
+
+def oracle(args):
+    """The oracle cipher of ``args.profile``: its symbols, phone sequences per split, train / valid segments,
+    valid reference phones and the real side (the profile's phone text, or with ``--text matched`` the train
+    transcripts with silences drawn again)."""
+    records = Path(args.data_root) / args.profile / "stages"
+    data = json.loads((records / "data.json").read_text())
+    text_record = json.loads((records / "text.json").read_text())
+    symbols = read_dictionary(text_record["dict_phn"])
+    lexicon = read_lexicon(text_record["lexicon"])
+    sil_prob = float(Path(text_record["dir"]).name.split("-")[0].removeprefix("sil"))
+
+    def sequences(split: str, seed: int) -> list[list[str]]:
+        return control.oracle_sequences(manifest.read(data["manifests"], split, check_files=False).words, lexicon,
+                                        sil_prob, seed=seed)
+
+    seqs = {"train": sequences("train", 0), "valid": sequences("valid", 1)}
+    segments, _ = control.cipher(seqs["train"] + seqs["valid"], symbols, args.dim, args.scale, args.repeat, 0)
+    train, valid = segments[:len(seqs["train"])], segments[len(seqs["train"]):]
+    refs = [[p for p in s if p != SIL] for s in seqs["valid"]]
+    if args.text == "matched":
+        where = {p: i for i, p in enumerate(symbols)}
+        text = [torch.tensor([where[p] for p in s]) for s in sequences("train", 7)]
+    else:
+        text = text_tensors(text_record["phone_text"], symbols, 0, 0)
+    print(f"oracle: {len(train)} train / {len(valid)} valid sequences, {len(text)} text sentences, "
+          f"{len(symbols)} symbols, <SIL> prob {sil_prob}, repeat {args.repeat}", flush=True)
+    return symbols, seqs, train, valid, refs, text
 
 
 def main() -> None:
@@ -101,41 +130,25 @@ def main() -> None:
     setup_logging("INFO")
     torch.set_num_threads(args.threads)
     recipe = recipe_of(args.set)
-    records = Path(args.data_root) / args.profile / "stages"
-    data = json.loads((records / "data.json").read_text())
-    text_record = json.loads((records / "text.json").read_text())
-    symbols = read_dictionary(text_record["dict_phn"])
-    lexicon = read_lexicon(text_record["lexicon"])
-    sil_prob = float(Path(text_record["dir"]).name.split("-")[0].removeprefix("sil"))
-    seqs = {split: control.oracle_sequences(manifest.read(data["manifests"], split, check_files=False).words,
-                                            lexicon, sil_prob, seed=i)
-            for i, split in enumerate(("train", "valid"))}
-    segments, basis = control.cipher(seqs["train"] + seqs["valid"], symbols, args.dim, args.scale, args.repeat, 0)
-    train, valid = segments[:len(seqs["train"])], segments[len(seqs["train"]):]
-    refs = [[p for p in s if p != SIL] for s in seqs["valid"]]
-    text = text_tensors(text_record["phone_text"], symbols, 0, 0)
-    if args.text == "matched":
-        where = {p: i for i, p in enumerate(symbols)}
-        again = control.oracle_sequences(manifest.read(data["manifests"], "train", check_files=False).words,
-                                         lexicon, sil_prob, seed=7)
-        text = [torch.tensor([where[p] for p in s]) for s in again]
-    print(f"oracle: {len(train)} train / {len(valid)} valid sequences, {len(text)} text sentences, "
-          f"{len(symbols)} symbols, <SIL> prob {sil_prob}, repeat {args.repeat}", flush=True)
     start = time.time()
     init_labels, init = None, {}
-    if args.segments:
-        train, valid, refs, text, init_labels, init = real_segments(args.segments, args.init == "decipherment")
+    if args.segments:  # the profile's real segments: no oracle is built
+        symbols, train, valid, refs, text, init_labels, init = real_segments(args.segments,
+                                                                             args.init == "decipherment")
         print(f"{args.segments}: {len(train)} train / {len(valid)} valid utterances of real segments, "
               f"{len(text)} text sentences; {init}", flush=True)
-    elif args.init == "decipherment":
-        init_labels, init = control.decipherment_labels(train, text, len(symbols), seed=recipe.seed)
-        if args.init_noise > 0:
-            init_labels = control.corrupt_labels(train, init_labels, len(symbols), args.init_noise, recipe.seed)
-            init["noise"] = args.init_noise
-        truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs["train"]]
-        init["label_error_report_only"] = float((torch.cat(init_labels) != torch.cat(truth)).float().mean())
-        init["seconds"] = round(time.time() - start, 1)
-        print(f"decipherment labels: {init}", flush=True)
+    else:
+        symbols, seqs, train, valid, refs, text = oracle(args)
+        start = time.time()
+        if args.init == "decipherment":
+            init_labels, init = control.decipherment_labels(train, text, len(symbols), seed=recipe.seed)
+            if args.init_noise > 0:
+                init_labels = control.corrupt_labels(train, init_labels, len(symbols), args.init_noise, recipe.seed)
+                init["noise"] = args.init_noise
+            truth = [torch.tensor([symbols.index(p) for p in s]) for s in seqs["train"]]
+            init["label_error_report_only"] = float((torch.cat(init_labels) != torch.cat(truth)).float().mean())
+            init["seconds"] = round(time.time() - start, 1)
+            print(f"decipherment labels: {init}", flush=True)
     _, history = control.train(train, valid, refs, text, symbols, recipe, init_labels=init_labels)
     best = min(history, key=lambda e: e["per"])
     solved = next((e for e in history if e["per"] <= 0.10), None)
