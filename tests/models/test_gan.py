@@ -291,6 +291,43 @@ def test_model_decodes_and_times_the_extra_output(tmp_path):
     assert GanModel.load(tmp_path / "old.pt").net(x, pad).shape == (2, 5, 5)
 
 
+def test_schedule_defaults_alternate_like_fairseq_and_the_recipe_resets_d_before_each_g_step():
+    import pytest
+    from aitranscribe.core.errors import KitError
+
+    fairseq = train.Schedule()
+    assert [fairseq.is_d_step(s) for s in range(6)] == [False, True, False, True, False, True]
+    assert not any(fairseq.resets_d(s) for s in range(100))
+    recipe = train.Schedule(d_steps=5, d_reset_every=1, fake="sampled")
+    # G at step 0, then 5 D steps, G at 6, ...; a fresh D starts each block of D steps after the first
+    assert [s for s in range(20) if not recipe.is_d_step(s)] == [0, 6, 12, 18]
+    assert [s for s in range(20) if recipe.resets_d(s)] == [7, 13, 19]
+    # 2 D steps, D reset every second G update: D blocks at 1, 4, 7, 10, 13, ...; fresh at 7, 13, ...
+    assert [s for s in range(30) if train.Schedule(d_steps=2, d_reset_every=2).resets_d(s)] == [7, 13, 19, 25]
+    for bad in ({"d_steps": 0}, {"fake": "soft"}, {"temperature": 0.0}, {"d_reset_every": -1}):
+        with pytest.raises(KitError, match="GAN schedule"):
+            train.Schedule(**bad)
+
+
+def test_sampled_fake_is_one_hot_on_segments_zero_on_padding_and_passes_gradients():
+    gen = gan.Generator(CFG)
+    x, padding = batch([9, 4])
+    sampled = train.Schedule(fake="sampled")
+    logits, seen, seen_pad = train.generator_output(gen, x, padding, CFG, sampled)
+    assert torch.equal(seen.sum(-1), (~seen_pad).float())  # one phone per segment, nothing on padding
+    assert set(seen.unique().tolist()) <= {0.0, 1.0}
+    _, soft, _ = train.generator_output(gen, x, padding, CFG, train.Schedule())
+    assert soft[~seen_pad].min() > 0  # fairseq's: the softmax
+    disc = gan.Discriminator(CFG)
+    opt_g, opt_d = train.make_optimizers(gen, disc, 1e-3, 1e-3, 0.0)
+    before = gen.proj.weight.detach().clone()
+    parts = train.discriminator_step(gen, disc, opt_d, CFG, sampled, x, padding, *one_hot(
+        [torch.tensor([1, 2, 3]), torch.tensor([0, 4])], 5), clip_norm=5.0)
+    assert torch.equal(gen.proj.weight, before) and parts["grad_norm"] > 0  # D's step leaves G alone
+    parts = train.generator_step(gen, disc, opt_g, CFG, sampled, x, padding, clip_norm=5.0)
+    assert parts["grad_norm"] > 0 and not torch.equal(gen.proj.weight, before)  # straight through the samples
+
+
 def test_optimizer_step_divides_by_the_sample_size_then_clips_like_fairseq():
     """Gradients of a summed loss are divided by the batch before clipping; the norm returned is before clipping."""
     model = torch.nn.Linear(2, 1, bias=False)

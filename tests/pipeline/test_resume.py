@@ -125,7 +125,9 @@ def test_gan_started_from_the_decipher_method(scratch_params):
     text.run(_params(text, scratch_params, min_phones=1))
     tiny = {"groups": 6, "tokens": 16, "restarts": 2, "iters": 20, "refine": 1, "refine_iters": 10, "rounds": 1,
             "screen_rounds": 1, "word_rounds": 0, "epochs": 1, "hidden": 16}
-    gan = {"updates": 20, "eval_every": 10, "batch_size": 8, "disc_dim": 16, "init_epochs": 2}
+    # the control's recipe (docs/research.md): T outputs, a fresh D stepped twice before each G step, one-hot fakes
+    gan = {"updates": 20, "eval_every": 10, "batch_size": 8, "disc_dim": 16, "init_epochs": 2, "d_steps": 2,
+           "d_reset_every": 1, "fake": "sampled", "generator_crop": True}
 
     def params(init, **decipher):
         return _params(train, scratch_params, method="gan", gan={**gan, "init": init},
@@ -144,3 +146,5 @@ def test_gan_started_from_the_decipher_method(scratch_params):
     run_dir = out / "runs" / gan_training.run_name(gan_training.sweep_settings(p["gan"])[0])
     # the start is evaluated (a candidate of the selection), then every eval_every updates
     assert [e["update"] for e in json.loads((run_dir / "history.json").read_text())] == [0, 10, 20]
+    best = gan_training.load_checkpoint(run_dir / "checkpoint_best.pt")
+    assert json.loads(best["config"])["generator_crop"] is True

@@ -48,6 +48,12 @@ PARAMS = {
     "d_lr": Param(5e-4, float, "discriminator learning rate"),
     "d_weight_decay": Param(1e-4, float, "discriminator weight decay"),
     "clip_norm": Param(5.0, float, "gradient clipping norm"),
+    "d_steps": Param(1, int, "discriminator updates before each generator update (fairseq: 1); updates count both"),
+    "d_reset_every": Param(0, int, "generator updates between re-initialisations of the discriminator, 0 for never"),
+    "fake": Param("softmax", str, "what the discriminator sees of the generator: its softmax (fairseq) or one-hot "
+                  "phones sampled from it (straight-through Gumbel-softmax)", ("softmax", "sampled")),
+    "temperature": Param(1.0, float, "fake sampled: the Gumbel-softmax temperature"),
+    "generator_crop": Param(False, bool, "keep T generator outputs of an even kernel (fairseq keeps T + 1)"),
     "sweep_seeds": Param([0], list, "seeds of the sweep"),
     "sweep_code_penalty": Param([4.0], list, "code penalty weights of the sweep"),
     "sweep_gradient_penalty": Param([1.5], list, "gradient penalty weights of the sweep"),
@@ -78,7 +84,7 @@ def config(s: dict, features_record: dict, vocab: int, setting: dict | None = No
     setting = setting or {"gradient_penalty": 1.5, "code_penalty": 4.0, "smoothness": 0.5}
     return network.GanConfig(input_dim=input_dim(features_record), vocab=vocab, generator_kernel=s["generator_kernel"],
                              generator_batch_norm=s["generator_batch_norm"], disc_dim=s["disc_dim"],
-                             disc_kernel=s["disc_kernel"], disc_depth=s["disc_depth"],
+                             disc_kernel=s["disc_kernel"], disc_depth=s["disc_depth"], generator_crop=s["generator_crop"],
                              gradient_penalty=setting["gradient_penalty"], code_penalty=setting["code_penalty"],
                              smoothness=setting["smoothness"])
 
@@ -164,6 +170,7 @@ def run_job(s: dict, setting: dict, run_dir: Path, features_record: dict, text_r
     and penalty weights), where it writes, and the generator it starts from (None: random)."""
     return {**{k: s[k] for k in ("updates", "batch_size", "g_lr", "d_lr", "d_weight_decay", "clip_norm", "eval_every",
                                  "selection", "max_text_sentences")},
+            "schedule": {k: s[k] for k in ("d_steps", "d_reset_every", "fake", "temperature")},
             "log_level": log_level, "seed": setting["seed"],
             "config": asdict(config(s, features_record, len(symbols), setting)), "symbols": symbols, "threads": threads,
             "run_dir": str(run_dir), "quiet": quiet, "init_generator": init_generator,

@@ -27,7 +27,7 @@ from ..batching import one_hot, pad
 from ..decipher import decipherment as D
 from . import network as gan
 from .model import GanModel
-from .training import fit_to_labels, optimizer_step
+from .training import Schedule, discriminator_step, fit_to_labels, generator_step
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +128,6 @@ def decode(generator, segments: list[torch.Tensor], symbols: list[str]) -> list[
     return GanModel(generator.eval(), symbols).phones(segments)
 
 
-def _fake(generator, x, padding, cfg: gan.GanConfig, recipe: Recipe):
-    """(segment logits, what D sees, padding) of a batch."""
-    if recipe.join:
-        logits, probs, out_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
-    else:
-        logits = generator(x, padding)
-        probs, out_pad = torch.softmax(logits, -1), gan.output_padding(padding, logits.shape[1])
-    if recipe.fake == "sampled":
-        probs = torch.nn.functional.gumbel_softmax(logits, tau=recipe.temperature, hard=True)
-        probs = probs.masked_fill(out_pad.unsqueeze(-1), 0.0)
-    return logits, probs, out_pad
-
-
 def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: list[list[str]],
           text: list[torch.Tensor], symbols: list[str], recipe: Recipe, quiet: bool = False,
           init_labels: list[torch.Tensor] | None = None):
@@ -164,6 +151,7 @@ def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: l
     disc, opt_d = new_disc()
     opt_g = torch.optim.Adam(generator.parameters(), lr=recipe.g_lr, betas=recipe.betas, eps=1e-6)
     B = recipe.batch_size
+    schedule = Schedule(recipe.d_steps, recipe.d_reset_every, recipe.fake, recipe.temperature)
 
     def batch():
         x, padding = pad([segments[i] for i in rng.integers(0, len(segments), B)])
@@ -182,15 +170,11 @@ def train(segments: list[torch.Tensor], valid: list[torch.Tensor], valid_refs: l
         disc.train()
         for _ in range(recipe.d_steps):
             x, padding, real, real_pad = batch()
-            with torch.no_grad():
-                _, fake, fake_pad = _fake(generator, x, padding, cfg, recipe)
-            loss, d_parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
-            optimizer_step(disc, opt_d, loss, B, recipe.clip_norm)
+            d_parts = discriminator_step(generator, disc, opt_d, cfg, schedule, x, padding, real, real_pad,
+                                         recipe.clip_norm, recipe.join)
         x, padding, _, _ = batch()
-        seg_logits, fake, fake_pad = _fake(generator, x, padding, cfg, recipe)
-        loss, g_parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad, fake if recipe.fake == "sampled" else None)
-        optimizer_step(generator, opt_g, loss, B, recipe.clip_norm)
-        parts = {**d_parts, **g_parts}
+        parts = {**d_parts, **generator_step(generator, disc, opt_g, cfg, schedule, x, padding, recipe.clip_norm,
+                                             recipe.join)}
         if update % recipe.eval_every == 0 or update == recipe.updates:
             entry = {"update": update, "seconds": round(time.time() - start, 1),
                      "per": phone_error_rate(decode(generator, valid, symbols), valid_refs),

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +63,74 @@ def fit_to_labels(generator, segments: list[torch.Tensor], labels: list[torch.Te
     return generator
 
 
-def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
-               clip_norm: float) -> dict:
-    """One update: the discriminator on odd steps, the generator on even ones (fairseq's step); loss parts and the
-    gradient norm before clipping (``grad_norm``)."""
-    seg_logits, fake, fake_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
-    if step % 2 == 1:
-        loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
-        model, opt = disc, opt_d
+@dataclass(frozen=True)
+class Schedule:
+    """How the two sides take turns and what the discriminator sees. The defaults are fairseq's: one D step per
+    G step, D never re-initialised, D scores the generator's softmax. The research control's recipe (docs/research.md)
+    is ``d_steps=5, d_reset_every=1, fake="sampled"``: a fresh D trained for 5 steps before every G step, scoring
+    one-hot phones sampled from the generator (straight-through Gumbel-softmax at ``temperature``)."""
+
+    d_steps: int = 1
+    d_reset_every: int = 0        # generator updates between re-initialisations of D (0: never)
+    fake: str = "softmax"         # "softmax" (fairseq) or "sampled"
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if self.d_steps < 1 or self.d_reset_every < 0 or self.temperature <= 0 or self.fake not in ("softmax", "sampled"):
+            raise KitError(f"GAN schedule: d_steps >= 1, d_reset_every >= 0, temperature > 0 and fake softmax or "
+                           f"sampled are needed, got {self}")
+
+    def is_d_step(self, step: int) -> bool:
+        """Steps count both sides (as fairseq's updates): step 0 is G's, then ``d_steps`` of D, then G's, ..."""
+        return step % (self.d_steps + 1) != 0
+
+    def resets_d(self, step: int) -> bool:
+        """Whether D starts afresh at ``step``: the first D step after every ``d_reset_every``-th G update."""
+        rounds, phase = divmod(step, self.d_steps + 1)
+        return self.d_reset_every > 0 and phase == 1 and rounds > 0 and rounds % self.d_reset_every == 0
+
+
+def generator_output(generator, x, padding, cfg: gan.GanConfig, schedule: Schedule, join: bool = True):
+    """``(segment logits, what D sees, its padding)`` of a batch: JOIN-segmented (fairseq) or every step
+    (``join=False``); D sees the softmax or, with ``schedule.fake == "sampled"``, one-hot samples."""
+    if join:
+        logits, probs, out_pad = gan.generator_forward(generator, x, padding, cfg, training=True)
     else:
-        loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad)
-        model, opt = generator, opt_g
-    parts["grad_norm"] = optimizer_step(model, opt, loss, x.shape[0], clip_norm)
+        logits = generator(x, padding)
+        probs, out_pad = torch.softmax(logits, -1), gan.output_padding(padding, logits.shape[1])
+    if schedule.fake == "sampled":
+        probs = torch.nn.functional.gumbel_softmax(logits, tau=schedule.temperature, hard=True)
+        probs = probs.masked_fill(out_pad.unsqueeze(-1), 0.0)
+    return logits, probs, out_pad
+
+
+def discriminator_step(generator, disc, opt_d, cfg: gan.GanConfig, schedule: Schedule, x, padding, real, real_pad,
+                       clip_norm: float, join: bool = True) -> dict:
+    """One D update on a batch (the generator's side computed without gradients); its loss parts and
+    ``grad_norm`` (before clipping)."""
+    with torch.no_grad():
+        _, fake, fake_pad = generator_output(generator, x, padding, cfg, schedule, join)
+    loss, parts = gan.discriminator_loss(disc, cfg, fake, fake_pad, real, real_pad)
+    parts["grad_norm"] = optimizer_step(disc, opt_d, loss, x.shape[0], clip_norm)
     return parts
+
+
+def generator_step(generator, disc, opt_g, cfg: gan.GanConfig, schedule: Schedule, x, padding, clip_norm: float,
+                   join: bool = True) -> dict:
+    """One G update on a batch: adversarial loss on what D sees, plus the penalties on the segment logits."""
+    seg_logits, fake, fake_pad = generator_output(generator, x, padding, cfg, schedule, join)
+    loss, parts = gan.generator_loss(disc, cfg, seg_logits, fake_pad, fake if schedule.fake == "sampled" else None)
+    parts["grad_norm"] = optimizer_step(generator, opt_g, loss, x.shape[0], clip_norm)
+    return parts
+
+
+def gan_update(step: int, generator, disc, opt_g, opt_d, cfg: gan.GanConfig, x, padding, real, real_pad,
+               clip_norm: float, schedule: Schedule = Schedule()) -> dict:
+    """Step ``step`` of a run: D's or G's update as ``schedule`` says (fairseq's: D on odd steps, G on even ones);
+    loss parts and the gradient norm before clipping (``grad_norm``)."""
+    if schedule.is_d_step(step):
+        return discriminator_step(generator, disc, opt_d, cfg, schedule, x, padding, real, real_pad, clip_norm)
+    return generator_step(generator, disc, opt_g, cfg, schedule, x, padding, clip_norm)
 
 
 def run_name(setting: dict) -> str:
@@ -115,6 +170,7 @@ def train_run(job: dict) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     symbols = job["symbols"]
     cfg = gan.GanConfig(**job["config"])
+    schedule = Schedule(**job["schedule"])
     features_record, text_record = job["features_record"], job["text_record"]
     train_x = segment_tensors(features_record, "train")
     valid_x = segment_tensors(features_record, "valid")
@@ -174,8 +230,11 @@ def train_run(job: dict) -> dict:
         disc.train()
         x, padding = pad([train_x[i] for i in rng.integers(0, len(train_x), job["batch_size"])])
         real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), job["batch_size"])], cfg.vocab)
+        if schedule.resets_d(step):
+            disc = gan.Discriminator(cfg)
+            opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])[1]
         losses.update(gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad,
-                                 job["clip_norm"]))
+                                 job["clip_norm"], schedule))
         step += 1
         bar.update(1)
         if step % job["eval_every"] == 0 or step == job["updates"]:
