@@ -1,4 +1,5 @@
 """Benchmark bookkeeping: statistics, binding, equal-output check, speedups (no timing is asserted)."""
+import numpy as np
 import pytest
 
 from aitranscribe.benchmarking import results
@@ -45,3 +46,24 @@ def test_fewer_than_20_repeats_is_refused(scratch_params):
     p = validate({**scratch_params, "repeats": 5}, stage_spec(benchmark.PARAMS), "test")
     with pytest.raises(KitError, match="at least 20"):
         benchmark.run(p)
+
+
+def test_end_to_end_rounds_merge_into_one_median_and_keep_each_rounds_speed():
+    def round_result(totals, features):
+        stages = {"features": {"samples": features, **results.summarize(features)},
+                  "model": {"samples": [t - f for t, f in zip(totals, features)],
+                            **results.summarize([t - f for t, f in zip(totals, features)])}}
+        return {"audio_seconds": 10.0, "utterances": 2, "threads": 1, "stages": stages,
+                "total": {"samples": totals, **results.summarize(totals)},
+                "x_realtime": 10.0 / float(np.median(totals))}
+
+    fast, slow = round_result([0.01, 0.01, 0.012], [0.004] * 3), round_result([0.02, 0.03, 0.02], [0.008] * 3)
+    merged = benchmark.merged_e2e([fast, slow])
+    assert merged["total"]["n"] == 6 and merged["stages"]["features"]["n"] == 6
+    assert merged["total"]["median"] == pytest.approx(0.016)  # the median of all six, not of the round medians
+    assert merged["x_realtime"] == pytest.approx(10.0 / 0.016)
+    assert merged["x_realtime_rounds"] == pytest.approx([1000.0, 500.0])
+    assert merged["stages"]["features"]["median"] == pytest.approx(0.006)
+    metrics = benchmark.metrics({"arms": {"eager": {"model": {}, "e2e": merged}}})
+    assert metrics["e2e_x_realtime_eager"] == pytest.approx(625.0)
+    assert (metrics["e2e_x_realtime_eager_slowest_round"], metrics["e2e_x_realtime_eager_fastest_round"]) == (500.0, 1000.0)

@@ -162,7 +162,8 @@ def _e2e(spec, runner, model, records) -> dict:
                 stages[k].append(t[k])
             e2e.append(sum(t.values()))
     seconds = sum(len(x) for x in utterances) / audio.TARGET_SR
-    return {"audio_seconds": seconds, "utterances": n, "stages": {k: summarize(v) for k, v in stages.items()},
+    return {"audio_seconds": seconds, "utterances": n,
+            "stages": {k: {"samples": v, **summarize(v)} for k, v in stages.items()},
             "total": {"samples": e2e, **summarize(e2e)}, "x_realtime": seconds / float(np.median(e2e))}
 
 

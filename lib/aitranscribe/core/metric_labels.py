@@ -63,6 +63,8 @@ LABELS = {  # "<stage>.<name>": (label, how the value is shown)
     "benchmark.e2e_x_realtime": ("end to end, times real time (fastest arm)", PLAIN),
     "benchmark.e2e_best_arm": ("fastest arm end to end", PLAIN),
     "benchmark.e2e_x_realtime_eager": ("end to end, times real time (stock PyTorch fp32 eager)", PLAIN),
+    "benchmark.e2e_x_realtime_eager_slowest_round": ("the same, its slowest round (the machine's slow phase)", PLAIN),
+    "benchmark.e2e_x_realtime_eager_fastest_round": ("the same, its fastest round", PLAIN),
     "benchmark.e2e_threads": ("threads end to end", PLAIN),
     "benchmark.train_updates_per_s": ("GAN training updates per second (model's sizes)", PLAIN),
     "benchmark.train_updates_per_s_paper_sizes": ("GAN training updates per second (paper's sizes)", PLAIN),

@@ -3,8 +3,10 @@
 Protocol: each arm (a backend in an environment) runs in its own process (``python -m
 aitranscribe.benchmarking.arm``), bound to the same cores and memory node (``numactl`` when present, else
 ``taskset``; the binding is recorded), with the same thread count (``threads`` for the acoustic model and
-training; the end-to-end run, one utterance at a time, in a second process with ``e2e_threads``: with
-two threads the small per-utterance operations spent most of their time handing work between threads); warm-up calls are discarded; every
+training; the end-to-end run, one utterance at a time, in other processes with ``e2e_threads``: with
+two threads the small per-utterance operations spent most of their time handing work between threads; its repeats
+run in ``e2e_rounds`` rounds, every arm in turn, so a change of the machine's speed reaches all arms alike and the
+rounds' spread is reported); warm-up calls are discarded; every
 measurement is repeated ``repeats`` times and reported as median, quartiles and p90 with the raw samples
 kept; everything runs under ``torch.inference_mode()``. Before any speedup is shown, every arm's PER on
 the test split must equal the eager arm's within ``per_tolerance``. The machine (lscpu), versions and
@@ -60,6 +62,8 @@ PARAMS = {
     "threads": Param(0, int, "threads per arm for the acoustic model and training, 0 for all bound cores"),
     "e2e_threads": Param(1, int, "threads of the end-to-end run, one utterance at a time"),
     "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
+    "e2e_rounds": Param(4, int, "the end-to-end repeats split into this many processes per arm, the arms taking "
+                                "turns: a change of the machine's speed during the stage reaches every arm alike"),
     "train_updates": Param(10, int, "timed GAN updates for training throughput, at the model's and the paper's sizes"),
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted"),
@@ -119,18 +123,42 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
                 "repeats": p["repeats"], "warmup": p["warmup"], "e2e": False, "e2e_utterances": p["e2e_utterances"],
                 "train_updates": p["train_updates"], "train_batch_size": p["train_batch_size"]}
         try:
-            result = _worker(python, prefix, bound, spec, out_dir / "raw" / f"{arm}.json")
-            # end to end in a process of its own: thread pools are fixed when numpy and torch start
-            e2e_spec = {**spec, "threads": p["e2e_threads"], "e2e": True, "train_updates": 0}
-            result["e2e"] = _worker(python, prefix, bound, e2e_spec, out_dir / "raw" / f"{arm}-e2e.json")["e2e"]
+            arms[arm] = _worker(python, prefix, bound, spec, out_dir / "raw" / f"{arm}.json")
         except KitError as exc:
             skipped[arm] = str(exc)
-            continue
-        arms[arm] = result
+    # end to end in processes of their own (thread pools are fixed when numpy and torch start), in rounds: every
+    # arm's share of the repeats in turn, so the arms see the machine in the same phases
+    rounds = max(1, p["e2e_rounds"])
+    per_round = -(-p["repeats"] // rounds)
+    e2e = {arm: [] for arm in arms}
+    for k in range(rounds):
+        for arm in [a for a in e2e if a not in skipped]:
+            spec = {"arm": arm, "threads": p["e2e_threads"], "records": records, "batch_sizes": [], "repeats": per_round,
+                    "warmup": p["warmup"], "e2e": True, "e2e_utterances": p["e2e_utterances"], "train_updates": 0,
+                    "train_batch_size": p["train_batch_size"]}
+            try:
+                e2e[arm].append(_worker(_python_for(arm), prefix, bound, spec,
+                                        out_dir / "raw" / f"{arm}-e2e-round{k + 1}.json")["e2e"])
+            except KitError as exc:
+                skipped[arm] = str(exc)
+    arms = {arm: {**r, "e2e": merged_e2e(e2e[arm])} for arm, r in arms.items() if arm not in skipped}
     if "eager" not in arms:
         raise KitError(f"the eager arm is the reference and did not run: {skipped.get('eager')}")
     return {"machine": machine.cpu(), "binding": bound, "threads": threads, "arms": arms, "skipped": skipped,
             "params": {k: p[k] for k in PARAMS}}
+
+
+def merged_e2e(rounds: list[dict]) -> dict:
+    """One arm's end-to-end result from its rounds (each a worker's ``e2e``): the samples of all rounds, their
+    summaries, x real time from the median of all, and each round's own x real time (the spread over the run)."""
+    first = rounds[0]
+    totals = [t for r in rounds for t in r["total"]["samples"]]
+    stages = {k: [t for r in rounds for t in r["stages"][k]["samples"]] for k in first["stages"]}
+    return {**{k: first[k] for k in ("audio_seconds", "utterances", "threads")},
+            "stages": {k: {"samples": v, **results.summarize(v)} for k, v in stages.items()},
+            "total": {"samples": totals, **results.summarize(totals)},
+            "x_realtime": first["audio_seconds"] / float(np.median(totals)),
+            "x_realtime_rounds": [r["x_realtime"] for r in rounds]}
 
 
 def _last_json(stdout: str, label: str) -> dict:
@@ -304,8 +332,8 @@ def peer_speed(p: dict) -> dict | None:
 
 
 def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -> dict:
-    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime (the fastest arm's) and
-    e2e_x_realtime_eager, train_updates_per_s;
+    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime (the fastest arm's),
+    e2e_x_realtime_eager with its slowest and fastest round, train_updates_per_s;
     with the wav2vec 2.0 summary ``w2v2`` its figures (:func:`~aitranscribe.benchmarking.results.w2v2_metrics`);
     with stage 06's ``peer`` figures, pocketsphinx_x_realtime."""
     out = {f"speedup_{arm.replace('-', '_').replace('.', '')}_bs{bs}": round(v["speedup"], 3)
@@ -317,6 +345,10 @@ def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -
     out["e2e_threads"] = summary["arms"][best]["e2e"].get("threads")
     if "eager" in e2e:
         out["e2e_x_realtime_eager"] = round(e2e["eager"], 1)  # stock PyTorch fp32
+        spread = summary["arms"]["eager"]["e2e"].get("x_realtime_rounds")
+        if spread:  # how the machine's speed moved during the stage: the slowest and fastest round
+            out["e2e_x_realtime_eager_slowest_round"] = round(min(spread), 1)
+            out["e2e_x_realtime_eager_fastest_round"] = round(max(spread), 1)
     eager = summary["arms"]["eager"]
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
