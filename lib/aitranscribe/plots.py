@@ -250,8 +250,10 @@ def benchmark_overview(summary: dict):
     if e2e:
         shares = {k: v["median"] for k, v in e2e["stages"].items()}
         ax.pie(list(shares.values()), labels=[f"{k}\n{1000 * v:.0f} ms" for k, v in shares.items()], autopct="%1.0f%%")
+        rounds = e2e.get("x_realtime_rounds") or []
+        spread = f"; rounds {min(rounds):.0f}-{max(rounds):.0f}x" if len(rounds) > 1 else ""
         ax.set_title(f"End to end, eager, {e2e.get('threads', '?')} thread(s): {e2e['x_realtime']:.0f}x real time "
-                     f"({e2e['utterances']} utterances)", fontsize=9)
+                     f"({e2e['utterances']} utterances{spread})", fontsize=9)
     fig.tight_layout()
     plt.close(fig)
     return fig
