@@ -62,7 +62,7 @@ PARAMS = {
     "threads": Param(0, int, "threads per arm for the acoustic model and training, 0 for all bound cores"),
     "e2e_threads": Param(1, int, "threads of the end-to-end run, one utterance at a time"),
     "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
-    "e2e_rounds": Param(4, int, "the end-to-end repeats split into this many processes per arm, the arms taking "
+    "e2e_rounds": Param(2, int, "the end-to-end repeats split into this many processes per arm, the arms taking "
                                 "turns: a change of the machine's speed during the stage reaches every arm alike"),
     "train_updates": Param(10, int, "timed GAN updates for training throughput, at the model's and the paper's sizes"),
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
