@@ -110,7 +110,7 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     cores = sorted(os.sched_getaffinity(0))
     prefix, bound = machine.binding(cores)
     threads = p["threads"] or len(cores)
-    arms, skipped = {}, {}
+    arms, skipped, specs = {}, {}, {}
     for arm in p["arms"]:
         if arm not in STOCK_ARMS + INTEL_ARMS:
             raise KitError(f"unknown arm {arm!r}; choose from {list(STOCK_ARMS + INTEL_ARMS)}")
@@ -119,11 +119,12 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
             skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
             log.warning("arm %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
             continue
-        spec = {"arm": arm, "threads": threads, "records": records, "batch_sizes": [int(b) for b in p["batch_sizes"]],
-                "repeats": p["repeats"], "warmup": p["warmup"], "e2e": False, "e2e_utterances": p["e2e_utterances"],
-                "train_updates": p["train_updates"], "train_batch_size": p["train_batch_size"]}
+        specs[arm] = {"arm": arm, "threads": threads, "records": records,
+                      "batch_sizes": [int(b) for b in p["batch_sizes"]], "repeats": p["repeats"], "warmup": p["warmup"],
+                      "e2e": False, "e2e_utterances": p["e2e_utterances"], "train_updates": p["train_updates"],
+                      "train_batch_size": p["train_batch_size"]}
         try:
-            arms[arm] = _worker(python, prefix, bound, spec, out_dir / "raw" / f"{arm}.json")
+            arms[arm] = _worker(python, prefix, bound, specs[arm], out_dir / "raw" / f"{arm}.json")
         except KitError as exc:
             skipped[arm] = str(exc)
     # end to end in processes of their own (thread pools are fixed when numpy and torch start), in rounds: every
@@ -133,9 +134,8 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     e2e = {arm: [] for arm in arms}
     for k in range(rounds):
         for arm in [a for a in e2e if a not in skipped]:
-            spec = {"arm": arm, "threads": p["e2e_threads"], "records": records, "batch_sizes": [], "repeats": per_round,
-                    "warmup": p["warmup"], "e2e": True, "e2e_utterances": p["e2e_utterances"], "train_updates": 0,
-                    "train_batch_size": p["train_batch_size"]}
+            spec = {**specs[arm], "threads": p["e2e_threads"], "batch_sizes": [], "repeats": per_round, "e2e": True,
+                    "train_updates": 0}
             try:
                 e2e[arm].append(_worker(_python_for(arm), prefix, bound, spec,
                                         out_dir / "raw" / f"{arm}-e2e-round{k + 1}.json")["e2e"])

@@ -36,8 +36,12 @@ from .model import GanModel
 def make_optimizers(generator, disc, g_lr: float, d_lr: float, d_weight_decay: float):
     """fairseq w2vu's Adam settings (betas 0.5/0.98, eps 1e-6); no weight decay on the generator."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=g_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=0.0)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=d_weight_decay)
-    return opt_g, opt_d
+    return opt_g, disc_optimizer(disc, d_lr, d_weight_decay)
+
+
+def disc_optimizer(disc, d_lr: float, d_weight_decay: float):
+    """The discriminator's Adam (fairseq's settings), also for a re-initialised discriminator."""
+    return torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.98), eps=1e-6, weight_decay=d_weight_decay)
 
 
 def optimizer_step(model, opt, loss: torch.Tensor, sample_size: int, clip_norm: float) -> float:
@@ -232,7 +236,7 @@ def train_run(job: dict) -> dict:
         real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), job["batch_size"])], cfg.vocab)
         if schedule.resets_d(step):
             disc = gan.Discriminator(cfg)
-            opt_d = make_optimizers(generator, disc, job["g_lr"], job["d_lr"], job["d_weight_decay"])[1]
+            opt_d = disc_optimizer(disc, job["d_lr"], job["d_weight_decay"])
         losses.update(gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad,
                                  job["clip_norm"], schedule))
         step += 1
