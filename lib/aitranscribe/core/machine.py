@@ -69,7 +69,8 @@ def flops_per_cycle(flags, precision: str) -> int:
     so its AVX-512 figures are an upper bound):
 
     * fp32: AVX-512 (``avx512f``) 2 pipes x 16 lanes x 2 = 64; AVX2 + FMA 2 x 8 x 2 = 32; else SSE 2 x 4 x 2 = 16.
-    * bf16: AMX (``amx_bf16``) 1,024 (a 16x32 by 32x16 tile product, 16,384 multiply-adds, every 16 cycles);
+    * bf16: AMX (``amx_bf16``) 1,024 (TDPBF16PS: a 16x32 by 32x16 tile product, 8,192 multiply-adds, every 16
+      cycles);
       ``avx512_bf16`` (VDPBF16PS: two bf16 products per fp32 lane) 2x fp32 = 128; without either, bf16 is
       computed in fp32, so the fp32 figure.
     * int8: AMX (``amx_int8``) 2,048; VNNI (``avx512_vnni``: VPDPBUSD, four int8 products per 32-bit lane) 4x the

@@ -108,13 +108,21 @@ def _activation(name):
     raise ValueError(f"unsupported activation {name!r}")
 
 
+CHANNEL_NORM_FORMS = ("transpose", "reduce")
+
+
 class _ConvBlock(nn.Module):
-    """Conv1d -> optional norm (group norm with one group per channel, or layer norm over channels) -> GELU."""
+    """Conv1d -> optional norm (group norm with one group per channel, or layer norm over channels) -> GELU.
+
+    The layer norm over channels has two forms with the same result (to fp32 rounding): ``transpose`` (fairseq's:
+    to (B, T, C), ``layer_norm``, back) and ``reduce`` (mean and variance over the channel axis in place). Which is
+    faster depends on the backend: see :func:`use_channel_norm`."""
 
     def __init__(self, n_in, n_out, kernel, stride, bias, norm):
         super().__init__()
         self.conv = nn.Conv1d(n_in, n_out, kernel, stride=stride, bias=bias)
         self.norm_kind = norm
+        self.channel_norm = "transpose"
         if norm == "group":
             self.norm = nn.GroupNorm(n_out, n_out, affine=True)
         elif norm == "layer":
@@ -126,9 +134,24 @@ class _ConvBlock(nn.Module):
         x = self.conv(x)
         if self.norm_kind == "group":
             x = self.norm(x)
+        elif self.norm_kind == "layer" and self.channel_norm == "reduce":
+            centred = x - x.mean(1, keepdim=True)
+            scale = torch.rsqrt((centred * centred).mean(1, keepdim=True) + self.norm.eps)
+            x = centred * scale * self.norm.weight[:, None] + self.norm.bias[:, None]
         elif self.norm_kind == "layer":
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         return F.gelu(x)
+
+
+def use_channel_norm(model: nn.Module, form: str) -> nn.Module:
+    """Set the form of every conv block's layer norm over channels in ``model`` (``transpose`` or ``reduce``, see
+    :class:`_ConvBlock`); returns ``model``. Only LARGE-style front ends (``extractor_mode: layer_norm``) have one."""
+    if form not in CHANNEL_NORM_FORMS:
+        raise ValueError(f"channel norm form must be one of {CHANNEL_NORM_FORMS}, not {form!r}")
+    for block in model.modules():
+        if isinstance(block, _ConvBlock):
+            block.channel_norm = form
+    return model
 
 
 class _FeatureExtractor(nn.Module):

@@ -26,6 +26,10 @@ arm                 precision  env    how
 ``ipex``            fp32      intel  ``ipex.optimize`` + TorchScript trace and freeze (IPEX's inference recipe)
 ``ipex-bf16``       bf16      intel  the same with ``dtype=torch.bfloat16`` under autocast
 =================  ========  =====  =====================================================================
+
+LARGE-style front ends normalise every conv block's output over channels; ``fp32``, ``openvino`` and
+``openvino-bf16`` run that norm as a reduction over the channel axis, the others as fairseq's transposes
+(:data:`CHANNEL_NORM`, measured).
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import KitError
+from . import wav2vec2
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +242,15 @@ FACTORIES = {
 }
 
 
+# The form of the conv front end's layer norm over channels (LARGE-style models) each arm runs fastest with, measured
+# side by side on LARGE to layer 14, 10 s at batch 1, 2 threads (Xeon with AMX, 2026-12-02; x real time transpose ->
+# reduce): OpenVINO bf16 26.0 -> 36.1 (its CPU plugin ran the four (B, C, T) <-> (B, T, C) transposes of every
+# block with a reference kernel: 35% of the call), eager fp32 8.5 -> 9.1; eager bf16 16.5 -> 15.7 (autocast keeps
+# layer_norm in fp32, the reduce form runs in bf16), and NNCF's int8 model of the reduce form gave garbage (cosine
+# 0.0-0.06 with the fp32 output, with or without the norm's nodes ignored), so the other arms keep fairseq's form.
+CHANNEL_NORM = {"fp32": "reduce", "openvino": "reduce", "openvino-bf16": "reduce"}
+
+
 def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
     """The callable of ``arm`` for ``model`` up to ``layer``; ``calibration``: a few waveforms (numpy or tensors,
     (B, samples)) used as example input and, by the int8 arms, to calibrate; ``threads``: OpenVINO's thread count
@@ -246,6 +260,7 @@ def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
     if not calibration:
         raise KitError("wav2vec 2.0 arms need at least one example waveform")
     log.info("wav2vec 2.0 arm %s: preparing (torch %s)", arm, torch.__version__)
+    wav2vec2.use_channel_norm(model, CHANNEL_NORM.get(arm, "transpose"))
     return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads)
 
 
