@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_rows", 500):
         print(results.w2v2_table(summary).drop(columns=["weights", "torch"], errors="ignore"))
-    print(results.w2v2_note(summary))
+    print(results.w2v2_note(summary).data)
     print(json.dumps(results.w2v2_metrics(summary), indent=1))
     print(f"output: {record['dir']}")
     return 0

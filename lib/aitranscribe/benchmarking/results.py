@@ -193,9 +193,12 @@ def w2v2_metrics(summary: dict) -> dict:
     return out
 
 
-def w2v2_note(summary: dict) -> str:
+def w2v2_note(summary: dict):
     """What the table's peaks and weights are: the CPU, its clock and flags, the peak of each precision, the
-    compute per second of audio of each architecture and where its weights came from."""
+    compute per second of audio of each architecture and where its weights came from; Markdown text (its ``.data``
+    is the string), so that the report shows prose, not a quoted string."""
+    from IPython.display import Markdown
+
     info = summary["machine"]
     flags = [f for f in info.get("flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni",
                                                         "amx_bf16", "amx_int8")]
@@ -209,6 +212,6 @@ def w2v2_note(summary: dict) -> str:
         per_second = f["total"] / (int(next(iter(m["flops"]))) * summary["audio"]["seconds_each"])
         text += (f"{arch} up to layer {m['layer']}: {per_second:.3g} GFLOP per second of audio "
                  f"(front end {f['conv'] / f['total']:.0%}); weights: {m['weights']}. ")
-    return text + (f"Fidelity: the layer's output against the fp32 arm's on the same {summary['audio']['waveforms']} "
-                   f"waveforms of {summary['audio']['seconds_each']:g} s; an arm passes with a mean per-frame cosine "
-                   f">= {summary['min_cosine']}.")
+    return Markdown(text + (f"Fidelity: the layer's output against the fp32 arm's on the same "
+                            f"{summary['audio']['waveforms']} waveforms of {summary['audio']['seconds_each']:g} s; an "
+                            f"arm passes with a mean per-frame cosine >= {summary['min_cosine']}."))
