@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from aitranscribe.core.errors import BadInputError, KitError
-from aitranscribe.features.wav2vec2 import extract, load_wav2vec2, use_channel_norm
+from aitranscribe.features.wav2vec2 import extract, load_wav2vec2, use_front_end_form
 from support.w2v_checkpoints import save_tiny_checkpoint
 
 FRAMES_8000 = 199  # 8000 samples through CONV: 1599 -> 799 -> 399 -> 199
@@ -154,19 +154,28 @@ def test_final_layer_norm_only_without_layer_for_layer_norm_first(tmp_path):
     assert torch.equal(extract(model, _wav(), 1), extract(model, _wav(), None))
 
 
-def test_channel_norm_forms_agree(tmp_path):
-    """The conv front end's layer norm over channels: fairseq's transposes and the in-place reduction give the same
-    features (LARGE-style extractor); a form that does not exist is refused by name."""
+def test_front_end_forms_agree(tmp_path):
+    """The conv front end run as fairseq's (B, C, T) with transposes around the layer norm, with the norm as a
+    reduction over channels, and in (B, T, C) layout with the convolutions as matrix products: the same features
+    (LARGE-style extractor, batched); a BASE-style front end (no layer norms) keeps its one form; an unknown form
+    is refused by name."""
     path = tmp_path / "w.pt"
     save_tiny_checkpoint(path, "cfg", False, layers=2, layer_norm_first=True, extractor_mode="layer_norm", seed=3)
     model = load_wav2vec2(path)
-    wav = _wav() * 5 + 0.2  # away from zero mean and unit scale, so the norm has work to do
-    transposed = extract(use_channel_norm(model, "transpose"), wav, 1)
-    reduced = extract(use_channel_norm(model, "reduce"), wav, 1)
-    assert torch.allclose(transposed, reduced, atol=1e-5, rtol=1e-4)
-    assert {b.channel_norm for b in model.feature_extractor.blocks} == {"reduce"}
-    with pytest.raises(ValueError, match="channel norm form"):
-        use_channel_norm(model, "fused")
+    wav = np.stack([_wav() * 5 + 0.2, _wav(seed=1) * 0.3 - 0.1])  # away from zero mean and unit scale
+    features = {form: extract(use_front_end_form(model, form), wav, 1) for form in ("transpose", "reduce", "time_major")}
+    assert model.feature_extractor.time_major
+    for form in ("reduce", "time_major"):
+        assert features[form].shape == features["transpose"].shape
+        assert torch.allclose(features[form], features["transpose"], atol=1e-5, rtol=1e-4), form
+    base = tmp_path / "base.pt"
+    save_tiny_checkpoint(base, "cfg", False, layers=2, layer_norm_first=False)
+    base_model = load_wav2vec2(base)
+    reference = extract(base_model, _wav(), 1)
+    assert not use_front_end_form(base_model, "time_major").feature_extractor.time_major
+    assert torch.equal(extract(base_model, _wav(), 1), reference)
+    with pytest.raises(ValueError, match="front-end form"):
+        use_front_end_form(model, "fused")
 
 
 # ---------------------------------------------------------------------------------------------- input

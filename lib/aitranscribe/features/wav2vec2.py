@@ -108,15 +108,16 @@ def _activation(name):
     raise ValueError(f"unsupported activation {name!r}")
 
 
-CHANNEL_NORM_FORMS = ("transpose", "reduce")
+FRONT_END_FORMS = ("transpose", "reduce", "time_major")
 
 
 class _ConvBlock(nn.Module):
     """Conv1d -> optional norm (group norm with one group per channel, or layer norm over channels) -> GELU.
 
     The layer norm over channels has two forms with the same result (to fp32 rounding): ``transpose`` (fairseq's:
-    to (B, T, C), ``layer_norm``, back) and ``reduce`` (mean and variance over the channel axis in place). Which is
-    faster depends on the backend: see :func:`use_channel_norm`."""
+    to (B, T, C), ``layer_norm``, back) and ``reduce`` (mean and variance over the channel axis in place); and
+    :meth:`forward_time_major` runs the block in (B, T, C) layout. Which is fastest depends on the backend: see
+    :func:`use_front_end_form`."""
 
     def __init__(self, n_in, n_out, kernel, stride, bias, norm):
         super().__init__()
@@ -142,15 +143,27 @@ class _ConvBlock(nn.Module):
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         return F.gelu(x)
 
+    def forward_time_major(self, x):
+        """(B, T, C_in) -> (B, T', C_out), layer-norm blocks only: the convolution as its strided windows times the
+        kernel (a matrix product), the norm over the last axis; no layout change anywhere."""
+        kernel, stride = self.conv.kernel_size[0], self.conv.stride[0]
+        windows = x.unfold(1, kernel, stride).flatten(2)  # (B, T', C_in * kernel), in the kernel's own order
+        return F.gelu(self.norm(F.linear(windows, self.conv.weight.flatten(1), self.conv.bias)))
 
-def use_channel_norm(model: nn.Module, form: str) -> nn.Module:
-    """Set the form of every conv block's layer norm over channels in ``model`` (``transpose`` or ``reduce``, see
-    :class:`_ConvBlock`); returns ``model``. Only LARGE-style front ends (``extractor_mode: layer_norm``) have one."""
-    if form not in CHANNEL_NORM_FORMS:
-        raise ValueError(f"channel norm form must be one of {CHANNEL_NORM_FORMS}, not {form!r}")
-    for block in model.modules():
-        if isinstance(block, _ConvBlock):
-            block.channel_norm = form
+
+def use_front_end_form(model: nn.Module, form: str) -> nn.Module:
+    """Set how ``model``'s conv front end runs (same features to fp32 rounding): ``transpose`` (fairseq's),
+    ``reduce`` (the layer norm over channels as a reduction in place) or ``time_major`` (every block in (B, T, C)
+    layout, :meth:`_ConvBlock.forward_time_major`). Only LARGE-style front ends (``extractor_mode: layer_norm``)
+    have a layer norm per block; for the others every form is fairseq's. Returns ``model``."""
+    if form not in FRONT_END_FORMS:
+        raise ValueError(f"front-end form must be one of {FRONT_END_FORMS}, not {form!r}")
+    for extractor in model.modules():
+        if isinstance(extractor, _FeatureExtractor):
+            layer_norms = all(b.norm_kind == "layer" for b in extractor.blocks)
+            extractor.time_major = form == "time_major" and layer_norms
+            for block in extractor.blocks:
+                block.channel_norm = "reduce" if form == "reduce" else "transpose"
     return model
 
 
@@ -166,8 +179,14 @@ class _FeatureExtractor(nn.Module):
             blocks.append(_ConvBlock(n_in, dim, kernel, stride, s.conv_bias, norm))
             n_in = dim
         self.blocks = nn.ModuleList(blocks)
+        self.time_major = False  # see use_front_end_form
 
     def forward(self, wav):  # (B, T) -> (B, C, frames)
+        if self.time_major:
+            x = wav.unsqueeze(-1)
+            for block in self.blocks:
+                x = block.forward_time_major(x)
+            return x.transpose(1, 2)  # a view; the encoder transposes it back
         x = wav.unsqueeze(1)
         for block in self.blocks:
             x = block(x)

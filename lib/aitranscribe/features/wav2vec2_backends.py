@@ -27,9 +27,9 @@ arm                 precision  env    how
 ``ipex-bf16``       bf16      intel  the same with ``dtype=torch.bfloat16`` under autocast
 =================  ========  =====  =====================================================================
 
-LARGE-style front ends normalise every conv block's output over channels; ``fp32``, ``openvino`` and
-``openvino-bf16`` run that norm as a reduction over the channel axis, the others as fairseq's transposes
-(:data:`CHANNEL_NORM`, measured).
+LARGE-style front ends normalise every conv block's output over channels; ``fp32``, ``bf16``, ``openvino`` and
+``openvino-bf16`` run those blocks in (B, T, C) layout (each convolution as a matrix product over its strided
+windows), the others as fairseq's (B, C, T) with transposes around the norm (:data:`FRONT_END_FORM`, measured).
 """
 from __future__ import annotations
 
@@ -244,13 +244,15 @@ FACTORIES = {
 }
 
 
-# The form of the conv front end's layer norm over channels (LARGE-style models) each arm runs fastest with, measured
-# side by side on LARGE to layer 14, 10 s at batch 1, 2 threads (Xeon with AMX, 2026-12-02; x real time transpose ->
-# reduce): OpenVINO bf16 26.0 -> 36.1 (its CPU plugin ran the four (B, C, T) <-> (B, T, C) transposes of every
-# block with a reference kernel: 35% of the call), eager fp32 8.5 -> 9.1; eager bf16 16.5 -> 15.7 (autocast keeps
-# layer_norm in fp32, the reduce form runs in bf16), and NNCF's int8 model of the reduce form gave garbage (cosine
-# 0.0-0.06 with the fp32 output, with or without the norm's nodes ignored), so the other arms keep fairseq's form.
-CHANNEL_NORM = {"fp32": "reduce", "openvino": "reduce", "openvino-bf16": "reduce"}
+# How each arm runs the conv front end of LARGE-style models (wav2vec2.use_front_end_form), measured side by side
+# on LARGE to layer 14, 10 s at batch 1, 2 threads (Xeon with AMX, 2026-12-02), x real time fairseq's transposes ->
+# the norm as a channel reduction -> the blocks in (B, T, C) layout: eager fp32 8.5 -> 9.1 -> 10.3; eager bf16 16.5
+# -> 15.7 -> 29.5 (the convolutions become bf16 matrix products on AMX); OpenVINO fp32 10.1 -> 11.5 -> 12.0;
+# OpenVINO bf16 26.0 -> 33.4-36.2 -> 38.9 (its CPU plugin ran the transposes with a reference kernel). The other
+# arms keep fairseq's form: NNCF's int8 model of the reduction gave garbage (cosine 0.0-0.06), and the compiled,
+# int8 and IPEX arms were not measured with the others.
+FRONT_END_FORM = {"fp32": "time_major", "bf16": "time_major", "openvino": "time_major",
+                  "openvino-bf16": "time_major"}
 
 
 def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
@@ -262,7 +264,7 @@ def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
     if not calibration:
         raise KitError("wav2vec 2.0 arms need at least one example waveform")
     log.info("wav2vec 2.0 arm %s: preparing (torch %s)", arm, torch.__version__)
-    wav2vec2.use_channel_norm(model, CHANNEL_NORM.get(arm, "transpose"))
+    wav2vec2.use_front_end_form(model, FRONT_END_FORM.get(arm, "transpose"))
     return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads)
 
 
