@@ -144,6 +144,29 @@ def test_intel_arm_fidelity_through_the_worker(tiny, tmp_path, arm):
     assert result["fidelity"]["cosine_mean"] >= cosine and result["fidelity"]["rel_error"] <= rel
 
 
+@pytest.mark.parametrize("arm", ["openvino", "openvino-bf16"])
+def test_openvino_arm_compiles_the_static_shapes_it_is_given_and_runs_any_other(tiny, arm):
+    _, model, wavs, reference = tiny
+    try:
+        run = wav2vec2_backends.make(arm, model, 1, [wavs[:1]], shapes=[(2, 16000), (2, 16000)])
+    except wav2vec2_backends.ArmUnavailable as exc:
+        pytest.skip(str(exc))
+    assert run.static_shapes == [(2, 16000)]
+    cosine, rel = BARS[wav2vec2_backends.ARMS[arm][0]]
+    fid = wav2vec2_backends.fidelity(run(torch.from_numpy(wavs)), reference)  # the static model
+    assert fid["cosine_mean"] >= cosine and fid["rel_error"] <= rel, fid
+    short = wavs[:1, :12000]  # any other shape: the dynamic model
+    fid = wav2vec2_backends.fidelity(run(torch.from_numpy(short)), wav2vec2.extract(model, torch.from_numpy(short), 1))
+    assert fid["cosine_mean"] >= cosine and fid["rel_error"] <= rel, fid
+
+
+def test_bf16_arm_leaves_the_callers_model_in_fp32(tiny):
+    _, model, wavs, _ = tiny
+    run = wav2vec2_backends.make("bf16", model, 1, [wavs[:1]])
+    assert run(torch.from_numpy(wavs)).dtype == torch.float32
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
 def test_unknown_arm_and_missing_example_are_named(tiny):
     _, model, wavs, _ = tiny
     with pytest.raises(KitError, match="unknown wav2vec 2.0 arm 'fp8'"):
@@ -223,6 +246,13 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert {"cpu_peak_gflops_fp32", "cpu_peak_gflops_bf16", "w2v2_tiny_x_realtime_fp32", "w2v2_tiny_x_realtime_bf16",
             "w2v2_tiny_speedup_best", "w2v2_tiny_peak_fraction_best", "w2v2_tiny_best_arm"} <= set(m)
     assert "tiny up to layer 1" in results.w2v2_note(summary).data
+    # the matrix-product ceiling: tiny's feed-forward shape at batch 1 (49 frames of 1 s, 64 -> 128), both precisions
+    gemm = summary["gemm"]["tiny"]
+    assert gemm["shape"] == [49, 64, 128] and all(gemm[prec]["gflops"] > 0 for prec in ("fp32", "bf16", "int8"))
+    row = table.loc[("tiny", "fp32", 1)]
+    assert row["gemm_fraction"] == pytest.approx(row["gflops"] / gemm["fp32"]["gflops"], rel=1e-3)
+    assert m["w2v2_tiny_gemm_gflops_bf16"] == round(gemm["bf16"]["gflops"], 1) and "w2v2_tiny_gemm_fraction_best" in m
+    assert "49 x 64 x 128" in results.w2v2_note(summary).data
     monkeypatch.setattr(benchmark, "_worker", lambda *a: pytest.fail("a finished run must be skipped"))
     assert benchmark.run_w2v2(p)["dir"] == record["dir"]
 

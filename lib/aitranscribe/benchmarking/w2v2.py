@@ -1,4 +1,5 @@
-"""wav2vec 2.0 feature extraction measured in one arm's process (stage 07's feature benchmark).
+"""wav2vec 2.0 feature extraction measured in one arm's process (stage 07's feature benchmark), and the matrix-product
+ceiling its arms are compared with (:func:`gemm_ceiling`).
 
 :func:`run_arm` is what ``python -m aitranscribe.benchmarking.arm`` runs for a spec of kind ``w2v2``. It imports only
 the wav2vec 2.0 model and its arms, so it also runs in ``.venv-intel`` (torch 2.8 + IPEX, without the rest of the
@@ -37,7 +38,8 @@ def run_arm(spec: dict) -> dict:
     precision, environment = wav2vec2_backends.ARMS[arm]
     calibration = [audio[i:i + 1] for i in range(max(1, min(int(spec["calibration"]), len(audio))))]
     t0 = time.perf_counter()
-    runner = wav2vec2_backends.make(arm, model, int(spec["layer"]), calibration, int(spec["threads"]))
+    shapes = [(bs, audio.shape[1]) for bs in sizes]  # the fixed shapes timed below
+    runner = wav2vec2_backends.make(arm, model, int(spec["layer"]), calibration, int(spec["threads"]), shapes)
     prepare = time.perf_counter() - t0
     result = {"arm": arm, "precision": precision, "environment": environment, "torch": torch.__version__,
               "python": sys.version.split()[0], "threads": int(spec["threads"]), "prepare_seconds": prepare}
@@ -59,4 +61,34 @@ def run_arm(spec: dict) -> dict:
         seconds = bs * samples_per_wav / wav2vec2.SAMPLE_RATE
         result["batches"][str(bs)] = {"samples": times, **summarize(times), "audio_seconds": seconds,
                                       "x_realtime": seconds / float(np.median(times))}
+    return result
+
+
+GEMM_PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def gemm_ceiling(spec: dict) -> dict:
+    """What one matrix product reaches in this process: (M, K) x (K, N) at ``spec["shape"]`` = (M, K, N) (frames,
+    input and output width: an architecture's first feed-forward layer at batch 1), in fp32 and bf16 (PyTorch's
+    Linear, weights and input in that type) and int8 (``torch._int_mm``, int32 sums), on ``spec["threads"]``
+    threads; the median of ``spec["repeats"]`` calls after 3 discarded ones. These are oneDNN's own kernels at the
+    model's largest shape: a model reaching them would lose nothing outside its matrix products. Returns
+    ``{"shape", "threads", "torch", precision: {"gflops", "median", ...}}`` (GOP/s for int8)."""
+    torch.set_num_threads(int(spec["threads"]))
+    m, k, n = (int(v) for v in spec["shape"])
+    result = {"shape": [m, k, n], "threads": int(spec["threads"]), "torch": torch.__version__}
+    generator = torch.Generator().manual_seed(0)
+    for name in GEMM_PRECISIONS:
+        if name == "int8":
+            a = torch.randint(-128, 128, (m, k), dtype=torch.int8, generator=generator)
+            b = torch.randint(-128, 128, (k, n), dtype=torch.int8, generator=generator)
+            call = lambda a=a, b=b: torch._int_mm(a, b)  # noqa: E731
+        else:
+            dtype = torch.float32 if name == "fp32" else torch.bfloat16
+            layer = torch.nn.Linear(k, n).to(dtype).eval()
+            x = torch.randn(m, k, generator=generator).to(dtype)
+            call = lambda layer=layer, x=x: layer(x)  # noqa: E731
+        with torch.inference_mode():
+            times = timed(call, int(spec["repeats"]), 3)
+        result[name] = {"samples": times, **summarize(times), "gflops": 2 * m * k * n / float(np.median(times)) / 1e9}
     return result

@@ -10,26 +10,29 @@ that cannot run here raises :class:`ArmUnavailable` saying why; nothing falls ba
 arm                 precision  env    how
 =================  ========  =====  =====================================================================
 ``fp32``            fp32      stock  eager PyTorch
-``bf16``            bf16      stock  eager under ``torch.autocast("cpu", bfloat16)`` (oneDNN bf16 kernels;
-                                     norms and softmax stay fp32)
+``bf16``            bf16      stock  eager on a bf16 copy of the weights, bf16 input (oneDNN bf16 kernels, AMX
+                                     where present; norms and softmax accumulate in fp32)
 ``compile``         fp32      stock  ``torch.compile`` (Inductor, weights frozen into oneDNN packed layouts)
 ``compile-bf16``    bf16      stock  the same traced under autocast bf16
 ``int8-dynamic``    int8      stock  ``quantize_dynamic`` of every Linear (int8 weights, activations quantised
                                      per call); the conv front end stays fp32 (Conv1d does not quantise)
 ``int8-static``     int8      stock  PT2E: ``torch.export`` + torchao's X86InductorQuantizer, calibrated, then
                                      Inductor; Conv1d stays fp32 here too
-``openvino``        fp32      stock  ``openvino.convert_model`` + CPU plugin, inference precision f32
+``openvino``        fp32      stock  ``openvino.convert_model`` + CPU plugin, inference precision f32; also
+                                     compiled for the static shapes ``make`` is given
 ``openvino-bf16``   bf16      stock  the same with inference precision bf16
 ``openvino-int8``   int8      stock  NNCF post-training quantisation (transformer preset) of the OpenVINO model;
-                                     the first convolution (on the raw waveform) and the positional one stay fp32
+                                     the first convolution (on the raw waveform) and the positional one are not
+                                     quantised; what is not int8 runs in bf16 where the CPU has it, else fp32
 ``stock-2.8``       fp32      intel  eager PyTorch 2.8 in ``.venv-intel`` (the reference IPEX is compared to)
 ``ipex``            fp32      intel  ``ipex.optimize`` + TorchScript trace and freeze (IPEX's inference recipe)
 ``ipex-bf16``       bf16      intel  the same with ``dtype=torch.bfloat16`` under autocast
 =================  ========  =====  =====================================================================
 
-LARGE-style front ends normalise every conv block's output over channels; ``fp32``, ``bf16``, ``openvino`` and
-``openvino-bf16`` run those blocks in (B, T, C) layout (each convolution as a matrix product over its strided
-windows), the others as fairseq's (B, C, T) with transposes around the norm (:data:`FRONT_END_FORM`, measured).
+LARGE-style front ends normalise every conv block's output over channels; all arms but ``compile``,
+``int8-static`` and ``ipex`` run those blocks in (B, T, C) layout (each convolution as a matrix product over its
+strided windows), those three as fairseq's (B, C, T) with transposes around the norm (:data:`FRONT_END_FORM`,
+measured).
 """
 from __future__ import annotations
 
@@ -77,17 +80,21 @@ def _tensor(wav) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)) if isinstance(wav, np.ndarray) else wav
 
 
-def _eager(net, calibration, threads):
+def _eager(net, calibration, threads, shapes=()):
     def run(wav):
         with torch.inference_mode():
             return net(_tensor(wav))
     return run
 
 
-def _bf16(net, calibration, threads):
+def _bf16(net, calibration, threads, shapes=()):
+    # a bf16 copy of the weights made once: under autocast every call cast ~190 M fp32 weights to bf16 again (LARGE
+    # to layer 14: 83 of 382 ms a call in casts; 10 s at batch 1, Xeon with AMX, 2026-12-02)
+    net16 = copy.deepcopy(net).to(torch.bfloat16)
+
     def run(wav):
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            return net(_tensor(wav)).float()
+        with torch.inference_mode():
+            return net16(_tensor(wav).to(torch.bfloat16)).float()
     return run
 
 
@@ -97,7 +104,7 @@ def _inductor_freezing():
     inductor_config.freezing = True  # weights become constants: folded and pre-packed for oneDNN
 
 
-def _compile(net, calibration, threads, bf16=False):
+def _compile(net, calibration, threads, shapes=(), bf16=False):
     _inductor_freezing()
     try:
         fn = torch.compile(net)
@@ -110,7 +117,7 @@ def _compile(net, calibration, threads, bf16=False):
     return run
 
 
-def _int8_dynamic(net, calibration, threads):
+def _int8_dynamic(net, calibration, threads, shapes=()):
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():
@@ -119,7 +126,7 @@ def _int8_dynamic(net, calibration, threads):
     return _eager(quantized, calibration, threads)
 
 
-def _int8_static(net, calibration, threads):
+def _int8_static(net, calibration, threads, shapes=()):
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -166,25 +173,34 @@ def _openvino_model(net, calibration):
     return ov, model
 
 
-def _openvino_runner(ov, model, precision: str, threads: int):
+def _openvino_runner(ov, model, precision: str, threads: int, shapes=()):
+    """The model compiled for any waveform shape, plus a copy compiled for each of ``shapes`` ((B, samples) pairs):
+    OpenVINO's CPU plugin picks faster kernels for a static shape (LARGE to layer 14, bf16, 10 s at batch 1: 40.5 ->
+    43.4x real time, Xeon with AMX, 2026-12-02). Other shapes run the dynamic model."""
+    core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": int(threads)}
-    compiled = ov.Core().compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
+    requests = {None: core.compile_model(model, "CPU", config).create_infer_request()}
+    for shape in dict.fromkeys(tuple(int(n) for n in s) for s in shapes):
+        static = model.clone()
+        static.reshape(list(shape))
+        requests[shape] = core.compile_model(static, "CPU", config).create_infer_request()
 
     def run(wav):
         wav = wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
+        request = requests.get(tuple(wav.shape), requests[None])
         return torch.from_numpy(np.array(request.infer([wav])[0]))
+    run.static_shapes = [shape for shape in requests if shape is not None]
     return run
 
 
-def _openvino(net, calibration, threads, precision="f32"):
+def _openvino(net, calibration, threads, shapes=(), precision="f32"):
     ov, model = _openvino_model(net, calibration)
     if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         raise ArmUnavailable("OpenVINO's CPU plugin reports no bf16 support on this CPU")
-    return _openvino_runner(ov, model, precision, threads)
+    return _openvino_runner(ov, model, precision, threads, shapes)
 
 
-def _openvino_int8(net, calibration, threads):
+def _openvino_int8(net, calibration, threads, shapes=()):
     try:
         import nncf
     except ImportError as exc:
@@ -197,15 +213,23 @@ def _openvino_int8(net, calibration, threads):
         # mean per-frame cosine on test audio fell to 0.92 with it quantised, 0.9993 without) for ~0.1% of the FLOPs;
         # the grouped positional convolution quantised gave garbage on a Xeon with AMX (the tiny model's cosine 0.54,
         # 0.9992 with it left in fp32; ~3% of LARGE's FLOPs)
-        kept = nncf.IgnoredScope(patterns=[r".*feature_extractor\.blocks\.0\.conv.*", r".*encoder\.pos_conv.*"])
+        # (block 0's convolution is named after the conv in fairseq's form, after the front end's first matrix
+        # product in the (B, T, C) form; each form has one of them)
+        kept = nncf.IgnoredScope(patterns=[r".*feature_extractor\.blocks\.0\.conv.*",
+                                           r".*feature_extractor/aten::linear/MatMul$", r".*encoder\.pos_conv.*"],
+                                 validate=False)
         quantized = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration),
                                   ignored_scope=kept)
     except Exception as exc:  # noqa: BLE001
         raise ArmUnavailable(f"NNCF quantisation failed: {type(exc).__name__}: {str(exc)[:300]}") from None
-    return _openvino_runner(ov, quantized, "f32", threads)
+    # what is left unquantised (attention's softmax, the norms, GELU, the kept convolutions) in bf16 where the CPU has
+    # it: LARGE to layer 14, 10 s at batch 1, static shape, 36.4 -> 55.1x real time, cosine 0.99974 -> 0.99972 (Xeon
+    # with AMX, 2026-12-02)
+    rest = "bf16" if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    return _openvino_runner(ov, quantized, rest, threads, shapes)
 
 
-def _ipex(net, calibration, threads, bf16=False):
+def _ipex(net, calibration, threads, shapes=(), bf16=False):
     try:
         import intel_extension_for_pytorch as ipex
     except ImportError as exc:
@@ -227,7 +251,7 @@ def _ipex(net, calibration, threads, bf16=False):
     return run
 
 
-def _stock28(net, calibration, threads):
+def _stock28(net, calibration, threads, shapes=()):
     if not torch.__version__.startswith("2.8"):
         raise ArmUnavailable(f"stock-2.8 is the eager reference inside .venv-intel (torch 2.8); this is torch "
                              f"{torch.__version__}")
@@ -236,11 +260,11 @@ def _stock28(net, calibration, threads):
 
 FACTORIES = {
     "fp32": _eager, "bf16": _bf16, "compile": _compile,
-    "compile-bf16": lambda n, c, t: _compile(n, c, t, bf16=True),
+    "compile-bf16": lambda n, c, t, s=(): _compile(n, c, t, s, bf16=True),
     "int8-dynamic": _int8_dynamic, "int8-static": _int8_static,
-    "openvino": _openvino, "openvino-bf16": lambda n, c, t: _openvino(n, c, t, "bf16"),
+    "openvino": _openvino, "openvino-bf16": lambda n, c, t, s=(): _openvino(n, c, t, s, "bf16"),
     "openvino-int8": _openvino_int8,
-    "stock-2.8": _stock28, "ipex": _ipex, "ipex-bf16": lambda n, c, t: _ipex(n, c, t, bf16=True),
+    "stock-2.8": _stock28, "ipex": _ipex, "ipex-bf16": lambda n, c, t, s=(): _ipex(n, c, t, s, bf16=True),
 }
 
 
@@ -248,17 +272,20 @@ FACTORIES = {
 # on LARGE to layer 14, 10 s at batch 1, 2 threads (Xeon with AMX, 2026-12-02), x real time fairseq's transposes ->
 # the norm as a channel reduction -> the blocks in (B, T, C) layout: eager fp32 8.5 -> 9.1 -> 10.3; eager bf16 16.5
 # -> 15.7 -> 29.5 (the convolutions become bf16 matrix products on AMX); OpenVINO fp32 10.1 -> 11.5 -> 12.0;
-# OpenVINO bf16 26.0 -> 33.4-36.2 -> 38.9 (its CPU plugin ran the transposes with a reference kernel). The other
-# arms keep fairseq's form: NNCF's int8 model of the reduction gave garbage (cosine 0.0-0.06), and the compiled,
-# int8 and IPEX arms were not measured with the others.
-FRONT_END_FORM = {"fp32": "time_major", "bf16": "time_major", "openvino": "time_major",
-                  "openvino-bf16": "time_major"}
+# OpenVINO bf16 26.0 -> 33.4-36.2 -> 38.9 (its CPU plugin ran the transposes with a reference kernel). Later the
+# same day, fairseq's form -> (B, T, C), one process each: compile-bf16 24.1 -> 34.3, ipex-bf16 22.4 -> 30.9,
+# stock-2.8 8.1 -> 9.6, int8-dynamic 11.6 -> 13.6 (its front end stays fp32), openvino-int8 27.8 -> 37.8 (cosine
+# 0.99968 -> 0.99974). Kept in fairseq's form, no faster the other way: compile 10.2 against 10.0, ipex 9.5 against
+# 8.4 (its calls spread 1.0-1.5 s), int8-static 19.7 both.
+FRONT_END_FORM = {arm: "time_major" for arm in ("fp32", "bf16", "compile-bf16", "int8-dynamic", "openvino",
+                                                  "openvino-bf16", "openvino-int8", "stock-2.8", "ipex-bf16")}
 
 
-def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
+def make(arm: str, model, layer: int, calibration: list, threads: int = 1, shapes=()):
     """The callable of ``arm`` for ``model`` up to ``layer``; ``calibration``: a few waveforms (numpy or tensors,
     (B, samples)) used as example input and, by the int8 arms, to calibrate; ``threads``: OpenVINO's thread count
-    (PyTorch arms use the process's ``torch.get_num_threads()``). Sets ``model``'s front-end form to the arm's
+    (PyTorch arms use the process's ``torch.get_num_threads()``); ``shapes``: (B, samples) input shapes the caller
+    will run most (the benchmark's fixed waveforms), for which the OpenVINO arms also compile a static-shape model. Sets ``model``'s front-end form to the arm's
     (:data:`FRONT_END_FORM`; the same features, so later uses of ``model`` are unaffected but for speed) rather than
     copying a model of up to 1.3 GB. Raises :class:`ArmUnavailable` saying why."""
     if arm not in FACTORIES:
@@ -267,7 +294,7 @@ def make(arm: str, model, layer: int, calibration: list, threads: int = 1):
         raise KitError("wav2vec 2.0 arms need at least one example waveform")
     log.info("wav2vec 2.0 arm %s: preparing (torch %s)", arm, torch.__version__)
     wav2vec2.use_front_end_form(model, FRONT_END_FORM.get(arm, "transpose"))
-    return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads)
+    return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads, tuple(shapes))
 
 
 def fidelity(output, reference) -> dict:

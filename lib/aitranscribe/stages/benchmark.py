@@ -20,8 +20,9 @@ prepared test audio): for each architecture of ``w2v2_archs`` up to ``w2v2_layer
 when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2_backends` in its own bound process, on
 ``w2v2_seconds``-long waveforms cut from the silence-removed test audio, at each of ``w2v2_batch_sizes``: x real
 time, GFLOP/s (:func:`~aitranscribe.features.wav2vec2.count_flops`), the fraction of this CPU's peak for the arm's
-precision (:func:`~aitranscribe.core.machine.peak_gflops`) and the fidelity of the layer's output against the fp32
-arm's. Weights: the profile's checkpoint when stage 03 used one (for its architecture and layer); otherwise random
+precision (:func:`~aitranscribe.core.machine.peak_gflops`) and of what one matrix product at the architecture's
+feed-forward shape reaches here (:func:`~aitranscribe.benchmarking.w2v2.gemm_ceiling`), and the fidelity of the
+layer's output against the fp32 arm's. Weights: the profile's checkpoint when stage 03 used one (for its architecture and layer); otherwise random
 weights written in fairseq's checkpoint format and read through the kit's loader, labelled "speed only".
 """
 from __future__ import annotations
@@ -202,6 +203,7 @@ W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorde
                       report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
                       hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
 W2V2_MIN_REPEATS = 3
+GEMM_REPEATS = 20  # calls of the matrix-product ceiling per precision (tens of ms each at LARGE's shape)
 
 
 def _profile_checkpoint(p: dict) -> dict | None:
@@ -283,9 +285,15 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
     atomic_save_npy(audio_path, wavs)
     models = _w2v2_models(p, out_dir)
     arms = ["fp32"] + [a for a in p["w2v2_arms"] if a != "fp32"]  # fp32 first: the fidelity reference
-    results_by_arch, skipped = {}, {}
+    results_by_arch, skipped, gemm = {}, {}, {}
     for arch, model in models.items():
         results_by_arch[arch], skipped[arch] = {}, {}
+        settings = model["settings"]
+        shape = [wav2vec2.count_flops(settings, wavs.shape[1], model["layer"], 1)["frames"],
+                 settings.encoder_embed_dim, settings.encoder_ffn_embed_dim]
+        spec = {"kind": "gemm", "arm": "gemm", "label": f"w2v2 {arch} matrix-product ceiling", "threads": threads,
+                "shape": shape, "repeats": GEMM_REPEATS}
+        gemm[arch] = _worker(_python_for("fp32"), prefix, bound, spec, out_dir / "raw" / f"{arch}-gemm.json")
         reference = out_dir / "raw" / f"reference-{arch}.npy"
         for arm in arms:
             python = _python_for(arm)
@@ -311,7 +319,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
                           "flops": {str(b): wav2vec2.count_flops(m["settings"], wavs.shape[1], m["layer"], b)
                                     for b in sizes}}
                    for arch, m in models.items()},
-        "arms": results_by_arch, "skipped": skipped, "min_cosine": p["w2v2_min_cosine"],
+        "arms": results_by_arch, "skipped": skipped, "gemm": gemm, "min_cosine": p["w2v2_min_cosine"],
         "params": {k: p[k] for k in W2V2_PARAMS},
     }
     for arch, m in models.items():  # random weights are cheap to make again and large (1.3 GB for LARGE)
