@@ -291,7 +291,7 @@ def w2v2_overview(summary: dict):
         for j, (prec, gflops) in enumerate(gemm_ceilings(summary, arch).items()):
             if summary["peaks"].get(prec):
                 row[1].axhline(100 * gflops / summary["peaks"][prec], color="k", lw=0.8, ls=("--", ":", "-.")[j % 3],
-                               label=f"one {prec} matrix product")
+                               label=f"one PyTorch {prec} matrix product")
         row[1].legend(fontsize=7)
         row[1].set_ylabel("% of peak")
         row[1].set_title(f"{arch}: achieved GFLOP/s as % of the peak of each arm's precision", fontsize=9)

@@ -234,7 +234,8 @@ def w2v2_note(summary: dict):
             text += (f"One PyTorch matrix product at its feed-forward shape ({shape}) reaches "
                      + ", ".join(f"{prec} {g:.0f} GFLOP/s ({g / summary['peaks'][prec]:.0%} of peak)"
                                  for prec, g in ceiling.items())
-                     + ": the ceiling of the table's gemm_fraction. ")
+                     + " (the table's gemm_fraction is an arm's rate over its precision's; another library's "
+                       "kernels can be faster still). ")
     return Markdown(text + (f"Fidelity: the layer's output against the fp32 arm's on the same "
                             f"{summary['audio']['waveforms']} waveforms of {summary['audio']['seconds_each']:g} s; an "
                             f"arm passes with a mean per-frame cosine >= {summary['min_cosine']}."))
