@@ -1,9 +1,12 @@
 """Stages 02 and 03: VAD intervals and time mapping, MFCC, fairseq feature files, merging and pooling."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from aitranscribe.core import stage
-from aitranscribe.features import mfcc, units, vad
+from aitranscribe.features import mfcc, units, vad, wav2vec2_backends
+from aitranscribe.features.extract import CALIBRATED_DIR, TrainedTransform
 from aitranscribe.io import feature_files, manifest
 from aitranscribe.stages import audio_prep, data, features
 from aitranscribe.core.errors import BadInputError
@@ -125,3 +128,28 @@ def test_wav2vec2_features_from_a_fairseq_checkpoint(scratch_params, tmp_path):
         features.run(params(features, kind="wav2vec2", checkpoint=str(not_w2v), probe_epochs=0))
     with pytest.raises(KitError, match="needs the parameter 'checkpoint'"):
         features.run(params(features, kind="wav2vec2", probe_epochs=0))
+    # a calibrated arm: calibrated once on train audio, checked against fp32, saved beside the features and used by
+    # the transform stage 06 applies to new audio; on BASE's un-normalised front end int8 misses the bar (as in 07)
+    with pytest.raises(KitError, match="openvino-int8: calibrated on 8 train utterance.*below the bar 0.99"):
+        features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8, probe_epochs=0,
+                            feature_backend="openvino-int8"))
+    ckpt = tmp_path / "wav2vec_vox_tiny.pt"  # LARGE's layout: a layer norm in every conv block, pre-norm blocks
+    save_tiny_checkpoint(ckpt, "cfg", finetuned=False, layers=3, dim=32, normalize=True, extractor_mode="layer_norm",
+                         layer_norm_first=True, conv_bias=True)
+    record = features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8,
+                                 probe_epochs=0, feature_backend="openvino-int8"))
+    summary = stage.load_summary(record)
+    calibration = summary["feature_backend"]["calibration"]
+    assert summary["feature_backend"]["arm"] == "openvino-int8" and calibration["utterances"] == 8
+    assert calibration["checked_on"] == 2 and calibration["fidelity"]["cosine_mean"] >= 0.99
+    saved = Path(record["dir"]) / CALIBRATED_DIR
+    assert (saved / "model.xml").is_file() and (saved / "model.bin").is_file()
+    reference = features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8,
+                                    probe_epochs=0, feature_backend="fp32"))
+    int8, fp32 = (feature_files.read_features(r["dir"], "test")[0] for r in (record, reference))
+    assert int8.shape == fp32.shape and wav2vec2_backends.fidelity(int8, fp32)["cosine_mean"] >= 0.99
+    transform = TrainedTransform(record)
+    assert transform.extractor.backend == "openvino-int8" and transform.extractor.runner is not None
+    (saved / "model.xml").write_text("<net>")  # a damaged saved model is named, not run
+    with pytest.raises(KitError, match="model.xml: not a readable OpenVINO model"):
+        TrainedTransform(record)

@@ -18,16 +18,19 @@ from ..core.stage import done_params
 from . import mfcc, speaker_norm, units
 
 NORM_FILE = "speaker_norm.npz"
+CALIBRATED_DIR = "calibrated-wav2vec2"  # stage 03's calibrated wav2vec 2.0 model, when its arm needs one
 
 
 class FrameExtractor:
     """Frame features of 16 kHz audio; ``shift``/``window`` in samples give each frame's place in time.
 
     ``norm`` (MFCC only) normalises each speaker's frames; a speaker it has not seen is adapted on the utterance.
-    ``backend`` (wav2vec 2.0 only): the arm of :mod:`.wav2vec2_backends` that runs the model (fp32 by default).
+    ``backend`` (wav2vec 2.0 only): the arm of :mod:`.wav2vec2_backends` that runs the model (fp32 by default), on
+    the process's torch thread count; a calibrated arm (``CALIBRATED``) is read from ``saved``, the folder stage 03
+    wrote it to.
     """
 
-    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None, backend: str = "fp32"):
+    def __init__(self, p: dict, norm: speaker_norm.SpeakerNorm | None = None, backend: str = "fp32", saved=None):
         self.kind = p["kind"]
         self.norm = norm
         self.backend = backend
@@ -52,10 +55,19 @@ class FrameExtractor:
                 self.window = (self.window - 1) * stride + kernel
             self.dim = self.model.settings.encoder_embed_dim
             if backend != "fp32":
+                import torch
+
                 from . import wav2vec2_backends
 
-                example = np.random.default_rng(0).standard_normal((1, wav2vec2.SAMPLE_RATE)).astype(np.float32)
-                self.runner = wav2vec2_backends.make(backend, self.model, self.layer, [0.1 * example])
+                threads = torch.get_num_threads()
+                if backend in wav2vec2_backends.CALIBRATED:
+                    if saved is None:
+                        raise KitError(f"feature backend {backend} is calibrated on data: it needs the folder "
+                                       f"stage 03 saved it in")
+                    self.runner = wav2vec2_backends.load_calibrated(backend, saved, threads)
+                else:
+                    example = np.random.default_rng(0).standard_normal((1, wav2vec2.SAMPLE_RATE)).astype(np.float32)
+                    self.runner = wav2vec2_backends.make(backend, self.model, self.layer, [0.1 * example], threads)
 
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:
         if self.model is None:
@@ -92,7 +104,7 @@ class TrainedTransform:
         summary = read_json(Path(record["dir"]) / "summary.json") if (Path(record["dir"]) / "summary.json").is_file() else {}
         backend = (summary.get("feature_backend") or {}).get("arm", "fp32")  # the arm stage 03 extracted with
         self.extractor = FrameExtractor(self.params, speaker_norm.SpeakerNorm.load(norm_path) if norm_path.is_file() else None,
-                                        backend)
+                                        backend, Path(record["dir"]) / CALIBRATED_DIR)
         self.centroids = np.load(Path(record["centroids"]) / "centroids.npy")
         pca_dir = Path(record["dir"]) / "pca"
         dim = min(self.params["pca_dim"], self.extractor.dim)

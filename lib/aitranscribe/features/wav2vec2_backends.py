@@ -23,7 +23,9 @@ arm                 precision  env    how
 ``openvino-bf16``   bf16      stock  the same with inference precision bf16
 ``openvino-int8``   int8      stock  NNCF post-training quantisation (transformer preset) of the OpenVINO model;
                                      the first convolution (on the raw waveform) and the positional one are not
-                                     quantised; what is not int8 runs in bf16 where the CPU has it, else fp32
+                                     quantised; what is not int8 runs in bf16 where the CPU has it and that keeps
+                                     the output (checked on the calibration audio), else fp32; stage 03 calibrates
+                                     it on its train audio and saves it (:func:`save_calibrated`)
 ``stock-2.8``       fp32      intel  eager PyTorch 2.8 in ``.venv-intel`` (the reference IPEX is compared to)
 ``ipex``            fp32      intel  ``ipex.optimize`` + TorchScript trace and freeze (IPEX's inference recipe)
 ``ipex-bf16``       bf16      intel  the same with ``dtype=torch.bfloat16`` under autocast
@@ -38,7 +40,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -200,7 +205,8 @@ def _openvino(net, calibration, threads, shapes=(), precision="f32"):
     return _openvino_runner(ov, model, precision, threads, shapes)
 
 
-def _openvino_int8(net, calibration, threads, shapes=()):
+def _quantized_openvino(net, calibration):
+    """(openvino, the int8 OpenVINO model of ``net`` calibrated by NNCF on ``calibration``)."""
     try:
         import nncf
     except ImportError as exc:
@@ -222,11 +228,43 @@ def _openvino_int8(net, calibration, threads, shapes=()):
                                   ignored_scope=kept)
     except Exception as exc:  # noqa: BLE001
         raise ArmUnavailable(f"NNCF quantisation failed: {type(exc).__name__}: {str(exc)[:300]}") from None
-    # what is left unquantised (attention's softmax, the norms, GELU, the kept convolutions) in bf16 where the CPU has
-    # it: LARGE to layer 14, 10 s at batch 1, static shape, 36.4 -> 55.1x real time, cosine 0.99974 -> 0.99972 (Xeon
-    # with AMX, 2026-12-02)
-    rest = "bf16" if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
-    return _openvino_runner(ov, quantized, rest, threads, shapes)
+    return ov, quantized
+
+
+REST_PRECISION_KEY = "aitranscribe_rest_precision"  # where a saved int8 model keeps the precision of its rest
+BF16_REST_MIN_COSINE = 0.999  # the int8 model with its rest in bf16 against the same with it in fp32
+
+
+def _int8_rest(ov, quantized, calibration) -> str:
+    """The inference precision of what the int8 model leaves unquantised (attention's softmax, the norms, GELU, the
+    kept convolutions): bf16 where the CPU has it and the output on the calibration waveforms stays within a mean
+    per-frame cosine of ``BF16_REST_MIN_COSINE`` of the same model's with fp32 there, else f32. Recorded in the
+    model's runtime info. Measured: LARGE to layer 14, 10 s at batch 1, static shape, 36.4 -> 55.1x real time,
+    cosine with fp32 eager 0.99974 -> 0.99972 (Xeon with AMX, 2026-12-02); but a tiny BASE-style test model fell to
+    0.85 in bf16 (0.9999 in f32)."""
+    rest = "f32"
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        outputs = {}
+        for precision in ("f32", "bf16"):
+            compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+            request = compiled.create_infer_request()
+            frames = [np.array(request.infer([_array(w)])[0]) for w in calibration[:2]]
+            outputs[precision] = np.concatenate([f.reshape(-1, f.shape[-1]) for f in frames])
+        cosine = fidelity(outputs["bf16"], outputs["f32"])["cosine_mean"]
+        rest = "bf16" if cosine >= BF16_REST_MIN_COSINE else "f32"
+        log.info("int8 model's unquantised rest in %s (bf16 against f32 there: mean per-frame cosine %.5f)", rest,
+                 cosine)
+    quantized.set_rt_info(rest, REST_PRECISION_KEY)
+    return rest
+
+
+def _array(wav) -> np.ndarray:
+    return wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def _openvino_int8(net, calibration, threads, shapes=()):
+    ov, quantized = _quantized_openvino(net, calibration)
+    return _openvino_runner(ov, quantized, _int8_rest(ov, quantized, calibration), threads, shapes)
 
 
 def _ipex(net, calibration, threads, shapes=(), bf16=False):
@@ -316,7 +354,48 @@ def fidelity(output, reference) -> dict:
 
 # Arms stage 03 can extract with: the stock environment's, taking any utterance length without calibration data
 # (int8-static is exported for one length; openvino-int8 needs a calibration set; the IPEX arms live in .venv-intel)
-FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16")
+FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16",
+                    "openvino-int8")
+MIN_COSINE = 0.99  # the fidelity bar: mean per-frame cosine with fp32 an arm needs (stage 07's default, stage 03's)
+CALIBRATED = ("openvino-int8",)  # stage 03 calibrates these once on its own train audio and saves the model
+SAVED_MODEL = "model.xml"  # (OpenVINO IR: this file and model.bin beside it)
+
+
+def save_calibrated(arm: str, model, layer: int, calibration: list, folder) -> Path:
+    """Calibrate ``arm`` (one of :data:`CALIBRATED`) for ``model`` up to ``layer`` on ``calibration`` (waveforms,
+    (1, samples) each, any lengths) and save it in ``folder`` (written to a temporary folder, then renamed, so it
+    is whole or absent). Returns the saved model's path; reads nothing pickled back (:func:`load_calibrated`)."""
+    if arm not in CALIBRATED:
+        raise KitError(f"{arm!r} is not calibrated on data; calibrated arms: {list(CALIBRATED)}")
+    wav2vec2.use_front_end_form(model, FRONT_END_FORM.get(arm, "transpose"))
+    ov, quantized = _quantized_openvino(LayerOutput(model, layer).eval(), calibration)
+    _int8_rest(ov, quantized, calibration)
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    ov.save_model(quantized, str(partial / SAVED_MODEL), compress_to_fp16=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder / SAVED_MODEL
+
+
+def load_calibrated(arm: str, folder, threads: int = 1):
+    """The callable of a calibrated ``arm`` from the model :func:`save_calibrated` wrote in ``folder`` (an OpenVINO
+    IR: XML and raw weights, no code); a missing or unreadable model is a :class:`KitError` naming the file."""
+    path = Path(folder) / SAVED_MODEL
+    if arm not in CALIBRATED:
+        raise KitError(f"{arm!r} is not calibrated on data; calibrated arms: {list(CALIBRATED)}")
+    if not path.is_file():
+        raise KitError(f"{path}: the calibrated {arm} model is missing (stage 03 saves it when it extracts with "
+                       f"{arm}); run stage 03 again")
+    import openvino as ov
+
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses with the reason
+        raise KitError(f"{path}: not a readable OpenVINO model: {str(exc).splitlines()[0][:200]}") from None
+    rest = model.get_rt_info(REST_PRECISION_KEY).astype(str) if model.has_rt_info(REST_PRECISION_KEY) else "f32"
+    return _openvino_runner(ov, model, rest, threads)
 
 
 def _same_machine(a: dict, b: dict) -> bool:
@@ -327,7 +406,6 @@ def latest_results(data_root, info: dict) -> tuple[dict, str] | None:
     """The newest wav2vec 2.0 benchmark summary (stage 07's ``w2v2-*/summary.json`` under any profile of
     ``data_root``) measured on a machine like ``info`` (same CPU model, flags, cores and clock), and its path."""
     import json
-    from pathlib import Path
 
     from ..core import registry
 
@@ -356,8 +434,8 @@ def choose(requested: str, arch: str | None, data_root, info: dict) -> tuple[str
     if requested != "auto":
         if requested not in FEATURE_BACKENDS:
             raise KitError(f"feature_backend {requested!r} cannot extract features here; choose auto or one of "
-                           f"{list(FEATURE_BACKENDS)} (int8-static is fixed-length, openvino-int8 needs calibration "
-                           f"data, the IPEX arms run in .venv-intel)")
+                           f"{list(FEATURE_BACKENDS)} (int8-static is fixed-length, the IPEX arms run in "
+                           f".venv-intel)")
         return requested, "asked for"
     found = latest_results(data_root, info)
     if found is None:
@@ -366,7 +444,7 @@ def choose(requested: str, arch: str | None, data_root, info: dict) -> tuple[str
     arms = summary.get("arms", {}).get(arch or "", {})
     if not arms:
         return "fp32", f"{path} has no results for this checkpoint's architecture ({arch or 'not a standard one'})"
-    bar = summary.get("min_cosine", 0.99)
+    bar = summary.get("min_cosine", MIN_COSINE)
     passing = {arm: r["batches"]["1"]["x_realtime"] for arm, r in arms.items()
                if arm in FEATURE_BACKENDS and "1" in r.get("batches", {})
                and r.get("fidelity", {}).get("cosine_mean", -1.0) >= bar}

@@ -46,6 +46,7 @@ from ..core.params import Param
 from ..core.paths import REPO_ROOT, resolve
 from ..features import wav2vec2
 from ..features.wav2vec2_backends import ARMS as W2V2_ARMS
+from ..features.wav2vec2_backends import MIN_COSINE
 from ..io import audio, manifest
 from ..scale import executor
 
@@ -84,7 +85,7 @@ PARAMS = {
     "w2v2_repeats": Param(5, int, "timed calls per wav2vec 2.0 batch size, at least 3 (each takes seconds at BASE and LARGE sizes)"),
     "w2v2_warmup": Param(1, int, "discarded wav2vec 2.0 warm-up calls per batch size"),
     "w2v2_calibration": Param(4, int, "waveforms calibrating the int8 arms (and the example input of the others)"),
-    "w2v2_min_cosine": Param(0.99, float, "fidelity bar: mean per-frame cosine with fp32 an arm needs to count as "
+    "w2v2_min_cosine": Param(MIN_COSINE, float, "fidelity bar: mean per-frame cosine with fp32 an arm needs to count as "
                                           "the best (and for stage 03's feature_backend auto)"),
 }
 W2V2_PARAMS = tuple(k for k in PARAMS if k.startswith("w2v2_"))

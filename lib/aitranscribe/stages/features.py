@@ -1,7 +1,8 @@
 """Stage 03, features: frame features, k-means units, PCA, merged and pooled segments in fairseq's layout.
 
 Inputs: the 02_audio_prep manifests. Outputs in ``<data_root>/<profile>/03_features/<kind>-<hash>/``:
-``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` (with ``speaker_norm``), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
+``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` (with ``speaker_norm``), ``calibrated-wav2vec2/``
+and ``.json`` (a wav2vec 2.0 arm calibrated on train audio, when one extracts), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
 ``precompute_pca{D}/``, ``precompute_pca{D}_cls{K}_mean/`` and ``precompute_pca{D}_cls{K}_mean_pooled/``
 (the segment models' input, with ``{split}.bounds.npy`` mapping every segment to its frames). Each precompute
 directory also holds the split's ``.tsv``/``.wrd``/``.phn`` as fairseq's own scripts leave them.
@@ -27,7 +28,7 @@ from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json,
 from ..core.params import Param
 from ..core.paths import profile_data_dir, resolve
 from ..features import speaker_norm, units, wav2vec2_backends
-from ..features.extract import NORM_FILE, FrameExtractor, segment_frames
+from ..features.extract import CALIBRATED_DIR, NORM_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
 from ..scale import executor, shards
@@ -65,7 +66,7 @@ def extract_worker(p: dict, mdir: str, out_dir: str, backend: str = "fp32"):
     (a bad audio file is reported by name and left out)."""
     norm_path = Path(out_dir) / NORM_FILE
     extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if p["speaker_norm"] != "none" else None,
-                               backend)
+                               backend, Path(out_dir) / CALIBRATED_DIR)
     manifests: dict[str, manifest.Manifest] = {}
 
     def frames(item):
@@ -273,13 +274,64 @@ def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> s
     return norm
 
 
+CALIBRATION_UTTERANCES = 8  # train utterances a calibrated arm is calibrated on (audio only)
+CHECK_UTTERANCES = 2  # the train utterances after them, on which its features are compared with fp32's
+CALIBRATION_SECONDS = 20.0  # each cut to at most this long
+
+
+def calibrate(p: dict, out_dir: Path, mdir: Path, arm: str) -> dict:
+    """A calibrated wav2vec 2.0 arm (``CALIBRATED``) prepared once for this run: calibrated on the first
+    ``CALIBRATION_UTTERANCES`` train utterances (their audio only), checked against fp32 on the next
+    ``CHECK_UTTERANCES`` (mean per-frame cosine >= ``MIN_COSINE``, else a :class:`KitError` saying so), saved in
+    ``<out_dir>/calibrated-wav2vec2/`` with ``calibration.json``; skipped when that file exists. Returns what
+    ``calibration.json`` holds: utterances, seconds, fidelity."""
+    import torch
+
+    from ..features import wav2vec2
+
+    folder = out_dir / CALIBRATED_DIR
+    record_path = out_dir / f"{CALIBRATED_DIR}.json"
+    if record_path.is_file() and (folder / wav2vec2_backends.SAVED_MODEL).is_file():
+        return read_json(record_path)
+    m = manifest.read(mdir, "train")
+    limit = int(CALIBRATION_SECONDS * audio.TARGET_SR)
+    wavs = [audio.read(m.audio_path(i))[0][:limit].astype(np.float32)[None]
+            for i in range(min(len(m), CALIBRATION_UTTERANCES + CHECK_UTTERANCES))]
+    calibration, check = (wavs[:-CHECK_UTTERANCES], wavs[-CHECK_UTTERANCES:]) if len(wavs) > CHECK_UTTERANCES \
+        else (wavs, wavs)
+    model = wav2vec2.load_wav2vec2(resolve(p["checkpoint"]), layer=p["layer"])
+    log.info("calibrating wav2vec 2.0 arm %s on %d train utterance(s) (%.0f s)", arm, len(calibration),
+             sum(w.shape[1] for w in calibration) / audio.TARGET_SR)
+    wav2vec2_backends.save_calibrated(arm, model, p["layer"], calibration, folder)
+    runner = wav2vec2_backends.load_calibrated(arm, folder, torch.get_num_threads())
+    with torch.inference_mode():
+        pairs = [(runner(torch.from_numpy(w))[0].numpy(), wav2vec2.extract(model, w[0], p["layer"]).numpy())
+                 for w in check]
+    fidelity = wav2vec2_backends.fidelity(np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
+    record = {"arm": arm, "utterances": len(calibration),
+              "seconds": round(sum(w.shape[1] for w in calibration) / audio.TARGET_SR, 2),
+              "checked_on": len(check), "checked_on_calibration_audio": len(wavs) <= CHECK_UTTERANCES,
+              "fidelity": fidelity}
+    if fidelity["cosine_mean"] < wav2vec2_backends.MIN_COSINE:
+        raise KitError(f"feature backend {arm}: calibrated on {len(calibration)} train utterance(s), its features "
+                       f"reach a mean per-frame cosine of {fidelity['cosine_mean']:.4f} with fp32's on "
+                       f"{len(check)} other(s), below the bar {wav2vec2_backends.MIN_COSINE}; choose another "
+                       f"feature_backend (e.g. openvino-bf16)")
+    log.info("%s: mean per-frame cosine with fp32 %.5f on %d train utterance(s)", arm, fidelity["cosine_mean"],
+             len(check))
+    atomic_write_json(record_path, record)
+    return record
+
+
 def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
     t0 = time.time()
     norm = fit_speaker_norm(p, out_dir, mdir, splits)
     arm, why = feature_backend(p)
     if arm:
         log.info("wav2vec 2.0 features with arm %s: %s", arm, why)
-    extractor = FrameExtractor(p, norm, arm or "fp32")  # its frame geometry; the workers build their own
+    calibration = calibrate(p, out_dir, mdir, arm) if arm in wav2vec2_backends.CALIBRATED else None
+    extractor = FrameExtractor(p, norm, arm or "fp32", out_dir / CALIBRATED_DIR)  # its frame geometry; the workers
+    # build their own
     dim, shift, window = extractor.dim, extractor.shift, extractor.window
     del extractor
     _extract(p, out_dir, mdir, splits, arm or "fp32")
@@ -321,7 +373,8 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         "segments": str(dirs["pooled"]), "merged": str(dirs["merged"]), "pca": str(dirs["pca"]), "centroids": str(clus),
         "speaker_norm": norm.summary() if norm is not None else None,
         "executor": p["executor"], "sharded": ["frame features", "units, PCA, merged and pooled segments"],
-        "feature_backend": {"arm": arm, "why": why} if arm else None,
+        "feature_backend": {"arm": arm, "why": why, **({"calibration": calibration} if calibration else {})}
+        if arm else None,
     }
 
 
