@@ -43,6 +43,8 @@ def run_arm(spec: dict) -> dict:
     prepare = time.perf_counter() - t0
     result = {"arm": arm, "precision": precision, "environment": environment, "torch": torch.__version__,
               "python": sys.version.split()[0], "threads": int(spec["threads"]), "prepare_seconds": prepare}
+    if hasattr(runner, "rest_precision"):  # an int8 model's unquantised layers: bf16 or f32, chosen on calibration
+        result["rest_precision"] = runner.rest_precision
     big = torch.from_numpy(audio[:sizes[-1]])
     t0 = time.perf_counter()
     output = runner(big).float().numpy()

@@ -85,6 +85,10 @@ def _tensor(wav) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)) if isinstance(wav, np.ndarray) else wav
 
 
+def _array(wav) -> np.ndarray:
+    return wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
+
+
 def _eager(net, calibration, threads, shapes=()):
     def run(wav):
         with torch.inference_mode():
@@ -191,7 +195,7 @@ def _openvino_runner(ov, model, precision: str, threads: int, shapes=()):
         requests[shape] = core.compile_model(static, "CPU", config).create_infer_request()
 
     def run(wav):
-        wav = wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
+        wav = _array(wav)
         request = requests.get(tuple(wav.shape), requests[None])
         return torch.from_numpy(np.array(request.infer([wav])[0]))
     run.static_shapes = [shape for shape in requests if shape is not None]
@@ -258,13 +262,12 @@ def _int8_rest(ov, quantized, calibration) -> str:
     return rest
 
 
-def _array(wav) -> np.ndarray:
-    return wav.numpy() if isinstance(wav, torch.Tensor) else np.ascontiguousarray(wav, dtype=np.float32)
-
-
 def _openvino_int8(net, calibration, threads, shapes=()):
     ov, quantized = _quantized_openvino(net, calibration)
-    return _openvino_runner(ov, quantized, _int8_rest(ov, quantized, calibration), threads, shapes)
+    rest = _int8_rest(ov, quantized, calibration)
+    run = _openvino_runner(ov, quantized, rest, threads, shapes)
+    run.rest_precision = rest  # (the benchmark records it)
+    return run
 
 
 def _ipex(net, calibration, threads, shapes=(), bf16=False):
@@ -323,9 +326,10 @@ def make(arm: str, model, layer: int, calibration: list, threads: int = 1, shape
     """The callable of ``arm`` for ``model`` up to ``layer``; ``calibration``: a few waveforms (numpy or tensors,
     (B, samples)) used as example input and, by the int8 arms, to calibrate; ``threads``: OpenVINO's thread count
     (PyTorch arms use the process's ``torch.get_num_threads()``); ``shapes``: (B, samples) input shapes the caller
-    will run most (the benchmark's fixed waveforms), for which the OpenVINO arms also compile a static-shape model. Sets ``model``'s front-end form to the arm's
-    (:data:`FRONT_END_FORM`; the same features, so later uses of ``model`` are unaffected but for speed) rather than
-    copying a model of up to 1.3 GB. Raises :class:`ArmUnavailable` saying why."""
+    will run most (the benchmark's fixed waveforms), for which the OpenVINO arms also compile a static-shape model.
+    Sets ``model``'s front-end form to the arm's (:data:`FRONT_END_FORM`; the same features, so later uses of
+    ``model`` are unaffected but for speed) rather than copying a model of up to 1.3 GB. Raises
+    :class:`ArmUnavailable` saying why."""
     if arm not in FACTORIES:
         raise KitError(f"unknown wav2vec 2.0 arm {arm!r}; choose from {list(FACTORIES)}")
     if not calibration:
@@ -352,8 +356,8 @@ def fidelity(output, reference) -> dict:
 
 # ---------------------------------------------------------------------------------------------- stage 03's choice
 
-# Arms stage 03 can extract with: the stock environment's, taking any utterance length without calibration data
-# (int8-static is exported for one length; openvino-int8 needs a calibration set; the IPEX arms live in .venv-intel)
+# Arms stage 03 can extract with: the stock environment's that take any utterance length (int8-static is exported
+# for one length; the IPEX arms live in .venv-intel); the CALIBRATED ones stage 03 calibrates on its train audio
 FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16",
                     "openvino-int8")
 MIN_COSINE = 0.99  # the fidelity bar: mean per-frame cosine with fp32 an arm needs (stage 07's default, stage 03's)
@@ -395,7 +399,9 @@ def load_calibrated(arm: str, folder, threads: int = 1):
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses with the reason
         raise KitError(f"{path}: not a readable OpenVINO model: {str(exc).splitlines()[0][:200]}") from None
     rest = model.get_rt_info(REST_PRECISION_KEY).astype(str) if model.has_rt_info(REST_PRECISION_KEY) else "f32"
-    return _openvino_runner(ov, model, rest, threads)
+    run = _openvino_runner(ov, model, rest, threads)
+    run.rest_precision = rest
+    return run
 
 
 def _same_machine(a: dict, b: dict) -> bool:
