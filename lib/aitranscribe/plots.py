@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import models
-from .benchmarking.results import gemm_ceilings, speedups, w2v2_rows
+from .benchmarking.results import matmul_rates, speedups, w2v2_rows
 from .core.stage import done_params, load_stage, load_summary
 from .evaluation import scoring
 from .io import audio, manifest
@@ -288,7 +288,7 @@ def w2v2_overview(summary: dict):
         model = summary["models"][arch]
         row[0].set_ylabel("x real time")
         row[0].set_title(f"{arch} to layer {model['layer']}: x real time (hatched: below the cosine bar)", fontsize=9)
-        for j, (prec, gflops) in enumerate(gemm_ceilings(summary, arch).items()):
+        for j, (prec, gflops) in enumerate(matmul_rates(summary, arch).items()):
             if summary["peaks"].get(prec):
                 row[1].axhline(100 * gflops / summary["peaks"][prec], color="k", lw=0.8, ls=("--", ":", "-.")[j % 3],
                                label=f"one PyTorch {prec} matrix product")

@@ -2,7 +2,7 @@
 
     python -m aitranscribe.benchmarking.arm SPEC_JSON
 
-prints the arm's result as JSON on its last line. A spec of kind ``gemm`` measures one matrix product (the ceiling
+prints the arm's result as JSON on its last line. A spec of kind ``gemm`` measures one matrix product (the rate
 the wav2vec 2.0 arms are compared with); of kind ``w2v2``, wav2vec 2.0 feature extraction
 (:mod:`.w2v2`, which needs only torch and the model: it also runs in ``.venv-intel``); otherwise the acoustic
 model: test PER, acoustic-model timings per batch size, training throughput (eager only), or the end-to-end run
@@ -29,9 +29,9 @@ def run_arm(spec: dict) -> dict:
 
         return run_w2v2(spec)
     if spec.get("kind") == "gemm":
-        from .w2v2 import gemm_ceiling
+        from .w2v2 import matmul_rate
 
-        return gemm_ceiling(spec)
+        return matmul_rate(spec)
     from .. import backends, models
     from ..decoding import transcribe as tr
     from ..models.batching import pad

@@ -114,7 +114,7 @@ def roofline_note(summary: dict):
 
 # ---------------------------------------------------------------------------------------------- wav2vec 2.0
 
-def gemm_ceilings(summary: dict, arch: str) -> dict:
+def matmul_rates(summary: dict, arch: str) -> dict:
     """``{precision: GFLOP/s}`` one PyTorch matrix product reached at ``arch``'s feed-forward shape in the run (fp32,
     bf16, int8 in GOP/s); empty for a run made before the kit measured it."""
     measured = summary.get("gemm", {}).get(arch, {})
@@ -124,7 +124,7 @@ def gemm_ceilings(summary: dict, arch: str) -> dict:
 def w2v2_rows(summary: dict) -> list[dict]:
     """One row per architecture, arm and batch size: median latency, x real time, speedup over the fp32 arm (and
     over stock-2.8 for the ipex arms), GFLOP/s, fraction of the peak of the arm's precision and of the measured
-    matrix-product ceiling (``gemm_fraction``; see :func:`gemm_ceilings`), fidelity against fp32
+    rate of one matrix product (``gemm_fraction``; see :func:`matmul_rates`), fidelity against fp32
     (mean and lowest per-frame cosine, relative error), whether it passes the cosine bar, and how busy the machine
     was just before the arm started (``load_before``); an arm that did not run is one row saying why."""
     rows = []
@@ -133,7 +133,7 @@ def w2v2_rows(summary: dict) -> list[dict]:
     for arch, arms in summary["arms"].items():
         model = summary["models"][arch]
         ref = arms["fp32"]["batches"]
-        ceiling = gemm_ceilings(summary, arch)
+        rates = matmul_rates(summary, arch)
         for arm in sorted(arms, key=lambda a: wanted.index(a) if a in wanted else len(wanted)):
             r = arms[arm]
             fid = r.get("fidelity", {})
@@ -144,7 +144,7 @@ def w2v2_rows(summary: dict) -> list[dict]:
                        "torch": r["torch"], "median_s": g["median"], "q1_s": g["q1"], "q3_s": g["q3"],
                        "x_realtime": g["x_realtime"], "speedup": ref[bs]["median"] / g["median"],
                        "gflops": gflops, "peak_fraction": gflops / peak if peak else float("nan"),
-                       "gemm_fraction": gflops / ceiling[r["precision"]] if r["precision"] in ceiling else float("nan"),
+                       "gemm_fraction": gflops / rates[r["precision"]] if r["precision"] in rates else float("nan"),
                        "cosine_mean": fid.get("cosine_mean", float("nan")),
                        "cosine_min": fid.get("cosine_min", float("nan")),
                        "rel_error": fid.get("rel_error", float("nan")),
@@ -190,11 +190,11 @@ def w2v2_metrics(summary: dict) -> dict:
     """Flat figures: cpu_peak_gflops_<precision> (the bound cores), per architecture
     w2v2_<arch>_x_realtime_<arm> (batch 1), w2v2_<arch>_speedup_best (the fastest arm passing the cosine bar, over
     fp32, batch 1), w2v2_<arch>_best_arm and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak),
-    w2v2_<arch>_gemm_gflops_<precision> (the matrix-product ceiling) and w2v2_<arch>_gemm_fraction_best (the best
+    w2v2_<arch>_gemm_gflops_<precision> (one matrix product's rate) and w2v2_<arch>_gemm_fraction_best (the best
     arm's fraction of it, when measured for its precision)."""
     out = {f"cpu_peak_gflops_{prec}": round(v, 1) for prec, v in summary["peaks"].items()}
     for arch, arms in summary["arms"].items():
-        for prec, gflops in gemm_ceilings(summary, arch).items():
+        for prec, gflops in matmul_rates(summary, arch).items():
             out[f"w2v2_{arch}_gemm_gflops_{prec}"] = round(gflops, 1)
         for arm, r in arms.items():
             if "1" in r["batches"]:
@@ -228,12 +228,12 @@ def w2v2_note(summary: dict):
         per_second = f["total"] / (int(next(iter(m["flops"]))) * summary["audio"]["seconds_each"])
         text += (f"{arch} up to layer {m['layer']}: {per_second:.3g} GFLOP per second of audio "
                  f"(front end {f['conv'] / f['total']:.0%}); weights: {m['weights']}. ")
-        ceiling = gemm_ceilings(summary, arch)
-        if ceiling:
+        rates = matmul_rates(summary, arch)
+        if rates:
             shape = " x ".join(str(v) for v in summary["gemm"][arch]["shape"])
             text += (f"One PyTorch matrix product at its feed-forward shape ({shape}) reaches "
                      + ", ".join(f"{prec} {g:.0f} GFLOP/s ({g / summary['peaks'][prec]:.0%} of peak)"
-                                 for prec, g in ceiling.items())
+                                 for prec, g in rates.items())
                      + " (the table's gemm_fraction is an arm's rate over its precision's; another library's "
                        "kernels can be faster still). ")
     return Markdown(text + (f"Fidelity: the layer's output against the fp32 arm's on the same "

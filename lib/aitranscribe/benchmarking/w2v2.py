@@ -1,5 +1,5 @@
-"""wav2vec 2.0 feature extraction measured in one arm's process (stage 07's feature benchmark), and the matrix-product
-ceiling its arms are compared with (:func:`gemm_ceiling`).
+"""wav2vec 2.0 feature extraction measured in one arm's process (stage 07's feature benchmark), and the rate of one
+matrix product its arms are compared with (:func:`matmul_rate`).
 
 :func:`run_arm` is what ``python -m aitranscribe.benchmarking.arm`` runs for a spec of kind ``w2v2``. It imports only
 the wav2vec 2.0 model and its arms, so it also runs in ``.venv-intel`` (torch 2.8 + IPEX, without the rest of the
@@ -69,15 +69,14 @@ def run_arm(spec: dict) -> dict:
 GEMM_PRECISIONS = ("fp32", "bf16", "int8")
 
 
-def gemm_ceiling(spec: dict) -> dict:
+def matmul_rate(spec: dict) -> dict:
     """What one matrix product reaches in this process: (M, K) x (K, N) at ``spec["shape"]`` = (M, K, N) (frames,
     input and output width: an architecture's first feed-forward layer at batch 1), in fp32 and bf16 (PyTorch's
     Linear, weights and input in that type) and int8 (``torch._int_mm``, int32 sums), on ``spec["threads"]``
     threads; the median of ``spec["repeats"]`` calls after 3 discarded ones: what PyTorch's own kernels reach at the
     model's largest shape, so an arm near it loses little outside its matrix products (not a hard ceiling: on a
     Xeon with AMX OpenVINO's int8 kernels ran LARGE's second feed-forward layer at 2,870 GOP/s, ``_int_mm`` 2,220).
-    Returns
-    ``{"shape", "threads", "torch", precision: {"gflops", "median", ...}}`` (GOP/s for int8)."""
+    Returns ``{"shape", "threads", "torch", precision: {"gflops", "median", ...}}`` (GOP/s for int8)."""
     torch.set_num_threads(int(spec["threads"]))
     m, k, n = (int(v) for v in spec["shape"])
     result = {"shape": [m, k, n], "threads": int(spec["threads"]), "torch": torch.__version__}

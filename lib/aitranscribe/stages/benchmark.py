@@ -21,7 +21,7 @@ when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2_backends` i
 ``w2v2_seconds``-long waveforms cut from the silence-removed test audio, at each of ``w2v2_batch_sizes``: x real
 time, GFLOP/s (:func:`~aitranscribe.features.wav2vec2.count_flops`), the fraction of this CPU's peak for the arm's
 precision (:func:`~aitranscribe.core.machine.peak_gflops`) and of what one matrix product at the architecture's
-feed-forward shape reaches here (:func:`~aitranscribe.benchmarking.w2v2.gemm_ceiling`), and the fidelity of the
+feed-forward shape reaches here (:func:`~aitranscribe.benchmarking.w2v2.matmul_rate`), and the fidelity of the
 layer's output against the fp32 arm's. Weights: the profile's checkpoint when stage 03 used one (for its architecture and layer); otherwise random
 weights written in fairseq's checkpoint format and read through the kit's loader, labelled "speed only".
 """
@@ -204,7 +204,7 @@ W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorde
                       report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
                       hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
 W2V2_MIN_REPEATS = 3
-GEMM_REPEATS = 20  # calls of the matrix-product ceiling per precision (tens of ms each at LARGE's shape)
+GEMM_REPEATS = 20  # calls of the one matrix product per precision (tens of ms each at LARGE's shape)
 
 
 def _profile_checkpoint(p: dict) -> dict | None:
@@ -292,7 +292,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
         settings = model["settings"]
         shape = [wav2vec2.count_flops(settings, wavs.shape[1], model["layer"], 1)["frames"],
                  settings.encoder_embed_dim, settings.encoder_ffn_embed_dim]
-        spec = {"kind": "gemm", "arm": "gemm", "label": f"w2v2 {arch} matrix-product ceiling", "threads": threads,
+        spec = {"kind": "gemm", "arm": "gemm", "label": f"w2v2 {arch} one matrix product", "threads": threads,
                 "shape": shape, "repeats": GEMM_REPEATS}
         gemm[arch] = _worker(_python_for("fp32"), prefix, bound, spec, out_dir / "raw" / f"{arch}-gemm.json")
         reference = out_dir / "raw" / f"reference-{arch}.npy"

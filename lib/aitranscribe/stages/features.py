@@ -283,8 +283,8 @@ def calibrate(p: dict, out_dir: Path, mdir: Path, arm: str) -> dict:
     """A calibrated wav2vec 2.0 arm (``CALIBRATED``) prepared once for this run: calibrated on the first
     ``CALIBRATION_UTTERANCES`` train utterances (their audio only), checked against fp32 on the next
     ``CHECK_UTTERANCES`` (mean per-frame cosine >= ``MIN_COSINE``, else a :class:`KitError` saying so), saved in
-    ``<out_dir>/calibrated-wav2vec2/`` with ``calibration.json``; skipped when that file exists. Returns what
-    ``calibration.json`` holds: utterances, seconds, fidelity."""
+    ``<out_dir>/calibrated-wav2vec2/``, the check in ``calibrated-wav2vec2.json``; skipped when both exist.
+    Returns what that file holds: arm, utterances, seconds, fidelity."""
     import torch
 
     from ..features import wav2vec2
