@@ -69,7 +69,10 @@ LABELS = {  # "<stage>.<name>": (label, how the value is shown)
     "benchmark.train_updates_per_s": ("GAN training updates per second (model's sizes)", PLAIN),
     "benchmark.train_updates_per_s_paper_sizes": ("GAN training updates per second (paper's sizes)", PLAIN),
 }
-ARMS = {"stock_28": "stock-2.8"}  # arm names as metric keys spell them
+# arm names as metric keys spell them
+ARMS = {"stock_28": "stock-2.8", "compile_bf16": "compile-bf16", "int8_dynamic": "int8-dynamic",
+        "int8_static": "int8-static", "openvino_bf16": "openvino-bf16", "openvino_int8": "openvino-int8",
+        "ipex_bf16": "ipex-bf16"}
 _SPEEDUP = re.compile(r"^benchmark\.speedup_(?P<arm>\w+?)_bs(?P<batch>\d+)$")
 _PER_BACKEND = re.compile(r"^inference\.per_(?P<backend>eager|compile|int8|openvino|ipex)$")
 _W2V2 = re.compile(r"^benchmark\.w2v2_(?P<arch>[a-z0-9]+)_(?P<what>x_realtime_(?P<arm>\w+)|gemm_gflops_(?P<prec>\w+)|"
@@ -79,11 +82,12 @@ _W2V2_BEST = {"best_arm": ("best arm (the fastest passing the fidelity bar, batc
               "speedup_best": ("best arm's speedup over fp32 eager", PLAIN),
               "peak_fraction_best": ("best arm's share of the CPU's peak for its precision", PCT),
               "gemm_fraction_best": ("best arm's share of one PyTorch matrix product's rate", PCT)}
-_ARM_NAMES = {"stock_28": "stock-2.8", "compile_bf16": "compile-bf16", "int8_dynamic": "int8-dynamic",
-              "int8_static": "int8-static", "openvino_bf16": "openvino-bf16", "openvino_int8": "openvino-int8",
-              "ipex_bf16": "ipex-bf16"}
 _WORDS = {"per": "PER", "wer": "WER", "uer": "UER", "ppl": "perplexity", "lm": "LM", "oov": "OOV", "bs": "batch",
           "e2e": "end to end", "n": "number of", "x": "times", "realtime": "real time", "report": "(report-only)"}
+
+
+def _rate_unit(precision: str) -> str:
+    return "GOP/s" if precision == "int8" else "GFLOP/s"
 
 
 def label(key: str) -> str:
@@ -98,12 +102,12 @@ def label(key: str) -> str:
     if m := _W2V2.match(key):
         head = f"wav2vec 2.0 {m['arch'].upper() if m['arch'] in ('base', 'large') else m['arch']}"
         if m["arm"]:
-            return f"{head}, {_ARM_NAMES.get(m['arm'], m['arm'])}: times real time, batch 1"
+            return f"{head}, {ARMS.get(m['arm'], m['arm'])}: times real time, batch 1"
         if m["prec"]:
-            return f"{head}: one PyTorch {m['prec']} matrix product, G{'OP' if m['prec'] == 'int8' else 'FLOP'}/s"
+            return f"{head}: one PyTorch {m['prec']} matrix product, {_rate_unit(m['prec'])}"
         return f"{head}: {_W2V2_BEST[m['what']][0]}"
     if m := _PEAK.match(key):
-        return f"nominal peak of the bound cores, {m['prec']}, G{'OP' if m['prec'] == 'int8' else 'FLOP'}/s"
+        return f"nominal peak of the bound cores, {m['prec']}, {_rate_unit(m['prec'])}"
     words = key.split(".", 1)[-1].replace("report_only", "report").split("_")
     return " ".join(_WORDS.get(w, w) for w in words)
 

@@ -335,8 +335,13 @@ def make(arm: str, model, layer: int, calibration: list, threads: int = 1, shape
     if not calibration:
         raise KitError("wav2vec 2.0 arms need at least one example waveform")
     log.info("wav2vec 2.0 arm %s: preparing (torch %s)", arm, torch.__version__)
+    return FACTORIES[arm](_arm_net(arm, model, layer), calibration, threads, tuple(shapes))
+
+
+def _arm_net(arm: str, model, layer: int) -> LayerOutput:
+    """``model`` up to ``layer`` as the arms see it, its front end set to ``arm``'s form (in place)."""
     wav2vec2.use_front_end_form(model, FRONT_END_FORM.get(arm, "transpose"))
-    return FACTORIES[arm](LayerOutput(model, layer).eval(), calibration, threads, tuple(shapes))
+    return LayerOutput(model, layer).eval()
 
 
 def fidelity(output, reference) -> dict:
@@ -371,8 +376,7 @@ def save_calibrated(arm: str, model, layer: int, calibration: list, folder) -> P
     is whole or absent). Returns the saved model's path; reads nothing pickled back (:func:`load_calibrated`)."""
     if arm not in CALIBRATED:
         raise KitError(f"{arm!r} is not calibrated on data; calibrated arms: {list(CALIBRATED)}")
-    wav2vec2.use_front_end_form(model, FRONT_END_FORM.get(arm, "transpose"))
-    ov, quantized = _quantized_openvino(LayerOutput(model, layer).eval(), calibration)
+    ov, quantized = _quantized_openvino(_arm_net(arm, model, layer), calibration)
     _int8_rest(ov, quantized, calibration)
     folder = Path(folder)
     partial = folder.with_name(folder.name + ".partial")
