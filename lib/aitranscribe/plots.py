@@ -12,7 +12,7 @@ import pandas as pd
 from . import models
 from .benchmarking.results import matmul_rates, speedups, w2v2_rows
 from .core.stage import done_params, load_stage, load_summary
-from .evaluation import scoring
+from .text import error_rates
 from .io import audio, manifest
 from .text.phones import read_references
 
@@ -198,7 +198,7 @@ def phone_confusions(record: dict, top: int = 15):
         ax.text(0.5, 0.5, "no reference phones for this input", ha="center", va="center")
         ax.set_axis_off()
     else:
-        errors = scoring.confusions([[p["phone"] for p in r["phones"]] for r in results], refs, top)
+        errors = error_rates.confusions([[p["phone"] for p in r["phones"]] for r in results], refs, top)
         ax.barh([f"{a} → {b}" for a, b, _ in errors][::-1], [c for _, _, c in errors][::-1])
         ax.set_xlabel("count")
         ax.set_title(f"Most frequent phone errors ({split}, report-only)")

@@ -73,7 +73,7 @@ class Peer:
 
 def evaluate(utterances: list[np.ndarray], ref_words: list[str] | None, ref_phones: list[list[str]] | None) -> dict:
     """The peer on utterances (16 kHz mono): WER, PER in ARPAbet (report-only), x real time of each search."""
-    from .scoring import per, wer
+    from ..text.error_rates import per, wer
 
     peer = Peer()
     results = [peer(x) for x in utterances]

@@ -114,3 +114,12 @@ class TrainedTransform:
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> dict:
         """16 kHz speech (silence already removed) of ``speaker`` -> the dict of :func:`segment_frames`."""
         return segment_frames(self.extractor(x, speaker), self.centroids, self.A, self.b, self.params["pool_rate"])
+
+    def model_input(self, frames: np.ndarray, kind: str) -> np.ndarray:
+        """One utterance's input of a model reading stage 03's output ``kind`` from its ``frames``
+        (:attr:`extractor`'s output): the frames themselves (``"frames"``) or its pooled segments (``"segments"``)."""
+        if kind == "frames":
+            return np.asarray(frames, dtype=np.float32)
+        if kind == "segments":
+            return segment_frames(frames, self.centroids, self.A, self.b, self.params["pool_rate"])["pooled"]
+        raise ValueError(f"unknown model input {kind!r}: frames or segments")

@@ -3,6 +3,17 @@
 ``METHODS`` maps a method name (stage 05's ``method``) to its package: ``decipher`` (decipherment +
 self-training, the demo's) and ``gan`` (wav2vec-U). :func:`load` reads any method's checkpoint into an
 :class:`~aitranscribe.models.base.AcousticModel`.
+
+A method package has: ``NAME``, ``LABEL`` and ``STEP`` (words for its runs' steps); ``PARAMS`` (its profile section
+``train.<NAME>``); ``train(settings, out_dir, features_record, text_record, symbols, p) -> summary`` (resumable; the
+model selected without labels: ``run``, ``checkpoint``, ``rule``, ``metric``, ``seconds``...); ``load(checkpoint)``;
+``history(summary)``, ``table(summary)``, ``selected_step(summary)``, ``CURVES`` and ``metrics(summary)`` for the
+report; ``report_checks(model, summary, context) -> dict`` (report-only references particular to the method, see
+:func:`aitranscribe.evaluation.diagnostics.method_checks`); ``throughput(model, records, items, updates,
+batch_size) -> dict`` (the benchmark's training-speed probe). Optional: ``uses(settings)`` (other methods whose
+settings change its result), ``precision(settings)``, ``reference_throughput(records, symbols, updates)`` (the
+method's training speed at its published sizes, reported whichever method trained the model). Inference, the
+benchmark and the reports use only these and the :class:`~aitranscribe.models.base.AcousticModel` interface.
 """
 from __future__ import annotations
 

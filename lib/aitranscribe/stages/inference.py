@@ -3,7 +3,7 @@
 Inputs: the selected model (05), the train-fitted features pipeline (03: speaker normalisation, k-means, PCA,
 pooling; never refitted), VAD settings (02), lexicon and word LM (04). A folder of new recordings goes through the
 same preparation: 16 kHz mono conversion, rVAD silence removal, features, units, PCA, merging and pooling; its
-recordings may be hours long and hold several speakers (:mod:`aitranscribe.decoding.recordings`: cut at pauses,
+recordings may be hours long and hold several speakers (:mod:`aitranscribe.transcription.recordings`: cut at pauses,
 diarized, decoded in bounded memory). A folder's content (file names, sizes, modification times) is part of the
 stage's identity: a re-run transcribes only recordings that are new or changed, forgets removed ones, and says so.
 Outputs in ``<data_root>/<profile>/06_inference/<input>-<backend>-<hash>/``: ``transcripts.json`` (phones and
@@ -32,10 +32,12 @@ from ..core import reports
 from ..core.errors import KitError
 from ..core.files import atomic_write_json, read_json
 from ..core.params import Param
-from ..decoding import transcribe as tr
-from ..decoding import tuning, workers
+from ..transcription import transcribe as tr
+from ..decoding import tuning
+from ..transcription import workers
 from ..decoding.words import GraphWords
-from ..evaluation import peer, scoring
+from ..evaluation import peer
+from ..text import error_rates
 from ..io import audio, manifest
 from ..scale import executor, shards
 from ..sources.folder import content_index, find_audio, index_changes
@@ -223,10 +225,10 @@ def folder_scores(results: list[dict], references: list[str | None]) -> dict:
     if not pairs:
         return out
     if all("words" in r for r, _ in pairs):
-        out["wer"] = scoring.wer([" ".join(w["word"] for w in r["words"]) for r, _ in pairs], [ref for _, ref in pairs])
+        out["wer"] = error_rates.wer([" ".join(w["word"] for w in r["words"]) for r, _ in pairs], [ref for _, ref in pairs])
     lexicon = phonemize_words(sorted({w for _, ref in pairs for w in ref.split()}))
     ref_phones = [fold([ph for w in ref.split() for ph in lexicon.get(w, [])]) for _, ref in pairs]
-    out["per"] = scoring.per([[ph["phone"] for ph in r["phones"]] for r, _ in pairs], ref_phones)
+    out["per"] = error_rates.per([[ph["phone"] for ph in r["phones"]] for r, _ in pairs], ref_phones)
     return out
 
 
@@ -265,7 +267,7 @@ def reference_phones_wer(word_graph, symbols: list[str], items: list[dict], fram
         scores = np.full((len(seq) * frames, len(symbols)), other, np.float32)
         scores[np.arange(len(seq) * frames), np.repeat(seq, frames)] = math.log(sure)
         hyps.append(" ".join(w["word"] for w in decoder(scores, None)))
-    return scoring.wer(hyps, [it["ref_words"] for it in items])
+    return error_rates.wer(hyps, [it["ref_words"] for it in items])
 
 
 def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:

@@ -26,7 +26,7 @@ from ..core.files import atomic_write_json, read_json
 from ..core.params import Param, section
 from ..core.stage import load_summary
 from ..evaluation import diagnostics, probe
-from ..evaluation.scoring import per as phone_error_rate
+from ..text.error_rates import per as phone_error_rate
 from ..text import lm
 from ..text.phones import read_dictionary, read_references
 

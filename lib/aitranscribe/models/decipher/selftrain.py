@@ -26,7 +26,7 @@ import torch
 
 from ...core.errors import KitError
 from ...core.files import atomic_save_npy, atomic_save_npz, atomic_write_json
-from ...evaluation.scoring import per as phone_error_rate
+from ...text.error_rates import per as phone_error_rate
 from ...decoding import graph
 from ...text import lm
 from ..base import collapse

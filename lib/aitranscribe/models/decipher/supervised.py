@@ -12,12 +12,12 @@ import logging
 import numpy as np
 import torch
 
-from ..models.batching import pad
-from ..models.decipher.frame_classifier import FrameClassifier
-from ..models.decipher.hmm import PhoneHMM
-from ..models.decipher.model import FrameModel
-from ..models.training import fit_labels
-from ..text.phones import SIL
+from ...text.phones import SIL
+from ..batching import pad
+from ..training import fit_labels
+from .frame_classifier import FrameClassifier
+from .hmm import PhoneHMM
+from .model import FrameModel
 
 log = logging.getLogger(__name__)
 
