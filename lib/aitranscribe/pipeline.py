@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 
-from .core import machine, registry
+from .core import backend_table, machine, registry
 from .core.errors import KitError
 from .core.files import atomic_write_json
 from .core.logs import setup_logging
@@ -84,14 +84,15 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
 
 
 def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
-    """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, of the acoustic model or of
-    wav2vec 2.0, or backend=ipex)."""
+    """Whether a selected stage asks for a backend that lives in .venv-intel (:mod:`.core.backend_table`): stage 07's
+    backends (acoustic model or wav2vec 2.0) or stage 06's backend."""
     profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     keys = {s.key for s in select(numbers_from, numbers_to)}
     bench = profile["benchmark"] if "benchmark" in keys and "benchmark" in profile else {}
-    arms = set(bench.get("arms", [])) | set(bench.get("w2v2_arms", []))
-    backend = profile["inference"]["backend"] if "inference" in keys and "inference" in profile else ""
-    return bool(arms & {"ipex", "ipex-bf16", "stock-2.8"}) or backend == "ipex"
+    chosen = set(bench.get("backends", [])) | set(bench.get("w2v2_backends", []))
+    if "inference" in keys and "inference" in profile:
+        chosen.add(profile["inference"]["backend"])
+    return any(backend_table.environment(name) == backend_table.INTEL for name in chosen if name in backend_table.TABLE)
 
 
 def main(argv=None) -> int:

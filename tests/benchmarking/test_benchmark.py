@@ -23,7 +23,7 @@ def _summary(per_int8=0.30):
         g = {"median": median, "q1": median * 0.9, "q3": median * 1.1, "p90": median * 1.2, "flops": 1e9,
              "audio_seconds": 10.0}
         return {"per": per, "torch": "x", "model": {"1": g, "8": dict(g, median=4 * median)}}
-    return {"arms": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
+    return {"backends": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
 
 
 def test_equal_per_is_required_before_speedups():
@@ -64,6 +64,6 @@ def test_end_to_end_rounds_merge_into_one_median_and_keep_each_rounds_speed():
     assert merged["x_realtime"] == pytest.approx(10.0 / 0.016)
     assert merged["x_realtime_rounds"] == pytest.approx([1000.0, 500.0])
     assert merged["stages"]["features"]["median"] == pytest.approx(0.006)
-    metrics = benchmark.metrics({"arms": {"eager": {"model": {}, "e2e": merged}}})
+    metrics = benchmark.metrics({"backends": {"eager": {"model": {}, "e2e": merged}}})
     assert metrics["e2e_x_realtime_eager"] == pytest.approx(625.0)
     assert (metrics["e2e_x_realtime_eager_slowest_round"], metrics["e2e_x_realtime_eager_fastest_round"]) == (500.0, 1000.0)

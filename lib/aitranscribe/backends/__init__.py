@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core import backend_table
 from ..core.errors import KitError
 from ..core.paths import REPO_ROOT
 from ..models.batching import with_keep_column
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "compile", "int8", "openvino", "ipex")
+BACKENDS = backend_table.names("transcribes")  # stage 06's choices
 INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
 
 

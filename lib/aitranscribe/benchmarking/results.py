@@ -41,8 +41,8 @@ class ArmPers(dict):
 
 def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:
     """Every arm's test PER against eager's (``int8_tolerance`` for int8); KitError before any speedup is shown."""
-    eager = summary["arms"]["eager"]["per"]
-    pers = {arm: r["per"] for arm, r in summary["arms"].items()}
+    eager = summary["backends"]["eager"]["per"]
+    pers = {arm: r["per"] for arm, r in summary["backends"].items()}
     bad = {arm: v for arm, v in pers.items() if abs(v - eager) > (int8_tolerance if arm == "int8" else tolerance)}
     if bad:
         raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance} "
@@ -71,7 +71,7 @@ def table(summary: dict):
     import pandas as pd
 
     rows = []
-    for arm, r in summary["arms"].items():
+    for arm, r in summary["backends"].items():
         for bs, g in r["model"].items():
             rows.append({"arm": arm, "torch": r["torch"], "batch": int(bs), "median_ms": 1000 * g["median"],
                          "q1_ms": 1000 * g["q1"], "q3_ms": 1000 * g["q3"], "p90_ms": 1000 * g["p90"],
@@ -82,10 +82,10 @@ def table(summary: dict):
 
 def speedups(summary: dict, reference: str = "eager") -> dict:
     """Median-latency ratio reference/arm per batch size, with a spread from the quartiles."""
-    ref = summary["arms"][reference]["model"]
+    ref = summary["backends"][reference]["model"]
     out = {}
-    for arm, r in summary["arms"].items():
-        base = summary["arms"]["stock-2.8"]["model"] if arm == "ipex" and "stock-2.8" in summary["arms"] else ref
+    for arm, r in summary["backends"].items():
+        base = summary["backends"]["stock-2.8"]["model"] if arm == "ipex" and "stock-2.8" in summary["backends"] else ref
         for bs, g in r["model"].items():
             out[(arm, int(bs))] = {"speedup": base[bs]["median"] / g["median"],
                                    "low": base[bs]["q1"] / g["q3"], "high": base[bs]["q3"] / g["q1"]}
@@ -97,7 +97,7 @@ def roofline_note(summary: dict):
     64), as Markdown text (its ``.data`` is the string)."""
     from IPython.display import Markdown
 
-    best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
+    best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["backends"].items()
                for bs, g in r["model"].items())
     info = summary["machine"]
     ghz = info.get("max_mhz", 0) / 1000
@@ -129,8 +129,8 @@ def w2v2_rows(summary: dict) -> list[dict]:
     was just before the arm started (``load_before``); an arm that did not run is one row saying why."""
     rows = []
     bar = summary["min_cosine"]
-    wanted = ["fp32", *summary.get("params", {}).get("w2v2_arms", [])]  # the order the arms were asked for
-    for arch, arms in summary["arms"].items():
+    wanted = ["fp32", *summary.get("params", {}).get("w2v2_backends", [])]  # the order the arms were asked for
+    for arch, arms in summary["backends"].items():
         model = summary["models"][arch]
         ref = arms["fp32"]["batches"]
         rates = matmul_rates(summary, arch)
@@ -189,11 +189,11 @@ def _key(name: str) -> str:
 def w2v2_metrics(summary: dict) -> dict:
     """Flat figures: cpu_peak_gflops_<precision> (the bound cores), per architecture
     w2v2_<arch>_x_realtime_<arm> (batch 1), w2v2_<arch>_speedup_best (the fastest arm passing the cosine bar, over
-    fp32, batch 1), w2v2_<arch>_best_arm and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak),
+    fp32, batch 1), w2v2_<arch>_best_backend and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak),
     w2v2_<arch>_gemm_gflops_<precision> (one matrix product's rate) and w2v2_<arch>_gemm_fraction_best (the best
     arm's fraction of it, when measured for its precision)."""
     out = {f"cpu_peak_gflops_{prec}": round(v, 1) for prec, v in summary["peaks"].items()}
-    for arch, arms in summary["arms"].items():
+    for arch, arms in summary["backends"].items():
         for prec, gflops in matmul_rates(summary, arch).items():
             out[f"w2v2_{arch}_gemm_gflops_{prec}"] = round(gflops, 1)
         for arm, r in arms.items():
@@ -202,7 +202,7 @@ def w2v2_metrics(summary: dict) -> dict:
         best = w2v2_best(summary, arch, 1)
         if best is not None:
             out[f"w2v2_{arch}_speedup_best"] = round(best["speedup"], 3)
-            out[f"w2v2_{arch}_best_arm"] = best["arm"]
+            out[f"w2v2_{arch}_best_backend"] = best["arm"]
             out[f"w2v2_{arch}_peak_fraction_best"] = round(best["peak_fraction"], 4)
             if best["gemm_fraction"] == best["gemm_fraction"]:  # not NaN: measured for its precision
                 out[f"w2v2_{arch}_gemm_fraction_best"] = round(best["gemm_fraction"], 4)

@@ -44,13 +44,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core.errors import BadInputError, KitError
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Wav2Vec2Settings", "Wav2Vec2Encoder", "load_wav2vec2", "extract", "SAMPLE_RATE",
+__all__ = ["Wav2Vec2Settings", "Wav2Vec2Encoder", "load_wav2vec2", "extract",
            "FINETUNED_PREFIX", "ARCHITECTURES", "count_flops", "save_random_checkpoint", "architecture_of"]
 
-SAMPLE_RATE = 16000
 FINETUNED_PREFIX = "w2v_encoder.w2v_model."
 # Where the wav2vec 2.0 weights can sit: pretrained, fine-tuned CTC, fine-tuned seq2seq.
 _PREFIXES = ("", FINETUNED_PREFIX, "encoder.w2v_model.")
@@ -360,7 +360,7 @@ def extract(model: Wav2Vec2Encoder, waveform_16k, layer: int | None) -> torch.Te
     if model.num_frames(wav.shape[-1]) < 1:
         raise KitError(f"waveform too short: {wav.shape[-1]} samples give no frame "
                        f"(the model needs at least {_min_samples(model.settings)} samples, "
-                       f"{_min_samples(model.settings) / SAMPLE_RATE * 1000:.0f} ms at 16 kHz)")
+                       f"{_min_samples(model.settings) / TARGET_SR * 1000:.0f} ms at 16 kHz)")
     single = wav.ndim == 1
     batch = wav.unsqueeze(0) if single else wav
     with torch.no_grad():
@@ -967,7 +967,7 @@ def save_random_checkpoint(path, settings: Wav2Vec2Settings, seed: int = 0) -> P
                     module.bias.zero_()
     state = {"args": None,
              "cfg": {"_name": None, "common": {"_name": None, "seed": int(seed)},
-                     "task": {"_name": "audio_pretraining", "sample_rate": SAMPLE_RATE,
+                     "task": {"_name": "audio_pretraining", "sample_rate": TARGET_SR,
                               "normalize": bool(settings.normalize)},
                      "model": _fairseq_model_config(settings)},
              "model": fairseq_state_dict(model), "criterion": None, "optimizer_history": [],

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..core.metric_labels import PLAIN
 from ..core import registry, stage
 from ..core.params import Param
 from ..io import manifest
 from ..sources import demo, folder, librispeech
 from ..text import phonemize
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +87,12 @@ def summarize(out_dir: Path) -> dict:
         m = manifest.read(mdir, split)
         speakers.update(m.speakers or [])
         total_samples += m.total_samples
-        splits[split] = {"utterances": len(m), "hours": m.total_samples / 16000 / 3600,
+        splits[split] = {"utterances": len(m), "hours": m.total_samples / TARGET_SR / 3600,
                          "speakers": len(set(m.speakers or []))}
     text = out_dir / "text" / "corpus.txt"
     n_text = sum(1 for line in text.read_text(encoding="utf-8").splitlines() if line.strip()) if text.is_file() else 0
     return {"splits": splits, "n_utterances": sum(s["utterances"] for s in splits.values()),
-            "hours": total_samples / 16000 / 3600, "n_speakers": len(speakers), "n_text_sentences": n_text}
+            "hours": total_samples / TARGET_SR / 3600, "n_speakers": len(speakers), "n_text_sentences": n_text}
 
 
 def _compute(p: dict, records: dict, out_dir: Path) -> dict:
@@ -119,6 +121,13 @@ def run(p: dict) -> dict:
 
     return STAGE.run(p, _compute, describe)
 
+
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "n_utterances": ("utterances (train + valid + test)", PLAIN),
+    "hours": ("hours of audio", PLAIN),
+    "n_text_sentences": ("unpaired text sentences", PLAIN),
+    "n_speakers": ("speakers (voices)", PLAIN),
+}
 
 def metrics(summary: dict) -> dict:
     """The stage's metrics: utterances, hours, text sentences, speakers."""

@@ -26,9 +26,9 @@ import torch
 
 
 from .. import backends, models
+from ..core.metric_labels import PCT, PLAIN
 from ..core import registry, stage
 from ..benchmarking.results import ArmPers
-from ..core import reports
 from ..core.errors import KitError
 from ..core.files import atomic_write_json, read_json
 from ..core.params import Param
@@ -238,8 +238,7 @@ def _references(p: dict, model, records: dict, items: list[dict], scale: float) 
     labels), and the pocketsphinx peer on the same recordings."""
     text_record = records["text"]
     out = {"wer_reference_phones": reference_phones_wer(text_record["word_graph"], model.symbols, items)}
-    diagnostics = Path(records["train"]["dir"]) / "diagnostics.json"
-    reference = read_json(diagnostics).get("supervised_reference") if diagnostics.is_file() else None
+    reference = (stage.stored_step(Path(records["train"]["dir"]) / "diagnostics.json") or {}).get("supervised_reference")
     if reference is not None:
         supervised = models.load(reference["checkpoint"])
         sup_scale = _tune_scale(p, supervised, records)[0] if p["tune_acoustic_scales"] else scale
@@ -318,6 +317,28 @@ def examples(record: dict, n: int = 3):
     return pd.DataFrame(rows)
 
 
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "per": ("PER", PCT),
+    "wer": ("WER", PCT),
+    "backend": ("backend", PLAIN),
+    "realtime_factor": ("compute seconds per second of audio", PLAIN),
+    "n_utterances": ("utterances transcribed", PLAIN),
+    "acoustic_scale": ("acoustic scale of the word search", PLAIN),
+    "wer_reference_phones": ("WER of the reference phones through the word search (report-only)", PCT),
+    "per_supervised_reference": ("same model trained with labels, PER (report-only)", PCT),
+    "wer_supervised_reference": ("same model trained with labels, WER (report-only)", PCT),
+    "per_pocketsphinx": ("pocketsphinx en-us, PER in ARPAbet (report-only)", PCT),
+    "wer_pocketsphinx": ("pocketsphinx en-us, WER (report-only)", PCT),
+    "pocketsphinx_x_realtime": ("pocketsphinx, times real time", PLAIN),
+}
+
+
+def label_of(name: str) -> tuple[str, str] | None:
+    """Labels of the per-backend PERs (``per_<backend>``)."""
+    if name.startswith("per_") and name[4:] in backends.BACKENDS:
+        return f"PER with backend {name[4:]}", PCT
+    return None
+
 def metrics(summary: dict) -> dict:
     """per, wer, backend, realtime_factor, n_utterances, per_<backend>, acoustic_scale; with references (report-only):
     wer_reference_phones, per/wer_supervised_reference, per/wer_pocketsphinx and pocketsphinx_x_realtime."""
@@ -342,18 +363,6 @@ def metrics(summary: dict) -> dict:
         out.update({"wer_pocketsphinx": _round(ps.get("wer")), "per_pocketsphinx": _round(ps.get("per_arpabet")),
                     "pocketsphinx_x_realtime": round(ps["x_realtime_words"], 1)})
     return out
-
-
-def record_metrics(p: dict, record: dict, summary: dict) -> dict:
-    """The stage's figures: a split's go to the profile's ``metrics.json`` (``inference.*``); a folder's to
-    ``metrics.json`` in its output directory, so a user's recordings never change a profile's recorded results."""
-    values = metrics(summary)
-    if not p["folder"]:
-        return reports.record_metrics(p, KEY, values)
-    atomic_write_json(Path(record["dir"]) / "metrics.json", values)
-    log.info("figures of folder %s written beside its transcripts; the profile's metrics are unchanged",
-             summary["folder"])
-    return values
 
 
 def _round(value):
