@@ -157,7 +157,8 @@ def provenance(run: dict) -> list[str]:
         seconds = sum(e.get("seconds") or 0 for e in entries)
         mark = RECONSTRUCTED if facts[-1] else ""
         rows.append([f"{numbers}{mark}", f"`{facts[0]}`" if facts[0] else "not recorded", _commit_text(entries[0]),
-                     _span(entries), f"{seconds / 60:.1f} min", facts[3], facts[4]])
+                     _span(entries), f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min", facts[3],
+                     facts[4]])
     return _table(["stages", "command", "commit", "ran (UTC)", "time", "CPU", "Python / torch / OpenVINO"], rows)
 
 
