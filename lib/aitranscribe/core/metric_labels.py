@@ -65,8 +65,10 @@ def value_text(key: str, value) -> str:
         return f"{pct:.2f}%" if 0 < abs(pct) < 1 else f"{pct:.1f}%"
     if isinstance(value, int):
         return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, float):  # rounded for people: the raw figure stays in metrics.json
+        size = abs(value)
+        return (f"{value:,.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}" if size >= 1
+                else f"{value:.2g}")
     return str(value)
 
 
