@@ -12,7 +12,8 @@ from aitranscribe.core import backend_table, machine
 from aitranscribe.core.errors import KitError
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.core.stage import record_stage
-from aitranscribe.features import wav2vec2, wav2vec2_backends
+from aitranscribe.features import wav2vec2
+from aitranscribe.features.wav2vec2 import backends as wav2vec2_backends
 from aitranscribe.io import manifest
 from aitranscribe.stages import benchmark
 from support.w2v_checkpoints import tiny_state_dict

@@ -2,7 +2,7 @@
 it, and each backend the table names for a network has a way to run there."""
 from aitranscribe import backends, pipeline
 from aitranscribe.core import backend_table, metric_labels
-from aitranscribe.features import wav2vec2_backends
+from aitranscribe.features.wav2vec2 import backends as wav2vec2_backends
 
 
 def test_every_backend_in_the_table_can_be_made_and_nothing_else():

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..core import backend_table
-from ..features import wav2vec2, wav2vec2_backends
+from ..features import wav2vec2
+from ..features.wav2vec2 import backends as wav2vec2_backends
 from .results import summarize, timed
 from ..io.audio import TARGET_SR
 

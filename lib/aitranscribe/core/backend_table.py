@@ -3,7 +3,7 @@
 Stage 03 extracts wav2vec 2.0 features with one (``feature_backend``), stage 06 runs the acoustic model with one
 (``backend``), stage 07 measures several side by side (``backends`` for the acoustic model and end to end,
 ``w2v2_backends`` for wav2vec 2.0), and the pipeline builds ``.venv-intel`` when a chosen one lives there. How each
-runs: :mod:`aitranscribe.backends` (acoustic model) and :mod:`aitranscribe.features.wav2vec2_backends`.
+runs: :mod:`aitranscribe.backends` (acoustic model) and :mod:`aitranscribe.features.wav2vec2.backends`.
 """
 from __future__ import annotations
 

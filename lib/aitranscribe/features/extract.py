@@ -58,7 +58,7 @@ class FrameExtractor:
             if backend != "fp32":
                 import torch
 
-                from . import wav2vec2_backends
+                from .wav2vec2 import backends as wav2vec2_backends
 
                 threads = torch.get_num_threads()
                 if backend in wav2vec2_backends.CALIBRATED:

@@ -17,7 +17,7 @@ Arms: ``eager``, ``compile``, ``int8``, ``openvino`` in the stock environment; `
 
 wav2vec 2.0 feature extraction (:func:`run_w2v2`, its own output directory ``w2v2-<hash>``, needing only the
 prepared test audio): for each architecture of ``w2v2_archs`` up to ``w2v2_layer`` (the architecture's last block
-when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2_backends` in its own bound process, on
+when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2.backends` in its own bound process, on
 ``w2v2_seconds``-long waveforms cut from the silence-removed test audio, at each of ``w2v2_batch_sizes``: x real
 time, GFLOP/s (:func:`~aitranscribe.features.wav2vec2.count_flops`), the fraction of this CPU's peak for the arm's
 precision (:func:`~aitranscribe.core.machine.peak_gflops`) and of what one matrix product at the architecture's
@@ -47,7 +47,7 @@ from ..core.logs import SHAREABLE
 from ..core.params import Param
 from ..core.paths import REPO_ROOT, resolve
 from ..features import wav2vec2
-from ..features.wav2vec2_backends import MIN_COSINE
+from ..features.wav2vec2.backends import MIN_COSINE
 from ..io import audio, manifest
 from ..scale import executor
 
@@ -79,7 +79,7 @@ PARAMS = {
     "w2v2_layer": Param(14, int, "wav2vec 2.0: run up to this block (0-based, fairseq's numbering; wav2vec-U's 14), "
                                  "or an architecture's last block when it has fewer"),
     "w2v2_backends": Param(["fp32", "bf16", "int8-dynamic", "openvino"], list, "wav2vec 2.0 backends, see "
-                           "features/wav2vec2_backends.py (the demo profile runs all of them; compiling ones take "
+                           "features/wav2vec2/backends.py (the demo profile runs all of them; compiling ones take "
                            "minutes)"),
     "w2v2_batch_sizes": Param([1, 8], list, "wav2vec 2.0 batch sizes"),
     "w2v2_seconds": Param(10.0, float, "length of every benchmarked waveform, cut from the test audio"),

@@ -28,7 +28,8 @@ from ..core.errors import KitError
 from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
 from ..core.paths import profile_data_dir, resolve
-from ..features import speaker_norm, units, wav2vec2_backends
+from ..features import speaker_norm, units
+from ..features.wav2vec2 import backends as wav2vec2_backends
 from ..features.extract import CALIBRATED_DIR, NORM_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest

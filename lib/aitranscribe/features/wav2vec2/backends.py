@@ -49,9 +49,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import backend_table
-from ..core.errors import KitError
-from . import wav2vec2
+from ...core import backend_table
+from ...core.errors import KitError
+from .. import wav2vec2
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ def latest_results(data_root, info: dict) -> tuple[dict, str] | None:
     ``data_root``) measured on a machine like ``info`` (same CPU model, flags, cores and clock), and its path."""
     import json
 
-    from ..core import registry
+    from ...core import registry
 
     folder = registry.info("benchmark").notebook
     found = []
