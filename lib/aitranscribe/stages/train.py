@@ -147,19 +147,14 @@ LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how th
     "per_supervised": ("supervised CTC probe, test PER (report-only)", PCT),
     "per_supervised_reference": ("same model trained with labels, test PER (report-only)", PCT),
     "unit_purity": ("phone purity of the k-means units (report-only)", PCT),
-    "selection_metric": ("label-free selection metric (phone-LM perplexity)", PLAIN),
-    "rounds": ("self-training rounds run", PLAIN),
-    "selected_round": ("selected round", PLAIN),
-    "selected_seed": ("selected chain (seed)", PLAIN),
-    "chains": ("chains", PLAIN),
+    "selection_metric": ("label-free selection metric", PLAIN),
     "seconds": ("training time (s)", PLAIN),
-    "decipherment_seconds": ("decipherment time (s)", PLAIN),
-    "precision": ("classifier training precision", PLAIN),
-    "updates": ("GAN updates, all runs", PLAIN),
-    "seconds_per_1000_updates": ("seconds per 1,000 GAN updates", PLAIN),
-    "selected_update": ("selected GAN update (0: its start)", PLAIN),
-    "init_seconds": ("GAN start: decipher method, labels and fit (s)", PLAIN),
 }
+
+
+def label_of(name: str) -> tuple[str, str] | None:
+    """Labels of the figures a method adds (its package's ``LABELS``)."""
+    return next((m.LABELS[name] for m in models.METHODS.values() if name in getattr(m, "LABELS", {})), None)
 
 def metrics(record: dict, report: dict) -> dict:
     """train.* metrics: PERs (report-only: the selected model's own decoding, the supervised CTC probe on the

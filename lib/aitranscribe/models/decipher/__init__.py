@@ -19,6 +19,7 @@ from ...core import machine
 from ...core.files import read_json
 from ...core.stage import cached_step
 from ...core.logs import setup_logging
+from ...core.metric_labels import PLAIN
 from ...core.params import Param
 from ...decoding import graph, tuning
 from ...io import feature_files
@@ -62,6 +63,12 @@ PARAMS = {
                                          "chains were slower than one after another)"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
+}
+LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
+    "rounds": ("self-training rounds run", PLAIN), "selected_round": ("selected round", PLAIN),
+    "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
+    "decipherment_seconds": ("decipherment time (s)", PLAIN),
+    "precision": ("classifier training precision", PLAIN),
 }
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
