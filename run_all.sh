@@ -126,6 +126,6 @@ case "$mode" in
     say "running the pipeline with $params"
     "$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
       || die "the pipeline failed (see the message above)"
-    say "done: reports in reports/$("$VENV/bin/python" -c "import yaml,sys; print((yaml.safe_load(open('$params')) or {}).get('common',{}).get('profile','ci'))")/"
+    say "done: reports in $("$VENV/bin/python" -m aitranscribe.pipeline --params "$params" --reports-dir)/"
     ;;
 esac

@@ -170,8 +170,14 @@ def main(argv=None) -> int:
     parser.add_argument("--from", dest="numbers_from", help="first stage number, e.g. 02")
     parser.add_argument("--to", dest="numbers_to", help="last stage number, e.g. 04")
     parser.add_argument("--needs-intel", action="store_true", help="only print yes/no: does the run need .venv-intel")
+    parser.add_argument("--reports-dir", action="store_true", help="only print where the profile's reports go")
     args = parser.parse_args(argv)
     setup_logging("INFO")
+    if args.reports_dir:
+        common = next(iter(load_profile(args.params, {s.key: s.load().PARAMS for s in registry.STAGES}).values()))
+        reports = profile_reports_dir(common)
+        print(reports.relative_to(REPO_ROOT) if reports.is_relative_to(REPO_ROOT) else reports)
+        return 0
     if args.needs_intel:
         print("yes" if needs_intel(args.params, args.numbers_from, args.numbers_to) else "no")
         return 0

@@ -255,8 +255,13 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert "venv-intel" in summary["skipped"]["tiny"]["int8-dynamic"]
     assert summary["models"]["tiny"]["weights"].endswith("speed only") and summary["models"]["tiny"]["layer"] == 1
     assert not list((benchmark.Path(record["dir"]) / "checkpoints").glob("*.pt"))  # random weights not kept
-    table = results.w2v2_table(summary)
+    shown = results.w2v2_table(summary)  # formatted for people, the raw values under it
+    table = shown.data
     assert table.loc[("tiny", "fp32", 1), "speedup"] == 1.0 and table.loc[("tiny", "fp32", 2), "passes"]
+    html = shown.to_html()
+    assert "x real time" in html and "—" in html and "1.00×" in html  # units in headers, gaps marked, ratios rounded
+    glance = results.w2v2_summary(summary)
+    assert glance.loc["fp32", "tiny"].endswith("(1.00× fp32)") and glance.loc["int8-dynamic", "tiny"] == "not run"
     assert table.loc[("tiny", "bf16", 1), "cosine_mean"] >= BARS["bf16"][0]
     assert table.loc[("tiny", "int8-dynamic")]["status"].iloc[0].startswith("not run")
     m = results.w2v2_metrics(summary)

@@ -77,7 +77,7 @@ def table(summary: dict):
                          "q1_ms": 1000 * g["q1"], "q3_ms": 1000 * g["q3"], "p90_ms": 1000 * g["p90"],
                          "utt_per_s": int(bs) / g["median"], "audio_s_per_s": g["audio_seconds"] / g["median"],
                          "gflops": g["flops"] / g["median"] / 1e9, "per": r["per"]})
-    return pd.DataFrame(rows).set_index(["arm", "batch"]).round(3)
+    return for_people(pd.DataFrame(rows).rename(columns={"arm": "backend"}).set_index(["backend", "batch"]))
 
 
 def speedups(summary: dict, reference: str = "eager") -> dict:
@@ -159,8 +159,27 @@ def w2v2_rows(summary: dict) -> list[dict]:
     return rows
 
 
+# how the full tables show each column to people: (format, label); percentages for fractions; "—" where empty
+_PEOPLE = {"median_ms": ("{:.1f}", "median (ms)"), "q1_ms": ("{:.1f}", "q1 (ms)"), "q3_ms": ("{:.1f}", "q3 (ms)"),
+           "p90_ms": ("{:.1f}", "p90 (ms)"), "x_realtime": ("{:.1f}", "x real time"), "speedup": ("{:.2f}×", "speedup"),
+           "speedup_vs_stock_2.8": ("{:.2f}×", "speedup vs stock-2.8"), "gflops": ("{:,.0f}", "GFLOP/s"),
+           "peak_fraction": ("{:.1%}", "share of peak"), "gemm_fraction": ("{:.0%}", "share of one matmul"),
+           "cosine_mean": ("{:.4f}", "cosine (mean)"), "cosine_min": ("{:.3f}", "cosine (min)"),
+           "rel_error": ("{:.3f}", "rel. error"), "load_before": ("{:.0%}", "machine busy before"),
+           "utt_per_s": ("{:.1f}", "utterances/s"), "audio_s_per_s": ("{:,.0f}", "audio s/s"), "per": ("{:.1%}", "PER")}
+
+
+def for_people(table):
+    """A table's numbers formatted for reading (:data:`_PEOPLE`: units in the headers, "—" where a figure is
+    missing); the raw values stay in the stage's summary.json and raw/ files."""
+    formats = {c: f for c, (f, _) in _PEOPLE.items() if c in table}
+    labels = {c: label for c, (_, label) in _PEOPLE.items() if c in table}
+    return table.style.format(formats, na_rep="—").format_index(str).relabel_index(
+        [labels.get(c, c) for c in table.columns], axis=1)
+
+
 def w2v2_table(summary: dict):
-    """:func:`w2v2_rows` as a table indexed by architecture, arm and batch (times in ms, ratios rounded)."""
+    """:func:`w2v2_rows` as a table indexed by architecture, backend and batch (times in ms), for people."""
     import pandas as pd
 
     table = pd.DataFrame(w2v2_rows(summary))
@@ -169,11 +188,29 @@ def w2v2_table(summary: dict):
             table[col] = 1000 * table[col]
     table = table.rename(columns={"median_s": "median_ms", "q1_s": "q1_ms", "q3_s": "q3_ms"})
     table["batch"] = table["batch"].astype("Int64") if "batch" in table else pd.NA
-    order = ["layer", "precision", "torch", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup",
-             "speedup_vs_stock_2.8", "gflops", "peak_fraction", "gemm_fraction", "cosine_mean", "cosine_min", "rel_error", "passes",
-             "load_before", "weights", "status"]
-    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]]
-    return table.set_index(["arch", "arm", "batch"]).round(4)
+    order = ["precision", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup", "speedup_vs_stock_2.8", "gflops",
+             "peak_fraction", "gemm_fraction", "cosine_mean", "cosine_min", "rel_error", "passes", "load_before",
+             "torch", "layer", "weights", "status"]
+    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]].rename(columns={"arm": "backend"})
+    return for_people(table.set_index(["arch", "backend", "batch"]))
+
+
+def w2v2_summary(summary: dict, batch: int = 1):
+    """The question in one table: per wav2vec 2.0 architecture (columns) and backend (rows), x real time at
+    ``batch`` with its speedup over fp32 eager; backends below the fidelity bar or not run are marked."""
+    import pandas as pd
+
+    cells = {}
+    for row in w2v2_rows(summary):
+        name = row["arch"].upper() if row["arch"] in ("base", "large") else row["arch"]
+        if row["status"] != "ran":
+            cells.setdefault(row["arm"], {})[name] = "not run"
+        elif row["batch"] == batch:
+            mark = "" if row["passes"] or row["arm"] == "fp32" else " (fails the fidelity bar)"
+            cells.setdefault(row["arm"], {})[name] = f"{row['x_realtime']:.1f}x ({row['speedup']:.2f}× fp32){mark}"
+    table = pd.DataFrame(cells).T.fillna("—")
+    table.index.name = f"backend (batch {batch}: x real time, speedup)"
+    return table
 
 
 def w2v2_best(summary: dict, arch: str, batch: int = 1) -> dict | None:
