@@ -83,15 +83,17 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     return timings
 
 
-def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
-    """Whether a selected stage asks for .venv-intel (an IPEX or stock-2.8 benchmark arm, of the acoustic model or of
-    wav2vec 2.0, or backend=ipex)."""
+def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> str:
+    """What the selected stages ask of .venv-intel: ``"required"`` (stage 06 transcribes with ``backend: ipex`` and
+    cannot run without it), ``"optional"`` (stage 07 benchmarks IPEX or stock-2.8 arms, of the acoustic model or of
+    wav2vec 2.0: without it they are skipped, the report saying why and how to add them) or ``"no"``."""
     profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     keys = {s.key for s in select(numbers_from, numbers_to)}
+    if "inference" in keys and "inference" in profile and profile["inference"]["backend"] == "ipex":
+        return "required"
     bench = profile["benchmark"] if "benchmark" in keys and "benchmark" in profile else {}
     arms = set(bench.get("arms", [])) | set(bench.get("w2v2_arms", []))
-    backend = profile["inference"]["backend"] if "inference" in keys and "inference" in profile else ""
-    return bool(arms & {"ipex", "ipex-bf16", "stock-2.8"}) or backend == "ipex"
+    return "optional" if arms & {"ipex", "ipex-bf16", "stock-2.8"} else "no"
 
 
 def main(argv=None) -> int:
@@ -99,11 +101,11 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params/demo.yaml", help="profile YAML (default: params/demo.yaml)")
     parser.add_argument("--from", dest="numbers_from", help="first stage number, e.g. 02")
     parser.add_argument("--to", dest="numbers_to", help="last stage number, e.g. 04")
-    parser.add_argument("--needs-intel", action="store_true", help="only print yes/no: does the run need .venv-intel")
+    parser.add_argument("--needs-intel", action="store_true", help="only print required/optional/no: what the run asks of .venv-intel")
     args = parser.parse_args(argv)
     setup_logging("INFO")
     if args.needs_intel:
-        print("yes" if needs_intel(args.params, args.numbers_from, args.numbers_to) else "no")
+        print(needs_intel(args.params, args.numbers_from, args.numbers_to))
         return 0
     try:
         run_profile(args.params, args.numbers_from, args.numbers_to)

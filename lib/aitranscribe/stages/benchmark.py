@@ -89,16 +89,32 @@ PARAMS = {
                                           "the best (and for stage 03's feature_backend auto)"),
 }
 W2V2_PARAMS = tuple(k for k in PARAMS if k.startswith("w2v2_"))
+INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
+# why an arm of .venv-intel did not run, and how to add it (the report shows it beside the arm)
+INTEL_MISSING = ("needs .venv-intel (torch 2.8 + IPEX 2.8), which `bash run_all.sh` builds only on request, torch 2.8 "
+                 "being a CUDA build (~4.1 GB to download, 7.4 GB on disk): `bash run_all.sh --setup-intel --params "
+                 "<profile> --from 07` builds it and runs the missing arms (the others' results are kept)")
+
+
+def _intel_env(arms) -> dict | None:
+    """``{"venv_intel": exists}`` when ``arms`` include one that runs in .venv-intel, else None: the stage's input
+    content (:class:`~aitranscribe.core.stage.StageDef`), so that once .venv-intel is built the stage runs again
+    in the same directory, where only the arms without a raw result are measured."""
+    if all(arm in STOCK_ARMS or W2V2_ARMS.get(arm, ("", ""))[1] == "stock" for arm in arms):
+        return None
+    return {"venv_intel": INTEL_PYTHON.is_file()}
+
+
 STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
-                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"))
+                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"),
+                       content=lambda p: _intel_env(p["arms"]))
 
 
 def _python_for(arm: str) -> Path | None:
     """The interpreter of an arm's environment; None when ``.venv-intel`` is needed and missing."""
     if arm in STOCK_ARMS or W2V2_ARMS.get(arm, ("", ""))[1] == "stock":
         return Path(sys.executable)
-    intel = REPO_ROOT / ".venv-intel" / "bin" / "python"
-    return intel if intel.is_file() else None
+    return INTEL_PYTHON if INTEL_PYTHON.is_file() else None
 
 
 def run(p: dict) -> dict:
@@ -118,7 +134,7 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
             raise KitError(f"unknown arm {arm!r}; choose from {list(STOCK_ARMS + INTEL_ARMS)}")
         python = _python_for(arm)
         if python is None:
-            skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+            skipped[arm] = INTEL_MISSING
             log.warning("arm %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
             continue
         specs[arm] = {"arm": arm, "threads": threads, "records": records,
@@ -202,7 +218,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
 
 W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorded=lambda p: False,
                       report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
-                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
+                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)},
+                      content=lambda p: _intel_env(p["w2v2_arms"]))
 W2V2_MIN_REPEATS = 3
 GEMM_REPEATS = 20  # calls of the one matrix product per precision (tens of ms each at LARGE's shape)
 
@@ -299,7 +316,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
         for arm in arms:
             python = _python_for(arm)
             if python is None:
-                skipped[arch][arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+                skipped[arch][arm] = INTEL_MISSING
                 continue
             spec = {"kind": "w2v2", "arm": arm, "label": f"w2v2 {arch} {arm}", "threads": threads,
                     "checkpoint": model["checkpoint"], "layer": model["layer"], "audio": str(audio_path),
