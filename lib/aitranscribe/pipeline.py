@@ -152,16 +152,21 @@ def run_profile(params_path: str, numbers_from=None, numbers_to=None) -> dict:
     return timings
 
 
-def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> bool:
-    """Whether a selected stage asks for a backend that lives in .venv-intel (:mod:`.core.backend_table`): stage 07's
-    backends (acoustic model or wav2vec 2.0) or stage 06's backend."""
+def needs_intel(params_path: str, numbers_from=None, numbers_to=None) -> str:
+    """What the selected stages ask of .venv-intel (the backends that live there: :mod:`.core.backend_table`):
+    ``"required"`` (stage 06 transcribes with such a backend and cannot run without it), ``"optional"`` (stage 07
+    measures such backends, of the acoustic model or of wav2vec 2.0: without it they are skipped, the report saying
+    why and how to add them) or ``"no"``."""
     profile = load_profile(params_path, {s.key: s.load().PARAMS for s in registry.STAGES})
     keys = {s.key for s in select(numbers_from, numbers_to)}
+
+    def intel(names) -> bool:
+        return any(backend_table.environment(n) == backend_table.INTEL for n in names if n in backend_table.TABLE)
+
+    if "inference" in keys and "inference" in profile and intel([profile["inference"]["backend"]]):
+        return "required"
     bench = profile["benchmark"] if "benchmark" in keys and "benchmark" in profile else {}
-    chosen = set(bench.get("backends", [])) | set(bench.get("w2v2_backends", []))
-    if "inference" in keys and "inference" in profile:
-        chosen.add(profile["inference"]["backend"])
-    return any(backend_table.environment(name) == backend_table.INTEL for name in chosen if name in backend_table.TABLE)
+    return "optional" if intel([*bench.get("backends", []), *bench.get("w2v2_backends", [])]) else "no"
 
 
 def main(argv=None) -> int:
@@ -169,7 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params/demo.yaml", help="profile YAML (default: params/demo.yaml)")
     parser.add_argument("--from", dest="numbers_from", help="first stage number, e.g. 02")
     parser.add_argument("--to", dest="numbers_to", help="last stage number, e.g. 04")
-    parser.add_argument("--needs-intel", action="store_true", help="only print yes/no: does the run need .venv-intel")
+    parser.add_argument("--needs-intel", action="store_true", help="only print required/optional/no: what the run asks of .venv-intel")
     parser.add_argument("--reports-dir", action="store_true", help="only print where the profile's reports go")
     args = parser.parse_args(argv)
     setup_logging("INFO")
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
         print(reports.relative_to(REPO_ROOT) if reports.is_relative_to(REPO_ROOT) else reports)
         return 0
     if args.needs_intel:
-        print("yes" if needs_intel(args.params, args.numbers_from, args.numbers_to) else "no")
+        print(needs_intel(args.params, args.numbers_from, args.numbers_to))
         return 0
     try:
         run_profile(args.params, args.numbers_from, args.numbers_to)

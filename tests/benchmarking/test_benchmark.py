@@ -67,3 +67,12 @@ def test_end_to_end_rounds_merge_into_one_median_and_keep_each_rounds_speed():
     metrics = benchmark.metrics({"backends": {"eager": {"model": {}, "e2e": merged}}})
     assert metrics["e2e_x_realtime_eager"] == pytest.approx(625.0)
     assert (metrics["e2e_x_realtime_eager_slowest_round"], metrics["e2e_x_realtime_eager_fastest_round"]) == (500.0, 1000.0)
+
+
+def test_only_runs_with_intel_arms_depend_on_venv_intel(monkeypatch, tmp_path):
+    assert benchmark._intel_env(["eager", "compile", "int8", "openvino"]) is None
+    assert benchmark._intel_env(["fp32", "bf16", "openvino-int8"]) is None
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", tmp_path / "python")
+    assert benchmark._intel_env(["eager", "ipex"]) == benchmark._intel_env(["fp32", "ipex-bf16"]) == {"venv_intel": False}
+    (tmp_path / "python").touch()
+    assert benchmark._intel_env(["eager", "stock-2.8"]) == {"venv_intel": True}

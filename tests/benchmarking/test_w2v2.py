@@ -279,6 +279,36 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert benchmark.run_w2v2(p)["dir"] == record["dir"]
 
 
+def test_w2v2_stage_adds_the_intel_arms_once_venv_intel_exists(scratch_params, monkeypatch, tmp_path):
+    """Without .venv-intel its arms are rows saying how to add them; once it exists, the stage runs again in the
+    same directory and measures only those arms."""
+    import sys
+
+    from aitranscribe.core.params import stage_spec, validate
+
+    _test_audio(scratch_params)
+    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_backends": ["fp32", "stock-2.8"],
+                  "w2v2_batch_sizes": [1], "w2v2_seconds": 1.0, "w2v2_repeats": 3, "w2v2_warmup": 0,
+                  "w2v2_calibration": 1}, stage_spec(benchmark.PARAMS), "test")
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", tmp_path / "no-venv-intel" / "python")
+    first = benchmark.run_w2v2(p)
+    summary = benchmark.stage.load_summary(first)
+    assert set(summary["backends"]["tiny"]) == {"fp32"}
+    assert "bash run_all.sh --setup-intel" in summary["skipped"]["tiny"]["stock-2.8"]
+    # .venv-intel appears (here the stock interpreter, in which stock-2.8 refuses to run and says why)
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", benchmark.Path(sys.executable))
+    measured, real_worker = [], benchmark._worker
+
+    def worker(python, prefix, bound, spec, path):
+        if not path.is_file():
+            measured.append(spec["arm"])
+        return real_worker(python, prefix, bound, spec, path)
+    monkeypatch.setattr(benchmark, "_worker", worker)
+    second = benchmark.run_w2v2(p)
+    assert second["dir"] == first["dir"] and measured == ["stock-2.8"]
+    assert "is the eager reference inside .venv-intel" in benchmark.stage.load_summary(second)["skipped"]["tiny"]["stock-2.8"]
+
+
 def test_w2v2_uses_the_profile_checkpoint_when_stage_03_had_one(scratch_params, tmp_path):
     from support.w2v_checkpoints import save_tiny_checkpoint
 

@@ -90,16 +90,32 @@ PARAMS = {
                                           "the best (and for stage 03's feature_backend auto)"),
 }
 W2V2_PARAMS = tuple(k for k in PARAMS if k.startswith("w2v2_"))
+INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
+# why a backend of .venv-intel did not run, and how to add it (the report shows it beside the backend)
+INTEL_MISSING = ("needs .venv-intel (torch 2.8 + IPEX 2.8), which `bash run_all.sh` builds only on request, torch 2.8 "
+                 "being a CUDA build (~4.1 GB to download, 7.4 GB on disk): `bash run_all.sh --setup-intel --params "
+                 "<profile> --from 07` builds it and runs the missing arms (the others' results are kept)")
+
+
+def _intel_env(names) -> dict | None:
+    """``{"venv_intel": exists}`` when the backends ``names`` include one that runs in .venv-intel, else None: the
+    stage's input content (:class:`~aitranscribe.core.stage.StageDef`), so that once .venv-intel is built the stage
+    runs again in the same directory, where only the backends without a raw result are measured."""
+    if all(backend_table.environment(name) == backend_table.STOCK for name in names if name in backend_table.TABLE):
+        return None
+    return {"venv_intel": INTEL_PYTHON.is_file()}
+
+
 STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
-                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"))
+                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"),
+                       content=lambda p: _intel_env(p["backends"]))
 
 
 def _python_for(arm: str) -> Path | None:
     """The interpreter of a backend's environment; None when ``.venv-intel`` is needed and missing."""
     if backend_table.environment(arm) == backend_table.STOCK:
         return Path(sys.executable)
-    intel = REPO_ROOT / ".venv-intel" / "bin" / "python"
-    return intel if intel.is_file() else None
+    return INTEL_PYTHON if INTEL_PYTHON.is_file() else None
 
 
 def run(p: dict) -> dict:
@@ -119,10 +135,10 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
             raise KitError(f"unknown backend {arm!r}; choose from {list(backend_table.names('acoustic'))}")
         python = _python_for(arm)
         if python is None:
-            skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
-            log.warning("arm %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
+            skipped[arm] = INTEL_MISSING
+            log.warning("backend %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
             continue
-        specs[arm] = {"arm": arm, "threads": threads, "records": records,
+        specs[arm] = {"arm": arm, "label": f"backend {arm}", "threads": threads, "records": records,
                       "batch_sizes": [int(b) for b in p["batch_sizes"]], "repeats": p["repeats"], "warmup": p["warmup"],
                       "e2e": False, "e2e_utterances": p["e2e_utterances"], "train_updates": p["train_updates"],
                       "train_batch_size": p["train_batch_size"]}
@@ -146,7 +162,7 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
                 skipped[arm] = str(exc)
     arms = {arm: {**r, "e2e": merged_e2e(e2e[arm])} for arm, r in arms.items() if arm not in skipped}
     if "eager" not in arms:
-        raise KitError(f"the eager arm is the reference and did not run: {skipped.get('eager')}")
+        raise KitError(f"the eager backend is the reference and did not run: {skipped.get('eager')}")
     return {"machine": machine.cpu(), "binding": bound, "threads": threads, "backends": arms, "skipped": skipped,
             "params": {k: p[k] for k in PARAMS}}
 
@@ -174,7 +190,7 @@ def _last_json(stdout: str, label: str) -> dict:
             continue
         if isinstance(value, dict):
             return value
-    raise KitError(f"arm {label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
+    raise KitError(f"{label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
 
 
 def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path) -> dict:
@@ -182,17 +198,17 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
     if not path.is_file():
         load = machine.busy_fraction()
         if load > 0.2:
-            log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"],
+            log.warning("the machine is %.0f%% busy before %s: its timings will be slow", 100 * load, spec.get("label", spec["arm"]),
                         extra=SHAREABLE)
         threads = spec["threads"]
-        log.info("arm %s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec.get("label", spec["arm"]),
+        log.info("%s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec.get("label", spec["arm"]),
                  " end to end" if spec.get("e2e") else "", python, bound, threads)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "OPENBLAS_NUM_THREADS": str(threads)}
         done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmarking.arm", json.dumps(spec)],
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         if done.returncode != 0:
-            log.warning("arm %s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:],
+            log.warning("%s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:],
                         extra=SHAREABLE)
             raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
                            f"the worker exited with code {done.returncode} and no message (killed: out of memory?)")
@@ -203,7 +219,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
 
 W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorded=lambda p: False,
                       report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
-                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
+                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)},
+                      content=lambda p: _intel_env(p["w2v2_backends"]))
 W2V2_MIN_REPEATS = 3
 GEMM_REPEATS = 20  # calls of the one matrix product per precision (tens of ms each at LARGE's shape)
 
@@ -300,7 +317,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
         for arm in arms:
             python = _python_for(arm)
             if python is None:
-                skipped[arch][arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+                skipped[arch][arm] = INTEL_MISSING
                 continue
             spec = {"kind": "w2v2", "arm": arm, "label": f"w2v2 {arch} {arm}", "threads": threads,
                     "checkpoint": model["checkpoint"], "layer": model["layer"], "audio": str(audio_path),
@@ -311,7 +328,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
             except KitError as exc:
                 skipped[arch][arm] = str(exc)
         if "fp32" not in results_by_arch[arch]:
-            raise KitError(f"wav2vec 2.0 {arch}: the fp32 arm is the reference and did not run: {skipped[arch]['fp32']}")
+            raise KitError(f"wav2vec 2.0 {arch}: the fp32 backend is the reference and did not run: {skipped[arch]['fp32']}")
     info = machine.cpu()
     summary = {
         "machine": info, "binding": bound, "threads": threads,
