@@ -279,7 +279,7 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert benchmark.run_w2v2(p)["dir"] == record["dir"]
 
 
-def test_w2v2_stage_adds_the_intel_arms_once_venv_intel_exists(scratch_params, monkeypatch, tmp_path):
+def test_w2v2_stage_adds_the_intel_arms_once_venv_intel_exists(scratch_params, monkeypatch, tmp_path, caplog):
     """Without .venv-intel its arms are rows saying how to add them; once it exists, the stage runs again in the
     same directory and measures only those arms."""
     import sys
@@ -295,6 +295,7 @@ def test_w2v2_stage_adds_the_intel_arms_once_venv_intel_exists(scratch_params, m
     summary = benchmark.stage.load_summary(first)
     assert set(summary["backends"]["tiny"]) == {"fp32"}
     assert "bash run_all.sh --setup-intel" in summary["skipped"]["tiny"]["stock-2.8"]
+    assert "backends stock-2.8 not run: needs .venv-intel" in caplog.text  # the report shows the whole message
     # .venv-intel appears (here the stock interpreter, in which stock-2.8 refuses to run and says why)
     monkeypatch.setattr(benchmark, "INTEL_PYTHON", benchmark.Path(sys.executable))
     measured, real_worker = [], benchmark._worker
