@@ -1,6 +1,7 @@
 """The notebooks stay thin and in step with the library: parameters cell, defaults, no definitions."""
 import ast
 import json
+from pathlib import Path
 
 import pytest
 from papermill.translators import PythonTranslator
