@@ -168,3 +168,16 @@ def test_new_parameters_at_their_defaults_keep_the_corpus_hash(scratch_params):
     assert data.STAGE.locate(p, {})[1] == params_hash({**old, **resolved, "inputs": {}})
     changed = params(scratch_params, demo_rooms={"room": 0.5})
     assert data.STAGE.locate(changed, {})[1] != data.STAGE.locate(p, {})[1]
+
+
+def test_listen_free_checks_of_the_corpus(voice_corpus):
+    from aitranscribe.evaluation.by_voice import audio_checks
+
+    record = voice_corpus[0]
+    manifests = {s: manifest.read(record["manifests"], s) for s in manifest.SPLITS}
+    rows = audio_checks(manifests, voices.read_metadata(Path(record["dir"]))["utterances"])
+    assert len(rows) == 20 and {r["engine"] for r in rows} == {"espeak-ng", "flite", "festival", "piper"}
+    assert all(0.15 < r["seconds_per_word"] < 1.0 and -60 < r["rms_dbfs"] < -5 for r in rows), rows
+    quiet = [r for r, u in zip(rows, (u for s in manifest.SPLITS for u in voices.read_metadata(
+        Path(record["dir"]))["utterances"][s])) if u.get("level_db", 0) < -10 and "noise" not in u]
+    assert quiet and all(r["rms_dbfs"] < -25 for r in quiet)  # a lower level is a lower level in the file

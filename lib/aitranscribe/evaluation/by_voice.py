@@ -54,3 +54,21 @@ def _group(results: list[dict], items: list[dict], idx: list[int]) -> dict:
                  [items[i]["ref_phones"] for i in idx] if all(items[i]["ref_phones"] is not None for i in idx) else None,
                  [" ".join(w["word"] for w in results[i]["words"]) for i in idx] if has_words else None,
                  [items[i]["ref_words"] for i in idx] if has_refs else None)
+
+
+def audio_checks(manifests: dict, utterances: dict) -> list[dict]:
+    """Listen-free checks of a corpus's audio, one row per utterance: ``split``, ``voice``, ``engine``,
+    ``condition``, ``seconds``, ``seconds_per_word`` and ``rms_dbfs`` (``manifests``: split -> Manifest with
+    words; ``utterances``: split -> its ``corpus.json`` entries). Report-only."""
+    import numpy as np
+
+    from ..io import audio
+
+    rows = []
+    for split, m in manifests.items():
+        for i, u in enumerate(utterances[split]):
+            x, sr = audio.read(m.audio_path(i))
+            rows.append({"split": split, "voice": u["voice"], "engine": u["engine"], "condition": condition_of(u),
+                         "seconds": len(x) / sr, "seconds_per_word": len(x) / sr / max(len(m.words[i].split()), 1),
+                         "rms_dbfs": 10 * float(np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-12))})
+    return rows

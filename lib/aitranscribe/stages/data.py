@@ -38,7 +38,8 @@ PARAMS = {
     "demo_n_test_unseen": Param(0, int, "demo: test utterances spoken by demo_unseen_voices (of demo_n_test)"),
     "demo_rooms": section("demo: rooms and microphones on a share of utterances (all shares 0: clean, as before)", {
         "room": Param(0.0, float, "share of utterances spoken in a room (image-source reverberation)"),
-        "rt60_s": Param([0.2, 0.6], list, "range of the rooms' target reverberation times RT60 (s)"),
+        "rt60_s": Param([0.2, 0.6], list, "range of the rooms' reverberation times RT60 by Sabine's formula (s; "
+                                          "their image-source responses measure ~1.4x longer)"),
         "noise": Param(0.0, float, "share with noise added at the microphone"),
         "snr_db": Param([20, 10, 5], list, "signal-to-noise ratios (dB) drawn from"),
         "colours": Param(["white", "pink", "brown"], list, "noise colours drawn from"),
