@@ -20,7 +20,7 @@ ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 VENV="$ROOT/.venv"
 INTEL_VENV="$ROOT/.venv-intel"
-APT_PACKAGES=(espeak-ng flite sox numactl wordnet-base cmake g++ make
+APT_PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox numactl wordnet-base cmake g++ make
               libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
               libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev)
 

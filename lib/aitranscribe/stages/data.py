@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.metric_labels import PLAIN
 from ..core import registry, stage
-from ..core.params import Param
+from ..core.params import Param, section
 from ..io import manifest
 from ..sources import demo, folder, librispeech
 from ..text import phonemize
@@ -33,6 +33,20 @@ PARAMS = {
     "demo_n_text": Param(400, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
     "demo_glosses": Param(False, bool, "demo: WordNet's definitions as more text for the lexicon and the word LM"),
     "demo_voices": Param([], list, "demo: voice names to use (empty for the nine espeak-ng voices)"),
+    "demo_unseen_voices": Param([], list, "demo: voices that speak only test utterances, never heard in train or "
+                                          "valid (their figures are report-only)"),
+    "demo_n_test_unseen": Param(0, int, "demo: test utterances spoken by demo_unseen_voices (of demo_n_test)"),
+    "demo_rooms": section("demo: rooms and microphones on a share of utterances (all shares 0: clean, as before)", {
+        "room": Param(0.0, float, "share of utterances spoken in a room (image-source reverberation)"),
+        "rt60_s": Param([0.2, 0.6], list, "range of the rooms' reverberation times RT60 by Sabine's formula (s; "
+                                          "their image-source responses measure ~1.4x longer)"),
+        "noise": Param(0.0, float, "share with noise added at the microphone"),
+        "snr_db": Param([20, 10, 5], list, "signal-to-noise ratios (dB) drawn from"),
+        "colours": Param(["white", "pink", "brown"], list, "noise colours drawn from"),
+        "telephone": Param(0.0, float, "share through a telephone channel (8 kHz, 300-3400 Hz, G.711 mu-law)"),
+        "level": Param(0.0, float, "share recorded at another level"),
+        "level_db": Param([-25.0, -3.0], list, "range of those levels (dB against the normal peak)"),
+    }),
     "demo_rate_jitter": Param(0.15, float, "demo: relative speaking-rate variation per utterance"),
     "demo_pitch_jitter": Param(8, int, "demo: pitch variation per utterance"),
     "demo_min_words": Param(5, int, "demo: shortest sentence in words"),
@@ -102,7 +116,16 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     return {**summarize(out_dir), **{k: v for k, v in extra.items() if k not in ("n_text_sentences",)}}
 
 
-STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], hashed=lambda p: {
+VOICE_PARAMS = ("demo_unseen_voices", "demo_n_test_unseen", "demo_rooms")
+
+
+def _unchanged_at_default(p: dict) -> tuple:
+    """The held-out-voice and room parameters left at their defaults: they build the corpus as before they existed,
+    so they stay out of the hash (corpora built before them keep their directories)."""
+    return tuple(k for k in VOICE_PARAMS if p.get(k) == PARAMS[k].default)
+
+
+STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], report_only=_unchanged_at_default, hashed=lambda p: {
     "resolved_voices": [v.name for v in demo.resolve_voices(p)] if p["source"] == "demo" else []},
     content=lambda p: folder.content(p) if p["source"] == "folder" else None)
 
