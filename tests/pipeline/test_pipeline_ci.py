@@ -63,8 +63,8 @@ def test_ci_benchmark_recorded(ci_run):
                 "benchmark.pocketsphinx_x_realtime"):
         assert key in metrics and metrics[key] > 0, key
     # the same recordings transcribed by 1, then 2 Ray workers with equal transcripts (07 fails otherwise)
-    assert metrics["scale.workers"] == 2
-    assert metrics["scale.x_realtime_1_worker"] > 0 and metrics["scale.x_realtime_2_workers"] > 0
+    assert metrics["benchmark.scale_workers"] == 2
+    assert metrics["benchmark.scale_x_realtime_1_worker"] > 0 and metrics["benchmark.scale_x_realtime_2_workers"] > 0
 
 
 def test_ci_profile_reports(ci_run):
