@@ -95,3 +95,34 @@ def test_audio_that_ends_inside_a_word_keeps_the_words_before_it(graph_dir):
         decoder._word_spans([ids["i"], ids["want"], ids["pasta"]], runs[:5])  # cut inside a word that is not last
     with pytest.raises(KitError, match="does not spell the word 'milk'"):
         decoder._word_spans([ids["i"], ids["want"], ids["milk"]], runs)  # not a prefix of its pronunciation
+
+
+def test_confidence_follows_the_models_posteriors_of_the_path(graph_dir):
+    """Every word and phone gets the mean posterior of its path's phones: the word whose frames the model is
+    unsure of gets a lower confidence than the others, and values stay in [0, 1]."""
+    from aitranscribe.decoding.phones import GraphPhones, path_phones
+    from aitranscribe.decoding.words import GraphWords
+
+    rng = np.random.default_rng(3)
+    sentence = "i want to eat pasta".split()
+    phones = ["<SIL>"] + [p for w in sentence for p in LEXICON[w]] + ["<SIL>"]
+    lengths = rng.integers(3, 6, len(phones))
+    labels = np.repeat([SYMBOLS.index(p) for p in phones], lengths)
+    scores = rng.normal(0, 1, (len(labels), len(SYMBOLS)))
+    scores[np.arange(len(labels)), labels] += 6.0
+    scores -= np.log(np.exp(scores).sum(1, keepdims=True))
+    posteriors = np.exp(scores)
+    first = 1 + sum(len(LEXICON[w]) for w in sentence[:3])  # "eat": its phones' frames
+    a, b = lengths[:first].sum(), lengths[:first + len(LEXICON["eat"])].sum()
+    posteriors[a:b] = 0.5 * posteriors[a:b] + 0.5 / len(SYMBOLS)  # the model hesitates over "eat"
+    words = GraphWords(graph_dir, stay=0.7, acoustic_scale=1.0)(scores, None, posteriors)
+    assert [w["word"] for w in words] == sentence
+    sure = [w["confidence"] for w in words]
+    assert all(0 <= c <= 1 for c in sure) and sure[3] == min(sure) and sure[3] < max(sure) - 0.3
+    plain = GraphWords(graph_dir, stay=0.7, acoustic_scale=1.0)(scores, None)
+    assert [w["word"] for w in plain] == sentence and "confidence" not in plain[0]
+    phone_out = GraphPhones(graph_dir, stay=0.7)(scores, None, posteriors)
+    assert all(0 <= ph["confidence"] <= 1 for ph in phone_out)
+    ids, spans = np.array([0, 0, 15, 1]), [(0, 1), (2, 3), (4, 4), (5, 6)]
+    assert path_phones(ids, spans, SYMBOLS, None, np.array([0.2, 0.4, 0.9, 1.0])) == [
+        {"phone": "a", "confidence": 0.3}, {"phone": "e", "confidence": 1.0}]

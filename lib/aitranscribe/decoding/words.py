@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 
+from .confidence import span_confidence, step_confidence
 from .timing import Timing
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,17 @@ class GraphWords:
 
         self.graph = GraphDecoder(graph_dir, stay, acoustic_scale, beam)
 
-    def __call__(self, steps: np.ndarray, timing: Timing | None) -> list[dict]:
-        """Words of one utterance from its (T, V) step scores, each with start/end seconds when ``timing`` is given."""
+    def __call__(self, steps: np.ndarray, timing: Timing | None, posteriors: np.ndarray | None = None) -> list[dict]:
+        """Words of one utterance from its (T, V) step scores, each with start/end seconds when ``timing`` is given
+        and a ``confidence`` when the model's (T, V) step ``posteriors`` are (:mod:`.confidence`)."""
         out = self.graph(steps)
+        sure = None if posteriors is None else step_confidence(posteriors, out["steps"])
         words = []
         for w, (first, last) in zip(out["words"], out["spans"]):
             entry = {"word": self.graph.words[w]}
             if timing is not None:
                 entry["start"], entry["end"] = timing.seconds(first, last)
+            if sure is not None:
+                entry["confidence"] = span_confidence(sure, first, last)
             words.append(entry)
         return words
