@@ -173,3 +173,22 @@ def test_the_policy_blocks_a_remote_load_that_the_request_log_would_see(chrome, 
     seen = browser.requests(driver)
     assert [(r["url"], r["blocked"]) for r in seen if r["url"] == remote] == [(remote, "csp")]
     assert not browser.remote(seen, blocked_too=False)
+
+
+def test_a_corrected_turn_shares_its_time_span_among_its_new_words(chrome, session_page):
+    driver, downloads = chrome
+    page, result = session_page
+    browser.open_review(driver, page)
+    first_turn = [w for w in result["words"] if w["start"] <= result["turns"][0]["end"]]
+    driver.find_element("css selector", ".turn .edit-turn").click()
+    area = driver.find_element("css selector", ".turn textarea")
+    area.clear()
+    area.send_keys("so this is what I said")
+    driver.find_element("xpath", "//button[text()='Save turn']").click()
+    (corrected,), _ = browser.download_corrections(driver, downloads, "visit")
+    new = corrected["words"][:6]
+    assert [w["word"] for w in new] == "so this is what I said".split() and all(w["edited"] for w in new)
+    assert new[0]["start"] == first_turn[0]["start"] and new[-1]["end"] == pytest.approx(first_turn[-1]["end"], abs=1e-3)
+    assert all(a["end"] <= b["start"] + 1e-3 for a, b in zip(new, new[1:]))
+    assert corrected["words"][6:] == [{**w} for w in result["words"][len(first_turn):]]
+    assert corrected["segments"][0]["text"] == "so this is what I said"
