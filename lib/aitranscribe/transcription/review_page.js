@@ -7,7 +7,9 @@
   const audio = document.getElementById("audio");
   const $ = (id) => document.getElementById(id);
   const words = D.words.map((w) => Object.assign({}, w));
-  const names = Object.assign({}, D.names);
+  const cleanName = (text, label) => text.replace(/[:\n]/g, " ").trim() || label;  // ': ' ends a name in the .txt
+  const names = {};
+  Object.entries(D.names).forEach(([label, text]) => { names[label] = cleanName(text, label); });
   let threshold = D.threshold;
   let selected = -1, playing = -1, dirty = false;
   let spans = [];
@@ -204,7 +206,7 @@
         const input = el("input", { class: "name", type: "text", "aria-label": `name of ${label}` });
         input.value = nameOf(label);
         input.addEventListener("change", () => {
-          names[label] = input.value.replace(/[:\n]/g, " ").trim() || label;
+          names[label] = cleanName(input.value, label);
           dirty = true;
           renderTranscript();
           drawTimeline();
