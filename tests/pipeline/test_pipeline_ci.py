@@ -204,6 +204,7 @@ def _espeak(path: Path, voice: str, text: str) -> None:
 def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_run, tmp_path):
     """Added, removed and unchanged recordings: 06 transcribes exactly the new one, forgets the removed one, and its
     figures go beside its transcripts, never into reports/ci/metrics.json."""
+    from aitranscribe.core import reports
     from aitranscribe.core.stage import load_summary
     from aitranscribe.stages import inference
 
@@ -237,8 +238,8 @@ def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_r
 
     fourth = inference.run(p)  # nothing changed: skipped
     assert load_summary(fourth) == third
-    values = inference.record_metrics(p, fourth, third)
-    assert json.loads((out / "metrics.json").read_text()) == values and values["n_removed"] == 1
+    values = reports.record_metrics(p, inference.KEY, inference.metrics(third), fourth)
+    assert json.loads((out / "metrics.json").read_text()) == values and values["inference.n_removed"] == 1
     assert profile_metrics.read_bytes() == before
 
 

@@ -3,7 +3,6 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 import soundfile as sf

@@ -30,7 +30,7 @@ from aitranscribe.decoding import graph
 from aitranscribe.transcription import transcribe as tr
 from aitranscribe.text import error_rates
 from aitranscribe.io import feature_files
-from aitranscribe.models.base import collapse
+from aitranscribe.decoding.phones import collapse
 from aitranscribe.models.batching import pad
 from aitranscribe.models.decipher.frame_classifier import FrameClassifier
 from aitranscribe.models.decipher.hmm import PhoneHMM

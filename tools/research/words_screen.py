@@ -27,7 +27,7 @@ from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.decoding import graph
 from aitranscribe.transcription import transcribe as tr
 from aitranscribe.text import error_rates
-from aitranscribe.models.base import collapse
+from aitranscribe.decoding.phones import collapse
 from aitranscribe.text import lm
 
 OUT = REPO_ROOT / "reports" / "research" / "words_screen.jsonl"

@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core import backend_table
 from ..core.errors import KitError
 from ..core.paths import REPO_ROOT
 from ..models.batching import with_keep_column
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "compile", "int8", "openvino", "ipex")
+BACKENDS = backend_table.names("transcribes")  # stage 06's choices
 INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
 
 
@@ -175,7 +176,7 @@ def load_network(saved: dict) -> torch.nn.Module:
 def _ipex_worker(generator: torch.nn.Module):
     """The generator run by ``python -m aitranscribe.backends.ipex_worker`` in .venv-intel, one process per call."""
     if not INTEL_PYTHON.is_file():
-        raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a 6.8 GB CUDA build), so it lives in .venv-intel, which is "
+        raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a CUDA build: ~4.1 GB to download, 7.4 GB on disk), so it lives in .venv-intel, which is "
                                  "not set up on this machine: run `bash run_all.sh --setup-intel` once, then rerun")
     checkpoint = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
     torch.save(saved_network(generator), checkpoint.name)

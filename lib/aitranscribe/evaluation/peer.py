@@ -12,6 +12,7 @@ import logging
 import time
 
 import numpy as np
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def evaluate(utterances: list[np.ndarray], ref_words: list[str] | None, ref_phon
 
     peer = Peer()
     results = [peer(x) for x in utterances]
-    seconds = sum(len(x) for x in utterances) / 16000
+    seconds = sum(len(x) for x in utterances) / TARGET_SR
     out = {"utterances": len(results), "audio_seconds": round(seconds, 2),
            "x_realtime_words": seconds / max(sum(r["word_seconds"] for r in results), 1e-9),
            "x_realtime_phones": seconds / max(sum(r["phone_seconds"] for r in results), 1e-9)}

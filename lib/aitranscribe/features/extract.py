@@ -16,6 +16,7 @@ from ..core.files import read_json
 from ..core.paths import resolve
 from ..core.stage import done_params
 from . import mfcc, speaker_norm, units
+from ..io.audio import TARGET_SR
 
 NORM_FILE = "speaker_norm.npz"
 CALIBRATED_DIR = "calibrated-wav2vec2"  # stage 03's calibrated wav2vec 2.0 model, when its arm needs one
@@ -57,7 +58,7 @@ class FrameExtractor:
             if backend != "fp32":
                 import torch
 
-                from . import wav2vec2_backends
+                from .wav2vec2 import backends as wav2vec2_backends
 
                 threads = torch.get_num_threads()
                 if backend in wav2vec2_backends.CALIBRATED:
@@ -66,7 +67,7 @@ class FrameExtractor:
                                        f"stage 03 saved it in")
                     self.runner = wav2vec2_backends.load_calibrated(backend, saved, threads)
                 else:
-                    example = np.random.default_rng(0).standard_normal((1, wav2vec2.SAMPLE_RATE)).astype(np.float32)
+                    example = np.random.default_rng(0).standard_normal((1, TARGET_SR)).astype(np.float32)
                     self.runner = wav2vec2_backends.make(backend, self.model, self.layer, [0.1 * example], threads)
 
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:

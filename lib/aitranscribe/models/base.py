@@ -19,22 +19,13 @@ import numpy as np
 import torch
 
 from ..io import feature_files
-from ..text.phones import SIL
+from ..decoding.phones import collapse
 from .batching import pad
 
 
 def frame_bounds(n: int) -> np.ndarray:
     """(n, 2) first and one-past-last frame when each of ``n`` frames is its own step (frame-level models)."""
     return np.stack([np.arange(n), np.arange(n) + 1], 1)
-
-
-def collapse(ids, symbols: list[str]) -> list[str]:
-    """Phones of a path of symbol ids: runs of one id merged, ``<SIL>`` dropped."""
-    ids = np.asarray(ids)
-    if not len(ids):
-        return []
-    merged = ids[np.r_[True, ids[1:] != ids[:-1]]]
-    return [symbols[i] for i in merged if symbols[i] != SIL]
 
 
 def read_inputs(kind: str, features_record: dict, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:

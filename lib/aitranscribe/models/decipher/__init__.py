@@ -16,13 +16,15 @@ import torch
 
 from ...core.errors import KitError
 from ...core import machine
-from ...core.files import atomic_write_json, read_json
+from ...core.files import read_json
+from ...core.stage import cached_step
 from ...core.logs import setup_logging
+from ...core.metric_labels import PLAIN
 from ...core.params import Param
 from ...decoding import graph, tuning
 from ...io import feature_files
 from ...scale import executor, shards
-from ..base import collapse
+from ...decoding.phones import collapse
 from ..batching import IGNORE, pad
 from ..training import cross_entropy_step, steps_per_second
 from ...text import lm
@@ -61,6 +63,12 @@ PARAMS = {
                                          "chains were slower than one after another)"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
+}
+LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
+    "rounds": ("self-training rounds run", PLAIN), "selected_round": ("selected round", PLAIN),
+    "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
+    "decipherment_seconds": ("decipherment time (s)", PLAIN),
+    "precision": ("classifier training precision", PLAIN),
 }
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
@@ -172,13 +180,15 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     if s["word_rounds"] > 0:
         start = selftrain.select_round(continued["rounds"])
         chain_dir = out_dir / f"chain-seed{best}"
-        cached = chain_dir / "word_scale.json"
-        if not cached.is_file():
+        checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
+
+        def tune() -> dict:
             t1 = time.time()
-            scale, table = _word_scale(chain_dir / "rounds" / f"round-{start['round']}" / "model.pt",
-                                       inputs["frames"]["valid"], text_record, s)
-            atomic_write_json(cached, {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)})
-        scale_tuning = read_json(cached)
+            scale, table = _word_scale(checkpoint, inputs["frames"]["valid"], text_record, s)
+            return {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)}
+
+        scale_tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]},
+                                   tune)
         word_scale = scale_tuning["scale"]
         continued["rounds"] += selftrain.run_word_rounds(
             chain_dir, inputs["frames"], {**start, "next": len(continued["rounds"]) + 1}, inputs["lines"], symbols,

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ...core.files import atomic_torch_save, read_json
 from ...core.machine import cores
+from ...core.metric_labels import PLAIN
 from ...core.params import Param
 from ...decoding import graph
 from ...io import feature_files
@@ -69,6 +70,12 @@ PARAMS = {
                   "method (its settings: train.decipher) gives the train segments, no labels used",
                   ("random", "decipher")),
     "init_epochs": Param(10, int, "init decipher: epochs fitting the generator to the decipher method's labels"),
+}
+LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
+    "updates": ("GAN updates, all runs", PLAIN),
+    "seconds_per_1000_updates": ("seconds per 1,000 GAN updates", PLAIN),
+    "selected_update": ("selected GAN update (0: its start)", PLAIN),
+    "init_seconds": ("GAN start: decipher method, labels and fit (s)", PLAIN),
 }
 CURVES = (("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
           ("code_pen", "code penalty"), ("weighted_lm_ppl", "weighted LM ppl (selection, no labels)"),
