@@ -55,11 +55,17 @@ class GraphPhones:
     def __call__(self, steps: np.ndarray, timing: Timing | None, posteriors: np.ndarray | None = None) -> list[dict]:
         """Phones of one utterance (``<SIL>`` dropped, runs of one phone merged), with times when ``timing`` is given
         and a ``confidence`` when the model's (T, V) step ``posteriors`` are (:mod:`.confidence`)."""
+        return self.decode(steps, timing, posteriors)[0]
+
+    def decode(self, steps: np.ndarray, timing: Timing | None,
+               posteriors: np.ndarray | None = None) -> tuple[list[dict], np.ndarray]:
+        """:meth:`__call__`'s phones and the search's path: (T,) symbol id per step."""
         out = self.graph(steps)
         runs = out["runs"]
         sure = None
         if posteriors is not None:  # each run's mean, then the mean over a phone's runs
             per_step = step_confidence(posteriors, out["steps"])
             sure = np.array([per_step[a:b + 1].mean() for _, a, b in runs])
-        return path_phones(np.array([r[0] for r in runs], dtype=np.int64), [(r[1], r[2]) for r in runs],
-                           self.graph.symbols, timing, sure)
+        phones = path_phones(np.array([r[0] for r in runs], dtype=np.int64), [(r[1], r[2]) for r in runs],
+                             self.graph.symbols, timing, sure)
+        return phones, np.asarray(out["steps"])

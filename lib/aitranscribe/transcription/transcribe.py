@@ -62,11 +62,14 @@ def transcribe(items: list[dict], runner, model: AcousticModel, word_decoder, ti
         posteriors = model.step_posteriors(logits, padding) if "steps" in reads else [None] * len(chunk)
         for item, segment, step, post in zip(chunk, segments, steps, posteriors):
             t = Timing(item["bounds"], shift, window, item["vads"])
-            entry = {"name": item["name"], "seconds": round(item["seconds"], 3),
-                     "phones": (path_phones(segment[1], segment[2], model.symbols, t, _segment_confidence(segment))
-                                if phone_decoder is None else phone_decoder(step, t, post))}
+            phone_path = None
+            if phone_decoder is None:
+                phones = path_phones(segment[1], segment[2], model.symbols, t, _segment_confidence(segment))
+            else:
+                phones, phone_path = phone_decoder.decode(step, t, post)
+            entry = {"name": item["name"], "seconds": round(item["seconds"], 3), "phones": phones}
             if word_decoder is not None:
-                entry["words"] = (word_decoder(step, t, post) if word_decoder.reads == "steps"
+                entry["words"] = (word_decoder(step, t, post, phone_path) if word_decoder.reads == "steps"
                                   else word_decoder(segment[0], segment[2], t))
             out.append(entry)
     return out
