@@ -9,9 +9,9 @@
 #   bash run_all.sh --setup-intel            also build .venv-intel (torch 2.8 + IPEX 2.8 for stage 07's IPEX arms:
 #                                            ~4.1 GB to download, 7.4 GB on disk); without it those arms are skipped
 #
-# Set-up installs only what is missing: Debian packages (apt), a .venv with the versions pinned in
-# environment-stock.yml, the "aitranscribe" Jupyter kernel, JupyterLab settings that fetch no news and check for
-# no updates, and KenLM's lmplz/build_binary built from the kenlm source distribution into .cache/kenlm.
+# Set-up installs only what is missing: Debian packages (apt; chromium and chromium-driver test the review pages),
+# a .venv with the versions pinned in environment-stock.yml, the "aitranscribe" Jupyter kernel, JupyterLab settings
+# that fetch no news and check for no updates, and KenLM's lmplz/build_binary built from the kenlm source distribution into .cache/kenlm.
 # Re-running is cheap and idempotent.
 set -euo pipefail
 
@@ -22,7 +22,8 @@ VENV="$ROOT/.venv"
 INTEL_VENV="$ROOT/.venv-intel"
 APT_PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox numactl wordnet-base cmake g++ make
               libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
-              libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev)
+              libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev
+              chromium chromium-driver)  # the review pages' tests: headless Chromium driven by Selenium, offline
 
 say() { printf '\033[1m[run_all]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[run_all] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -208,6 +208,95 @@ def phone_confusions(record: dict, top: int = 15):
     return fig
 
 
+def _note(text: str, size=(7, 2)):
+    fig, ax = plt.subplots(figsize=size)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    plt.close(fig)
+    return fig
+
+
+def confidence_reliability(record: dict):
+    """Report-only: the share of right words per confidence bin against the bin's mean confidence (a calibrated
+    confidence lies on the diagonal), the words per bin, and the ROC AUC for telling wrong words from right ones."""
+    c = load_summary(record).get("confidence")
+    if not c:
+        return _note("no word references for this input: confidence not scored")
+    rows = pd.DataFrame(c["reliability"])
+    fig, (ax, count) = plt.subplots(1, 2, figsize=(11, 4))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="calibrated")
+    ax.plot(rows["confidence"], rows["accuracy"], marker="o", label="words")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean word confidence in the bin")
+    ax.set_ylabel("share of right words (report-only)")
+    ax.set_title(f"Reliability: ROC AUC {c['auc']:.3f}, ECE {c['ece']:.3f}, {c['n_words']} words")
+    ax.legend(fontsize=8)
+    count.bar((rows["low"] + rows["high"]) / 2, rows["n"], width=rows["high"] - rows["low"], color="tab:blue",
+              alpha=0.7, edgecolor="white")
+    count.set_xlim(0, 1)
+    count.set_xlabel("word confidence")
+    count.set_ylabel("words")
+    count.set_title(f"Words per confidence bin ({100 * c['word_accuracy']:.1f}% right)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _sessions(record: dict, share_safe: bool) -> list[tuple[str, dict, dict]]:
+    """(shown name, result, speaker names) of each recording with session figures; with ``share_safe`` the
+    recordings are numbered and speakers keep their labels."""
+    results = [r for r in json.loads((Path(record["dir"]) / "transcripts.json").read_text()) if r.get("session")]
+    names = {} if share_safe else done_params(record["dir"]).get("speaker_names") or {}
+    return [(f"recording {i}" if share_safe else r["name"], r, names) for i, r in enumerate(results, 1)]
+
+
+def session_table(record: dict, share_safe: bool = True) -> pd.DataFrame:
+    """Session figures of a folder run per recording and speaker (talk time and share, turns, speech rate,
+    pauses, overlaps; a speaker's share is of all talk, the whole recording's of its duration): counts only, and
+    with ``share_safe`` no file or speaker names."""
+    rows = []
+    for shown, r, names in _sessions(record, share_safe):
+        rec = r["session"]["recording"]
+        rows.append({"recording": shown, "speaker": "(whole recording)", "talk (s)": rec["talk_s"],
+                     "share (%)": round(100 * rec["talk_share"], 1) if rec["talk_share"] is not None else None,
+                     "turns": rec["turns"], "words/min": rec["words_per_minute"], "pauses": rec["pauses"],
+                     "longest pause (s)": rec["longest_pause_s"], "overlaps": rec["overlaps"]})
+        for label, f in r["session"]["speakers"].items():
+            rows.append({"recording": shown, "speaker": names.get(label, label), "talk (s)": f["talk_s"],
+                         "share (%)": round(100 * f["talk_share"], 1) if f["talk_share"] is not None else None,
+                         "turns": f["turns"], "mean turn (s)": f["mean_turn_s"], "longest turn (s)": f["longest_turn_s"],
+                         "longest stretch (s)": f["longest_stretch_s"], "words/min": f["words_per_minute"],
+                         "pauses": f["pauses"], "longest pause (s)": f["longest_pause_s"], "overlaps": f["overlaps"]})
+    if not rows:
+        return pd.DataFrame({"note": ["no session figures: transcribe a folder of recordings (folder=...)"]})
+    columns = ["talk (s)", "share (%)", "turns", "mean turn (s)", "longest turn (s)", "longest stretch (s)",
+               "words/min", "pauses", "longest pause (s)", "overlaps"]
+    return pd.DataFrame(rows).set_index(["recording", "speaker"])[columns]
+
+
+def speaker_timeline(record: dict, share_safe: bool = True, most: int = 8):
+    """Who spoke when: one row per speaker of each recording (at most ``most`` recordings), its turns as bars."""
+    sessions = _sessions(record, share_safe)[:most]
+    if not sessions:
+        return _note("no speaker turns: transcribe a folder of recordings (folder=...)")
+    rows = [(shown, r, k, label, names.get(label, label)) for shown, r, names in sessions
+            for k, label in enumerate(r["session"]["speakers"])]
+    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.35 * len(rows)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for y, (_, r, k, label, _) in enumerate(rows):
+        spans = [(t["start"], t["end"] - t["start"]) for t in r["turns"] if t["speaker"] == label]
+        ax.broken_barh(spans, (y - 0.35, 0.7), color=colours[k % len(colours)])
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{shown} · {name}" for shown, _, _, _, name in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title("Speaker timeline (turns)")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def benchmark_overview(summary: dict):
     """Speedup vs eager per batch size (quartile error bars), throughput, latency at batch 1, stage shares."""
     sp = speedups(summary)

@@ -95,3 +95,75 @@ def test_audio_that_ends_inside_a_word_keeps_the_words_before_it(graph_dir):
         decoder._word_spans([ids["i"], ids["want"], ids["pasta"]], runs[:5])  # cut inside a word that is not last
     with pytest.raises(KitError, match="does not spell the word 'milk'"):
         decoder._word_spans([ids["i"], ids["want"], ids["milk"]], runs)  # not a prefix of its pronunciation
+
+
+def test_confidence_follows_the_models_posteriors_of_the_path(graph_dir):
+    """Every word and phone gets the mean posterior of its path's phones: the word whose frames the model is
+    unsure of gets a lower confidence than the others, and values stay in [0, 1]."""
+    from aitranscribe.decoding.phones import GraphPhones, path_phones
+    from aitranscribe.decoding.words import GraphWords
+
+    rng = np.random.default_rng(3)
+    sentence = "i want to eat pasta".split()
+    phones = ["<SIL>"] + [p for w in sentence for p in LEXICON[w]] + ["<SIL>"]
+    lengths = rng.integers(3, 6, len(phones))
+    labels = np.repeat([SYMBOLS.index(p) for p in phones], lengths)
+    scores = rng.normal(0, 1, (len(labels), len(SYMBOLS)))
+    scores[np.arange(len(labels)), labels] += 6.0
+    scores -= np.log(np.exp(scores).sum(1, keepdims=True))
+    posteriors = np.exp(scores)
+    first = 1 + sum(len(LEXICON[w]) for w in sentence[:3])  # "eat": its phones' frames
+    a, b = lengths[:first].sum(), lengths[:first + len(LEXICON["eat"])].sum()
+    posteriors[a:b] = 0.5 * posteriors[a:b] + 0.5 / len(SYMBOLS)  # the model hesitates over "eat"
+    words = GraphWords(graph_dir, stay=0.7, acoustic_scale=1.0)(scores, None, posteriors)
+    assert [w["word"] for w in words] == sentence
+    sure = [w["confidence"] for w in words]
+    assert all(0 <= c <= 1 for c in sure) and sure[3] == min(sure) and sure[3] < max(sure) - 0.3
+    plain = GraphWords(graph_dir, stay=0.7, acoustic_scale=1.0)(scores, None)
+    assert [w["word"] for w in plain] == sentence and "confidence" not in plain[0]
+    phone_out = GraphPhones(graph_dir, stay=0.7)(scores, None, posteriors)
+    assert all(0 <= ph["confidence"] <= 1 for ph in phone_out)
+    ids, spans = np.array([0, 0, 15, 1]), [(0, 1), (2, 3), (4, 4), (5, 6)]
+    assert path_phones(ids, spans, SYMBOLS, None, np.array([0.2, 0.4, 0.9, 1.0])) == [
+        {"phone": "a", "confidence": 0.3}, {"phone": "e", "confidence": 1.0}]
+
+
+def test_path_agreement_compares_the_phones_two_searches_heard():
+    from aitranscribe.decoding.confidence import path_agreement
+
+    sil = 15
+    same = np.array([15, 0, 0, 1, 1, 1, 15])
+    assert path_agreement(same, same, 0, 6, sil) == 1.0
+    assert path_agreement(same, np.array([15, 0, 1, 1, 1, 1, 15]), 0, 6, sil) == 1.0  # other boundaries, same phones
+    assert path_agreement(same, np.array([15, 0, 0, 2, 2, 2, 15]), 0, 6, sil) == 0.5  # one of two phones differs
+    assert path_agreement(same, np.array([15, 0, 0, 1, 1, 1, 15]), 3, 5, sil) == 1.0  # only the span counts
+    assert path_agreement(same, np.array([15] * 7), 0, 6, sil) == 0.0  # the phone search heard silence
+    assert path_agreement(np.array([15, 15]), np.array([15, 15]), 0, 1, sil) == 1.0
+
+
+def test_a_word_the_phone_search_heard_otherwise_is_doubtful(graph_dir):
+    """With the phone search's path, a word's confidence is its mean posterior times the two searches' agreement over
+    its steps: a word whose steps the phone search decoded as other phones drops, the others keep theirs."""
+    from aitranscribe.decoding.words import GraphWords
+
+    rng = np.random.default_rng(5)
+    sentence = "i want to eat pasta".split()
+    phones = ["<SIL>"] + [p for w in sentence for p in LEXICON[w]] + ["<SIL>"]
+    lengths = rng.integers(3, 6, len(phones))
+    labels = np.repeat([SYMBOLS.index(p) for p in phones], lengths)
+    scores = rng.normal(0, 1, (len(labels), len(SYMBOLS)))
+    scores[np.arange(len(labels)), labels] += 6.0
+    scores -= np.log(np.exp(scores).sum(1, keepdims=True))
+    posteriors = np.exp(scores)
+    decoder = GraphWords(graph_dir, stay=0.7, acoustic_scale=1.0)
+    alone = decoder(scores, None, posteriors)
+    other = labels.copy()
+    first = 1 + sum(len(LEXICON[w]) for w in sentence[:4])  # "pasta": the phone search hears other phones there
+    a, b = lengths[:first].sum(), lengths[:first + len(LEXICON["pasta"])].sum()
+    other[a:b] = SYMBOLS.index("m")
+    both = decoder(scores, None, posteriors, other)
+    assert [w["word"] for w in both] == sentence
+    assert [w["confidence"] for w in both[:4]] == [w["confidence"] for w in alone[:4]]
+    assert both[4]["confidence"] < 0.5 * alone[4]["confidence"]
+    agree = decoder(scores, None, posteriors, labels)
+    assert [w["confidence"] for w in agree] == [w["confidence"] for w in alone]

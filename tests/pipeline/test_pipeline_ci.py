@@ -243,27 +243,33 @@ def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_r
     assert profile_metrics.read_bytes() == before
 
 
-def test_a_two_voice_session_is_cut_at_pauses_and_tagged_with_speakers(ci_run, tmp_path):
-    """A 44.1 kHz stereo session of two voices taking turns: utterances, speakers and times on its own time line."""
+@pytest.fixture(scope="module")
+def two_voice_run(ci_run, tmp_path_factory):
+    """The two-voice session (tests/support/sessions.two_voices) as a 44.1 kHz stereo recording in a folder,
+    transcribed by 06 with the first speaker named: the folder, the run's record and the true turns."""
     import soundfile as sf
+    from support.sessions import two_voices
 
-    from aitranscribe.core.stage import load_summary
-    from aitranscribe.evaluation.der import der
     from aitranscribe.io import audio as audio_io
-    from aitranscribe.sources import demo
     from aitranscribe.stages import inference
 
-    voices = {v.name: v for v in demo.VOICES}
-    sentences = demo.wordnet_sentences()[:24]
-    x, reference = demo.conversation([voices["espeak-us-m1"], voices["espeak-us-f2"]], sentences, seed=3)
-    folder = tmp_path / "session"
+    x, reference = two_voices()
+    folder = tmp_path_factory.mktemp("two-voices") / "session"
     folder.mkdir()
     y = audio_io.resample(x, 16000, 44100)
     sf.write(str(folder / "visit.wav"), np.stack([y, 0.9 * y], 1), 44100)
-    record = inference.run(_inference_params(folder=str(folder), references=False))
+    p = _inference_params(folder=str(folder), references=False, speaker_names={"SPEAKER_1": "Therapist"})
+    return p, inference.run(p), len(x) / 16000, reference
+
+
+def test_a_two_voice_session_is_cut_at_pauses_and_tagged_with_speakers(two_voice_run):
+    """A 44.1 kHz stereo session of two voices taking turns: utterances, speakers and times on its own time line."""
+    from aitranscribe.core.stage import load_summary
+    from aitranscribe.evaluation.der import der
+
+    _, record, seconds, reference = two_voice_run
     summary = load_summary(record)
     result = json.loads((Path(record["dir"]) / "transcripts.json").read_text())[0]
-    seconds = len(x) / 16000
     assert abs(result["seconds"] - seconds) < 0.05 and summary["speakers"] == {"visit": 2}
     assert result["n_utterances"] >= 12  # cut at the pauses between sentences, not one utterance
     for kind in ("phones", "words"):
@@ -277,6 +283,65 @@ def test_a_two_voice_session_is_cut_at_pauses_and_tagged_with_speakers(ci_run, t
     assert {line.split(":")[0] for line in text} == {"SPEAKER_1", "SPEAKER_2"}
     srt = (Path(record["dir"]) / "subtitles" / "visit.srt").read_text()
     assert "SPEAKER_1: " in srt and "SPEAKER_2: " in srt
+
+
+def test_session_figures_of_the_two_voice_session_match_its_true_turns(two_voice_run):
+    """Talk share per speaker within 5 points of the true turns' (transcripts.json and sessions.csv agree), and
+    turns counted as the voices took them (within one)."""
+    import csv
+
+    from aitranscribe.evaluation.der import der
+    from aitranscribe.transcription.session_figures import figures
+
+    _, record, seconds, reference = two_voice_run
+    result = json.loads((Path(record["dir"]) / "transcripts.json").read_text())[0]
+    found = result["session"]["speakers"]
+    truth = figures([(a, b, v) for a, b, v, _ in reference], [], seconds)["speakers"]
+    mapping = der([(a, b, v) for a, b, v, _ in reference],
+                  [(t["start"], t["end"], t["speaker"]) for t in result["turns"]])["mapping"]
+    assert sorted(mapping) == sorted(found) == ["SPEAKER_1", "SPEAKER_2"]
+    for label, values in found.items():
+        assert abs(values["talk_share"] - truth[mapping[label]]["talk_share"]) <= 0.05, (label, values, truth)
+        assert abs(values["turns"] - truth[mapping[label]]["turns"]) <= 1
+        assert values["words"] == sum(w["speaker"] == label for w in result["words"]) > 0
+    rows = list(csv.DictReader((Path(record["dir"]) / "sessions.csv").open()))
+    assert [(r["recording"], r["speaker"], r["name"]) for r in rows] == [
+        ("visit", "", ""), ("visit", "SPEAKER_1", "Therapist"), ("visit", "SPEAKER_2", "SPEAKER_2")]
+    assert [float(r["talk_share"]) for r in rows[1:]] == [found[k]["talk_share"] for k in ("SPEAKER_1", "SPEAKER_2")]
+
+
+def test_the_review_page_round_trips_a_correction_into_06_as_a_reference(two_voice_run, tmp_path):
+    """The two-voice session's review page in headless Chromium, offline: no remote request, a click on a word
+    puts the player within 0.1 s of its start, a corrected word and a speaker's name come back in the downloads,
+    and the downloaded .txt beside the recording makes the next 06 run score the recording against it (without
+    transcribing it again): exactly the corrected word is an error."""
+    from support import browser
+
+    from aitranscribe.core.stage import load_summary
+    from aitranscribe.stages import inference
+
+    browser.require_chromium()
+    p, record, _, _ = two_voice_run
+    out = Path(record["dir"])
+    words = json.loads((out / "transcripts.json").read_text())[0]["words"]
+    assert all(0 <= w["confidence"] <= 1 for w in words) and len({w["confidence"] for w in words}) > 1
+    page = out / "review" / "visit.html"
+    with browser.chromium(tmp_path) as driver:
+        browser.open_review(driver, page)
+        k = len(words) // 2
+        assert abs(browser.click_word(driver, k) - words[k]["start"]) <= 0.1
+        assert driver.find_elements("css selector", ".turn .who")[0].text == "Therapist"
+        browser.correct_word(driver, k, "corrected")
+        (corrected,), text = browser.download_corrections(driver, tmp_path, "visit")
+        assert not browser.remote(browser.requests(driver))
+    assert [w["word"] for w in corrected["words"]] == [w["word"] for w in words[:k]] + ["corrected"] + \
+        [w["word"] for w in words[k + 1:]]
+    assert corrected["words"][k]["original"] == words[k]["word"] and corrected["speaker_names"]["SPEAKER_1"] == "Therapist"
+    (Path(p["folder"]) / "visit.txt").write_text(text)
+    summary = load_summary(inference.run(p))
+    assert summary["processed"] == [] and summary["n_with_reference"] == 1
+    assert summary["scores"]["eager"]["wer"] == pytest.approx(1 / len(words))
+    assert summary["confidence"]["n_words"] == len(words) and summary["confidence"]["word_accuracy"] < 1
 
 
 def test_committed_demo_reports_are_share_safe():
@@ -315,6 +380,8 @@ def test_words_and_phones_carry_times_on_the_recordings_time_line(ci_run):
             times = [(x["start"], x["end"]) for x in r[kind]]
             assert all(0 <= a <= b <= r["seconds"] + 1e-3 for a, b in times), (kind, r["name"])
             assert [a for a, _ in times] == sorted(a for a, _ in times), (kind, r["name"])
+            assert all(0 <= x["confidence"] <= 1 for x in r[kind]), (kind, r["name"])
+    assert len({ph["confidence"] for r in results for ph in r["phones"]}) > 1  # from the model, not a constant
 
 
 def test_gan_method_trains_and_transcribes_on_the_ci_corpus(ci_run):

@@ -77,6 +77,11 @@ class AcousticModel(ABC):
         logp = torch.log_softmax(logits.float(), -1)
         return [logp[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
 
+    def step_posteriors(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
+        """Per utterance: (T, V) posterior probabilities of every step's phone (rows sum to 1), what confidences
+        read; by default the exponent of :meth:`step_scores` (log-posteriors)."""
+        return [np.exp(s) for s in self.step_scores(logits, padding)]
+
     stay: float = 0.5  # the probability that a step stays in the phone of the step before, for decoding graphs
 
     def utterance_scores(self, feats: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:

@@ -10,7 +10,11 @@ Outputs in ``<data_root>/<profile>/06_inference/<input>-<backend>-<hash>/``: ``t
 words with start/end seconds on the original recordings; with a folder also ``speaker`` and speaker ``segments``),
 ``phones.txt``, ``words.txt``, ``subtitles/<recording>.srt`` and ``.vtt``, ``text/<recording>.txt`` (folder:
 ``SPEAKER_n: words`` per turn) and ``summary.json`` (PER/WER against references when the input has them, per
-backend, and the real-time factor). Figures of a folder go to the output directory's ``metrics.json``, never to
+backend, the real-time factor, and how well the words' confidences tell wrong words from right ones). Every word
+and phone carries a ``confidence`` (:mod:`aitranscribe.decoding.confidence`). A folder also gets ``session``
+figures per recording in ``transcripts.json``, ``sessions.csv`` and ``review/<recording>.html``
+(:mod:`aitranscribe.transcription.review`), rewritten on every run with the current ``speaker_names`` and
+``doubt_threshold``. Figures of a folder go to the output directory's ``metrics.json``, never to
 the profile's report figures.
 """
 from __future__ import annotations
@@ -30,13 +34,14 @@ from ..core.metric_labels import PCT, PLAIN
 from ..core import registry, stage
 from ..benchmarking.results import ArmPers
 from ..core.errors import KitError
-from ..core.files import atomic_write_json, read_json
+from ..core.files import atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
 from ..transcription import transcribe as tr
 from ..decoding import tuning
-from ..transcription import workers
+from ..transcription import review, session_figures, workers
 from ..decoding.words import GraphWords
 from ..evaluation import by_voice, peer
+from ..evaluation.confidence import calibration
 from ..text import error_rates
 from ..io import audio, manifest
 from ..scale import executor, shards
@@ -73,7 +78,11 @@ PARAMS = {
                                  "first utterance, so a multiple of batch_size batches as an unsharded run does)"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted for another backend"),
     "int8_per_tolerance": Param(0.02, float, "the same for int8, whose rounding flips near-tied argmaxes"),
+    "speaker_names": Param({}, dict, "folder: names of speaker labels on review pages and in sessions.csv, e.g. "
+                                     "{SPEAKER_1: Therapist}"),
+    "doubt_threshold": Param(0.5, float, "folder: review pages mark words whose confidence is below this as doubtful"),
 }
+REVIEW_ONLY = ("speaker_names", "doubt_threshold")  # change the review pages only: nothing is transcribed again
 
 
 def _folder(p: dict) -> Path:
@@ -94,9 +103,21 @@ def folder_content(p: dict) -> dict | None:
     return content_index(folder, files)
 
 
+def _content(p: dict) -> dict | None:
+    """What the stage's result depends on in the input folder: its audio files and the references beside them
+    (``name.txt``, e.g. a review page's corrected download), so a new or corrected reference re-scores the folder
+    (its recordings are not transcribed again)."""
+    index = folder_content(p)
+    if index is None:
+        return index
+    folder = _folder(p)
+    sides = [side for rel in index if (side := (folder / rel).with_suffix(".txt")).is_file()]
+    return {"audio": index, "references": content_index(folder, sides)}
+
+
 STAGE = stage.StageDef(KEY, needs=("train", "features", "audio_prep", "text"), name=lambda p: (
     f"folder-{Path(p['folder']).name}-{p['backend']}" if p["folder"] else f"{p['split']}-{p['backend']}"),
-    content=folder_content, recorded=lambda p: not p["folder"])
+    report_only=lambda p: REVIEW_ONLY, content=_content, recorded=lambda p: not p["folder"])
 
 
 def output_dir(p: dict) -> Path:
@@ -105,8 +126,31 @@ def output_dir(p: dict) -> Path:
 
 
 def run(p: dict) -> dict:
-    """Transcribe; skipped when already done for the same parameters and inputs."""
-    return STAGE.run(p, _compute, lambda p, r, out_dir, s: {"backend": p["backend"]})
+    """Transcribe; skipped when already done for the same parameters and inputs. A folder's review pages and
+    ``sessions.csv`` are written on every run (:func:`write_review`)."""
+    record = STAGE.run(p, _compute, lambda p, r, out_dir, s: {"backend": p["backend"]})
+    if p["folder"]:
+        write_review(p, record)
+    return record
+
+
+def write_review(p: dict, record: dict) -> list[Path]:
+    """A folder run's ``review/<name>.html`` per recording (:mod:`~aitranscribe.transcription.review`: its audio
+    referenced from the input folder, never copied) and ``sessions.csv`` (session figures per recording and
+    speaker), with the current ``speaker_names`` and ``doubt_threshold``; pages of removed recordings go."""
+    names = p["speaker_names"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise KitError(f"speaker_names must map labels to names, e.g. {{SPEAKER_1: Therapist}}, not {names!r}")
+    out_dir, folder = Path(record["dir"]), _folder(p)
+    state = read_json(out_dir / STATE)
+    sources = {Path(rel).with_suffix("").as_posix(): folder / rel for rel, s in state.items() if s["bad"] is None}
+    results = read_json(out_dir / "transcripts.json")
+    pages = review.write_pages(out_dir / "review", results, sources, names, p["doubt_threshold"])
+    for stale in set((out_dir / "review").glob("*.html")) - set(pages):
+        stale.unlink()
+    atomic_write_text(out_dir / "sessions.csv", session_figures.csv_text(results, names))
+    log.info("review pages of %d recording(s) in %s", len(pages), out_dir / "review")
+    return pages
 
 
 def _tune_scale(p: dict, model, records: dict) -> tuple[float, list]:
@@ -151,6 +195,7 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
                "executor": p["executor"], "workers": report.workers, "torch": torch.__version__}
     if p["references"] and all(it["ref_words"] is not None for it in items):
         summary["references"] = _references(p, model, records, items, scale)
+    summary["confidence"] = calibration(results, [it["ref_words"] for it in items])
     summary.update(voice_figures(p, records, results, items))
     return summary
 
@@ -240,6 +285,7 @@ def _compute_folder(p: dict, records: dict, out_dir: Path, scale: float) -> dict
     tr.write_outputs(out_dir, results)
     refs = {rel: _side_transcript(folder / rel) for rel in good}
     scores = folder_scores(results, [refs[rel] for rel in good])
+    confidence = calibration(results, [refs[rel] for rel in good])
     bad = [{"file": rel, "reason": state[rel]["bad"]} for rel in sorted(state) if state[rel]["bad"] is not None]
     processed = sorted(report.processed)
     processed_audio = sum(r["seconds"] for rel, r in zip(good, results) if rel in set(processed))
@@ -251,6 +297,7 @@ def _compute_folder(p: dict, records: dict, out_dir: Path, scale: float) -> dict
             "realtime_factor": report.seconds / processed_audio if processed_audio else None,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "scores": {p["backend"]: scores}, "n_with_reference": sum(r is not None for r in refs.values()),
+            "confidence": confidence,
             "bad_files": bad, "executor": p["executor"], "workers": report.workers, "torch": torch.__version__}
 
 
@@ -264,9 +311,12 @@ def _result_path(out_dir: Path, rel: str) -> Path:
 
 
 def _side_transcript(src: Path) -> str | None:
-    """The words of ``name.txt`` beside a recording (normalised like the text corpus), or None."""
+    """The words of ``name.txt`` beside a recording (plain text, or a review page's corrected download; normalised
+    like the text corpus), or None."""
     side = src.with_suffix(".txt")
-    return " ".join(normalize_words(side.read_text(encoding="utf-8"))) if side.is_file() else None
+    if not side.is_file():
+        return None
+    return " ".join(normalize_words(review.reference_text(side.read_text(encoding="utf-8"))))
 
 
 def folder_scores(results: list[dict], references: list[str | None]) -> dict:
@@ -386,6 +436,8 @@ LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how th
     "per_unseen_voices": ("PER on voices never heard in train (report-only)", PCT),
     "wer_seen_voices": ("WER on voices heard in train (report-only)", PCT),
     "per_seen_voices": ("PER on voices heard in train (report-only)", PCT),
+    "confidence_auc_report_only": ("word confidence, ROC AUC for telling wrong words from right (report-only)", PLAIN),
+    "confidence_ece_report_only": ("word confidence, expected calibration error (report-only)", PLAIN),
 }
 
 
@@ -412,6 +464,7 @@ def metrics(summary: dict) -> dict:
                     "audio_seconds": round(summary["audio_seconds"], 1), "peak_rss_mb": summary["peak_rss_mb"],
                     "x_realtime": None if not rtf else round(1 / rtf, 1)})
     out.update({f"per_{name}": _round(v["per"]) for name, v in summary["scores"].items()})
+    out.update(confidence_metrics(summary))
     refs = summary.get("references")
     if refs:
         out["wer_reference_phones"] = _round(refs["wer_reference_phones"])
@@ -423,6 +476,14 @@ def metrics(summary: dict) -> dict:
                     "pocketsphinx_x_realtime": round(ps["x_realtime_words"], 1)})
     out.update(voice_metrics(summary))
     return out
+
+
+def confidence_metrics(summary: dict) -> dict:
+    """Report-only, when the words had references: how well their confidences tell wrong words from right ones
+    (``confidence_auc_report_only``, ROC AUC) and match the share of right words (``confidence_ece_report_only``)."""
+    c = summary.get("confidence")
+    return {} if not c else {"confidence_auc_report_only": _round(c["auc"]),
+                             "confidence_ece_report_only": _round(c["ece"])}
 
 
 def _round(value):

@@ -8,9 +8,10 @@ one chunk's features, never the recording's. Times stay on the original recordin
 
 Output of :func:`transcribe_recording`: one result per recording, ``name``, ``seconds``, ``n_speakers``,
 ``turns`` (who spoke when: ``speaker``, ``start``, ``end``), ``phones``/``words`` (each with ``start``, ``end`` and
-``speaker``) and ``segments`` (the decoded text of consecutive utterances of one speaker: ``speaker``, ``start``,
-``end``, ``text``). Speakers are ``SPEAKER_1``, ``SPEAKER_2``, ... in order of
-first appearance.
+``speaker``), ``segments`` (the decoded text of consecutive utterances of one speaker: ``speaker``, ``start``,
+``end``, ``text``) and ``session`` (talk time, turns, pauses... per recording and speaker:
+:func:`~aitranscribe.transcription.session_figures.figures` of its speech intervals). Speakers are ``SPEAKER_1``,
+``SPEAKER_2``, ... in order of first appearance.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..features.extract import TrainedTransform
 from ..features.utterances import speaker_utterances
 from ..features.vad import Detector
 from ..io.audio import TARGET_SR, AudioReader
+from .session_figures import figures
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,10 @@ def transcribe_recording(reader: AudioReader, key: str, detect: Detector, transf
         results.extend(_tag(decode(chunk), chunk))
     turns = [(u["intervals"][0][0] / TARGET_SR, u["intervals"][-1][1] / TARGET_SR, speaker_label(u["speaker"]))
              for u in utts]
-    return merge(key, len(reader) / TARGET_SR, results, turns)
+    out = merge(key, len(reader) / TARGET_SR, results, turns)
+    speech = [(a / TARGET_SR, b / TARGET_SR, speaker_label(u["speaker"])) for u in utts for a, b in u["intervals"]]
+    out["session"] = figures(speech, out.get("words", []), out["seconds"], settings.pause_s)
+    return out
 
 
 def _release_memory() -> None:

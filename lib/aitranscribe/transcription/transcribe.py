@@ -44,12 +44,14 @@ def batches(items: list[dict], size: int):
 
 def transcribe(items: list[dict], runner, model: AcousticModel, word_decoder, timing: tuple[float, float],
                batch_size: int, phone_decoder=None) -> list[dict]:
-    """Phones (and words) with times for every item, the network run by the backend ``runner``.
+    """Phones (and words) with times and confidences for every item, the network run by the backend ``runner``.
 
     ``timing``: frame shift and window in seconds (stage 03's). Phones come from the model's own decoding, or from
     ``phone_decoder`` (e.g. :class:`.GraphPhones`) over every step's scores. ``word_decoder`` reads the model's
     segments (``reads = "segments"``) or every step's scores (``"steps"``). Each result: ``name``, ``seconds``,
-    ``phones`` (``phone``, ``start``, ``end``) and, with a word decoder, ``words`` (``word``, ``start``, ``end``)."""
+    ``phones`` (``phone``, ``start``, ``end``, ``confidence``) and, with a word decoder, ``words`` (``word``,
+    ``start``, ``end`` and, from a decoder over steps, ``confidence``: :mod:`~aitranscribe.decoding.confidence`,
+    the model's posteriors of the path's phones; from the model's own decoding, of its segments' phones)."""
     shift, window = timing
     reads = {"segments" if phone_decoder is None else "steps", getattr(word_decoder, "reads", None)}
     out = []
@@ -57,16 +59,26 @@ def transcribe(items: list[dict], runner, model: AcousticModel, word_decoder, ti
         logits = runner(x, padding)
         segments = model.decode(logits, padding) if "segments" in reads else [None] * len(chunk)
         steps = model.step_scores(logits, padding) if "steps" in reads else [None] * len(chunk)
-        for item, segment, step in zip(chunk, segments, steps):
+        posteriors = model.step_posteriors(logits, padding) if "steps" in reads else [None] * len(chunk)
+        for item, segment, step, post in zip(chunk, segments, steps, posteriors):
             t = Timing(item["bounds"], shift, window, item["vads"])
-            entry = {"name": item["name"], "seconds": round(item["seconds"], 3),
-                     "phones": (path_phones(segment[1], segment[2], model.symbols, t) if phone_decoder is None
-                                else phone_decoder(step, t))}
+            phone_path = None
+            if phone_decoder is None:
+                phones = path_phones(segment[1], segment[2], model.symbols, t, _segment_confidence(segment))
+            else:
+                phones, phone_path = phone_decoder.decode(step, t, post)
+            entry = {"name": item["name"], "seconds": round(item["seconds"], 3), "phones": phones}
             if word_decoder is not None:
-                entry["words"] = (word_decoder(step, t) if word_decoder.reads == "steps"
+                entry["words"] = (word_decoder(step, t, post, phone_path) if word_decoder.reads == "steps"
                                   else word_decoder(segment[0], segment[2], t))
             out.append(entry)
     return out
+
+
+def _segment_confidence(segment) -> np.ndarray:
+    """Each segment's probability of its own phone, from the model's decoding (log-probabilities, phone ids)."""
+    logp, ids = np.asarray(segment[0]), np.asarray(segment[1], dtype=np.int64)
+    return np.exp(logp[np.arange(len(ids)), ids]) if len(ids) else np.zeros(0)
 
 
 def score(results: list[dict], items: list[dict]) -> dict:

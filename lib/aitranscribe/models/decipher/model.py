@@ -56,6 +56,11 @@ class FrameModel(AcousticModel):
         scores = self.scores(logits).float()
         return [scores[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
 
+    def step_posteriors(self, logits: torch.Tensor, padding: torch.Tensor) -> list[np.ndarray]:
+        """Per utterance: (T, V) posteriors of every frame (the classifier's softmax, without the prior division)."""
+        probs = torch.softmax(logits.double(), -1).float()
+        return [probs[b, :n].numpy() for b, n in enumerate((~padding).sum(1).tolist())]
+
     def frame_logits(self, feats: list[np.ndarray], batch_size: int = 64) -> list[torch.Tensor]:
         """(T_i, V) logits of every utterance from the eager network, batches laid end to end (no padding)."""
         out = []
