@@ -291,3 +291,14 @@ def test_model_folds_its_classifier_only_over_stacked_mfcc_frames(tmp_path):
                                  ("w2v2", {"kind": "wav2vec2", "mfcc_context": 2}, False)]:
         mark_done(tmp_path / name, "h", params)
         assert isinstance(model.inference_net({"dir": str(tmp_path / name)}), StackFolded) == folded, name
+
+
+def test_training_seed_shifts_every_chain_apart_from_the_corpus_seed():
+    from aitranscribe.models import decipher as method
+
+    s = {"seeds": [0, 1, 2], "training_seed": 0}
+    assert method.chain_seeds(s) == [0, 1, 2]  # the default keeps the chains of earlier runs
+    shifted = method.chain_seeds({**s, "training_seed": 2})
+    assert shifted == [2000, 2001, 2002]
+    # a chain draws its restarts and classifiers from seed .. seed + ~100: two training seeds never share a draw
+    assert min(shifted) - max(method.chain_seeds({**s, "training_seed": 1})) > 100

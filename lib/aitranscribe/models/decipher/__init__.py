@@ -43,6 +43,8 @@ PARAMS = {
     "refine": Param(3, int, "best restarts refined on token triples"),
     "refine_iters": Param(100, int, "EM iterations on the triples"),
     "seeds": Param([0], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
+    "training_seed": Param(0, int, "the training's own seed, apart from the corpus's (common.seed): every chain seed "
+                                   "is shifted by 1000 x training_seed, so other chains run on the same data"),
     "screen_rounds": Param(2, int, "rounds of every chain before only the most promising one continues"),
     "rounds": Param(2, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
     "patience": Param(0, int, "the continued chain and the word rounds stop after this many rounds without a lower "
@@ -58,6 +60,7 @@ PARAMS = {
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
+SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
           ("per_valid_report_only", "valid PER (report-only, labels)"))
@@ -130,6 +133,11 @@ def _screen_in_processes(out_dir: Path, features_record: dict, text_record: dict
         return dict(zip(seeds, pool.map(_screen_job, jobs)))
 
 
+def chain_seeds(s: dict) -> list[int]:
+    """The chains' seeds of settings ``s``: ``seeds`` shifted by ``SEED_STRIDE`` x ``training_seed``."""
+    return [int(seed) + SEED_STRIDE * int(s["training_seed"]) for seed in s["seeds"]]
+
+
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
     """Decipherment and self-training rounds of every chain (resumed), the round selected without labels.
 
@@ -138,7 +146,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     ``word_rounds`` on word-graph labels (decoded in ``workers`` processes). ``s``: this
     method's settings; ``p``: the stage's parameters (``log_level``). Returns the selection: ``run``,
     ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
-    seeds = [int(seed) for seed in s["seeds"]]
+    seeds = chain_seeds(s)
     if not seeds:
         raise KitError("decipher seeds is empty: give at least one seed")
     settings = {k: s[k] for k in ("groups", "min_run", "tokens", "split", "restarts", "iters", "refine", "refine_iters",
