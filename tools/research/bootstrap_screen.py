@@ -14,13 +14,14 @@ choices made from these rows see valid only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 import yaml
+
+from _rows import append_row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "bootstrap_screen.jsonl"
@@ -71,10 +72,7 @@ def main(argv=None) -> int:
            "precision": summary.get("precision"), "word_scale": summary.get("word_scale"),
            "chains": chains(summary), "dir": Path(record["dir"]).name, "cpu": machine.cpu().get("model"),
            "load_before": round(load, 2), "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row, indent=1))
+    append_row(OUT, row)
     return 0
 
 

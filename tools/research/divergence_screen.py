@@ -15,7 +15,6 @@ never read.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import yaml
 
+from _rows import append_row
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "stability" / "runs.jsonl"
 REPORTS = "data/stability-reports"
@@ -119,10 +121,7 @@ def main(argv=None) -> int:
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
            "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row, indent=1))
+    append_row(OUT, row)
     return 0
 
 
