@@ -302,3 +302,27 @@ def test_training_seed_shifts_every_chain_apart_from_the_corpus_seed():
     assert shifted == [2000, 2001, 2002]
     # a chain draws its restarts and classifiers from seed .. seed + ~100: two training seeds never share a draw
     assert min(shifted) - max(method.chain_seeds({**s, "training_seed": 1})) > 100
+
+
+def _rounds(*ppl):
+    return [{"round": k + 1, "phone_lm_ppl_train": v} for k, v in enumerate(ppl)]
+
+
+def test_stalled_after_patience_rounds_without_a_lower_perplexity():
+    assert not selftrain._stalled(_rounds(50, 40, 45), 2)  # one round without a better one: not yet
+    assert selftrain._stalled(_rounds(50, 40, 45, 41), 2)  # two: stop
+    assert selftrain._stalled(_rounds(50, 40, 45, 40), 2)  # as good is not better
+    assert not selftrain._stalled(_rounds(50, 40, 45, 39.9), 2)  # a new low in the last two: go on
+    assert not selftrain._stalled(_rounds(50, 40), 2)  # fewer rounds than patience + 1: never
+    assert not selftrain._stalled(_rounds(50, 60, 70, 80, 90), 0)  # patience 0: never stop
+    assert selftrain._stalled(_rounds(30, 31), 1)
+
+
+def test_word_rounds_may_pass_a_short_perplexity_rise_before_the_stop_rule_judges():
+    start, *words = _rounds(40, 46, 44, 38, 35)  # the first word labels raise the perplexity, then it falls
+    s = {"patience": 2, "word_rounds_min": 0}
+    assert selftrain._words_stalled(start, words[:2], s)  # judged at once: stopped before the fall
+    s["word_rounds_min"] = 3
+    assert not selftrain._words_stalled(start, words[:2], s)
+    assert not selftrain._words_stalled(start, words[:3], s) and not selftrain._words_stalled(start, words, s)
+    assert selftrain._words_stalled(start, _rounds(40, 46, 44, 45)[1:], s)  # no new low after the minimum: stop
