@@ -337,3 +337,11 @@ def test_a_classifier_can_start_from_another_ones_weights():
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), same.state_dict().values()))
     fresh = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=8, seed=5, quiet=True)
     assert not torch.equal(fresh.output.weight, first.output.weight)
+
+
+def test_screening_time_counts_chains_run_side_by_side_once():
+    from aitranscribe.models import decipher as method
+
+    assert method.makespan([100, 100, 100], 1) == 300  # one after another
+    assert method.makespan([100, 100, 100], 3) == 100  # all at once
+    assert method.makespan([100, 80, 60, 90], 2) == 190  # 100 + 90 on one worker, 80 + 60 on the other
