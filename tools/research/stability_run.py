@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--training-seed", type=int, default=0)
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--held-out", action="store_true", help="mark the row as a held-out corpus (settings final)")
+    ap.add_argument("--out", default=str(OUT), help="the JSONL file the row is appended to")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT / "lib"))
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
            "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    append_row(OUT, row)
+    append_row(Path(args.out), row)
     return 0
 
 
