@@ -65,7 +65,8 @@ def main(argv=None) -> int:
     rounds = selftrain.run_word_rounds(out, inputs["frames"], {"round": 0, "next": 1, "phone_lm_ppl_train": 0.0},
                                        inputs["lines"], symbols, settings, inputs["phone_lm"], inputs["refs_valid"],
                                        text["word_graph"], args.scale, quiet=True)
-    row = {"name": args.name, "profile": p["profile"], "start": str(Path(args.start).resolve().relative_to(REPO_ROOT)),
+    start = str(Path(args.start).resolve().relative_to(REPO_ROOT))
+    row = {"name": args.name, "profile": p["profile"], "start": start,
            "scale": args.scale, "changed": changed, "precision": settings["precision"],
            "rounds": [[r["round"], r["phone_lm_ppl_train"], r.get("per_valid_report_only"), r["seconds"]]
                       for r in rounds],
