@@ -328,17 +328,6 @@ def test_word_rounds_may_pass_a_short_perplexity_rise_before_the_stop_rule_judge
     assert selftrain._words_stalled(start, _rounds(40, 46, 44, 45)[1:], s)  # no new low after the minimum: stop
 
 
-def test_a_classifier_can_start_from_another_ones_weights():
-    rng = np.random.default_rng(0)
-    frames = [rng.standard_normal((30, 6)).astype(np.float32) for _ in range(4)]
-    labels = [rng.integers(0, 3, 30) for _ in range(4)]
-    first = selftrain.train_classifier(frames, labels, 3, epochs=1, hidden=8, seed=0, quiet=True)
-    same = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=8, seed=5, quiet=True, init=first)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), same.state_dict().values()))
-    fresh = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=8, seed=5, quiet=True)
-    assert not torch.equal(fresh.output.weight, first.output.weight)
-
-
 def test_screening_time_counts_chains_run_side_by_side_once():
     from aitranscribe.models import decipher as method
 

@@ -54,8 +54,6 @@ PARAMS = {
     "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
     "word_rounds_min": Param(0, int, "word rounds run before the stop rule (patience) may end them: a perplexity that "
                                      "rises for a few rounds on the first word labels is allowed"),
-    "word_warm_start": Param(False, bool, "each word round's classifier starts from the round before's weights "
-                                          "(else from fresh ones)"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
     "parallel_chains": Param(True, bool, "the screening chains in as many processes as there are cores (at most one "
@@ -163,7 +161,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     if not seeds:
         raise KitError("decipher seeds is empty: give at least one seed")
     settings = {k: s[k] for k in ("groups", "min_run", "tokens", "split", "restarts", "iters", "refine", "refine_iters",
-                                  "epochs", "hidden", "word_rounds", "workers", "patience", "word_rounds_min", "word_warm_start")}
+                                  "epochs", "hidden", "word_rounds", "workers", "patience", "word_rounds_min")}
     settings["precision"] = precision(s)
     log.info("self-training: the classifier trains in %s", settings["precision"])
     screen = min(s["screen_rounds"], s["rounds"])

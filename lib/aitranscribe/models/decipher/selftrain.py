@@ -40,14 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def train_classifier(frames: list[np.ndarray], labels: list[np.ndarray], vocab: int, epochs: int, hidden: int,
-                     seed: int, batch: int = 32, quiet: bool = False, bf16: bool = False,
-                     init: FrameClassifier | None = None) -> FrameClassifier:
+                     seed: int, batch: int = 32, quiet: bool = False, bf16: bool = False) -> FrameClassifier:
     """A frame classifier trained by cross-entropy on per-frame labels (Adam, 1e-3, batches of utterances; matrix
-    products in bfloat16 with ``bf16``); started from ``init``'s weights when given (else drawn with ``seed``)."""
+    products in bfloat16 with ``bf16``)."""
     torch.manual_seed(seed)
     net = FrameClassifier(frames[0].shape[1], vocab, hidden)
-    if init is not None:
-        net.load_state_dict(init.state_dict())
     return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs", bf16=bf16)
 
 
@@ -90,19 +87,17 @@ def _frame_labels(hmm: PhoneHMM, table: torch.Tensor, tokens, bounds) -> list[np
 
 
 def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[str], s: dict, seed: int, phone_lm,
-           refs_valid, quiet: bool, init: FrameClassifier | None = None
-           ) -> tuple[FrameModel, dict, list[np.ndarray], list[np.ndarray]]:
+           refs_valid, quiet: bool) -> tuple[FrameModel, dict, list[np.ndarray], list[np.ndarray]]:
     """One self-training round on frame ``labels``: a classifier, its hybrid HMM (prior and self-loop read off the
     labels), the train frames decoded again, and the round's signals: the train transcripts' phone-LM perplexity
     (label-free), the share of labels changed and (report-only) the valid PER. Returns the model, the signals, the
-    train paths and the train frames' scores (the next word round decodes them). ``init``: the classifier to start
-    from (else a fresh one)."""
+    train paths and the train frames' scores (the next word round decodes them)."""
     flat = np.concatenate(labels)
     prior = np.bincount(flat, minlength=len(symbols)) + 1.0
     changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
     hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
     net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet,
-                           bf16=s.get("precision") == "bf16", init=init)
+                           bf16=s.get("precision") == "bf16")
     model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
     scores = model.frame_scores(frames["train"])
     decoded = model.hmm.best_paths(scores)
@@ -218,7 +213,7 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
                                                         pool=pool)]
         label_seconds = time.time() - t0
         model, entry, _, scores = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
-                                         quiet, model.net if s.get("word_warm_start") else None)
+                                         quiet)
         entry = {"round": k, "labels": "words", "word_scale": scale, **entry, "label_seconds": round(label_seconds, 1),
                  "seconds": round(time.time() - t0, 1)}
         round_dir.mkdir(parents=True, exist_ok=True)
