@@ -6,8 +6,8 @@
 #   bash run_all.sh --from 02 --to 04        only stages 02..04
 #   bash run_all.sh --test                   set up, then run the whole test suite (unit, notebooks, CI pipeline)
 #   bash run_all.sh --setup-only             only set up (apt packages, .venv, kernel, KenLM tools)
-#   bash run_all.sh --setup-intel            also build .venv-intel (IPEX 2.8 on torch 2.8, ~6.8 GB); a run
-#                                            whose profile benchmarks IPEX builds it by itself
+#   bash run_all.sh --setup-intel            also build .venv-intel (torch 2.8 + IPEX 2.8 for stage 07's IPEX arms:
+#                                            ~4.1 GB to download, 7.4 GB on disk); without it those arms are skipped
 #
 # Set-up installs only what is missing: Debian packages (apt), a .venv with the versions pinned in
 # environment-stock.yml, the "aitranscribe" Jupyter kernel, JupyterLab settings that fetch no news and check for
@@ -20,7 +20,7 @@ ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 VENV="$ROOT/.venv"
 INTEL_VENV="$ROOT/.venv-intel"
-APT_PACKAGES=(espeak-ng flite sox numactl wordnet-base cmake g++ make
+APT_PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox numactl wordnet-base cmake g++ make
               libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
               libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev)
 
@@ -79,6 +79,18 @@ setup_venv() {  # setup_venv DIR YML
   echo "$wanted" > "$stamp"
 }
 
+setup_intel() {  # .venv-intel: torch 2.8 (the registry's CUDA build) + IPEX 2.8 for stage 07's IPEX arms
+  if [ ! -x "$INTEL_VENV/bin/python" ]; then
+    local free_gb
+    free_gb=$(df -Pk "$ROOT" | awk 'NR == 2 {print int($4 / 1048576)}')
+    [ "$free_gb" -ge 12 ] || die "building .venv-intel needs about 12 GB free in $ROOT (7.4 GB installed, plus the \
+4.1 GB of wheels pip holds meanwhile), and $free_gb GB are free: free some space, or run without --setup-intel \
+(stage 07 then skips its IPEX arms and says so)"
+    say "building .venv-intel (torch 2.8 + IPEX 2.8: ~4.1 GB to download, 7.4 GB on disk, about 5 minutes)"
+  fi
+  setup_venv "$INTEL_VENV" environment-intel.yml
+}
+
 setup_kernel() {
   "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q '^ *aitranscribe ' && return 0
   say "registering the Jupyter kernel 'aitranscribe'"
@@ -102,7 +114,7 @@ setup() {
   # OpenVINO's model converter asks for telemetry consent: record a decline once.
   [ -x "$VENV/bin/opt_in_out" ] && "$VENV/bin/opt_in_out" --opt_out >/dev/null 2>&1 || true
   setup_kenlm
-  if [ "$intel" -eq 1 ]; then setup_venv "$INTEL_VENV" environment-intel.yml; fi
+  if [ "$intel" -eq 1 ]; then setup_intel; fi
 }
 
 # Nothing leaves the machine: no hub look-ups, no telemetry.
@@ -119,13 +131,17 @@ case "$mode" in
     [ -f "$params" ] || die "$params: no such parameter profile"
     needs=$("$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
             --needs-intel 2>/dev/null | tail -n 1 || true)  # a bad profile is reported by the run below
-    if [ "$needs" = "yes" ]; then  # builds .venv-intel once, then only brings its pinned packages up to date
-      [ -x "$INTEL_VENV/bin/python" ] || say "the profile benchmarks IPEX: building .venv-intel (torch 2.8 + IPEX 2.8, ~6.8 GB, several minutes)"
-      setup_venv "$INTEL_VENV" environment-intel.yml
+    # .venv-intel is built when asked (--setup-intel, above) or when stage 06 transcribes with IPEX; once it exists,
+    # runs keep its pinned packages up to date. Otherwise stage 07 skips its IPEX arms and its report says how to add them.
+    if [ "$needs" = "required" ] || { [ "$needs" = "optional" ] && [ -x "$INTEL_VENV/bin/python" ]; }; then
+      [ -x "$INTEL_VENV/bin/python" ] || say "the profile transcribes with backend ipex, which runs in .venv-intel"
+      setup_intel
+    elif [ "$needs" = "optional" ]; then
+      say "stage 07's IPEX arms (stock-2.8, ipex, ipex-bf16) will be skipped: .venv-intel is built only on request, as torch 2.8 exists only as a CUDA build (~4.1 GB to download, 7.4 GB on disk). To add them afterwards: bash run_all.sh --setup-intel --params $params --from 07"
     fi
     say "running the pipeline with $params"
     "$VENV/bin/python" -m aitranscribe.pipeline --params "$params" ${from:+--from "$from"} ${to:+--to "$to"} \
       || die "the pipeline failed (see the message above)"
-    say "done: reports in reports/$("$VENV/bin/python" -c "import yaml,sys; print((yaml.safe_load(open('$params')) or {}).get('common',{}).get('profile','ci'))")/"
+    say "done: reports in $("$VENV/bin/python" -m aitranscribe.pipeline --params "$params" --reports-dir)/"
     ;;
 esac

@@ -12,9 +12,10 @@ import pandas as pd
 from . import models
 from .benchmarking.results import matmul_rates, speedups, w2v2_rows
 from .core.stage import done_params, load_stage, load_summary
-from .evaluation import scoring
+from .text import error_rates
 from .io import audio, manifest
 from .text.phones import read_references
+from .io.audio import TARGET_SR
 
 
 def _splits(record: dict) -> dict[str, manifest.Manifest]:
@@ -34,7 +35,7 @@ def durations(record: dict):
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for split, m in _splits(record).items():
         if len(m):
-            ax.hist(np.array(m.n_samples) / 16000, bins=30, alpha=0.6, label=f"{split} ({len(m)})")
+            ax.hist(np.array(m.n_samples) / TARGET_SR, bins=30, alpha=0.6, label=f"{split} ({len(m)})")
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("utterances")
     ax.set_title("Utterance durations")
@@ -198,7 +199,7 @@ def phone_confusions(record: dict, top: int = 15):
         ax.text(0.5, 0.5, "no reference phones for this input", ha="center", va="center")
         ax.set_axis_off()
     else:
-        errors = scoring.confusions([[p["phone"] for p in r["phones"]] for r in results], refs, top)
+        errors = error_rates.confusions([[p["phone"] for p in r["phones"]] for r in results], refs, top)
         ax.barh([f"{a} → {b}" for a, b, _ in errors][::-1], [c for _, _, c in errors][::-1])
         ax.set_xlabel("count")
         ax.set_title(f"Most frequent phone errors ({split}, report-only)")
@@ -210,7 +211,7 @@ def phone_confusions(record: dict, top: int = 15):
 def benchmark_overview(summary: dict):
     """Speedup vs eager per batch size (quartile error bars), throughput, latency at batch 1, stage shares."""
     sp = speedups(summary)
-    arms = list(summary["arms"])
+    arms = list(summary["backends"])
     batches = sorted({bs for _, bs in sp})
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
     ax = axes[0, 0]
@@ -229,7 +230,7 @@ def benchmark_overview(summary: dict):
     ax.legend(fontsize=7)
     ax = axes[0, 1]
     for arm in arms:
-        g = summary["arms"][arm]["model"]
+        g = summary["backends"][arm]["model"]
         ax.plot(batches, [g[str(b)]["audio_seconds"] / g[str(b)]["median"] for b in batches], marker="o", label=arm)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -239,14 +240,14 @@ def benchmark_overview(summary: dict):
     ax.legend(fontsize=7)
     ax = axes[1, 0]
     b1 = str(batches[0])
-    lat = [summary["arms"][a]["model"][b1] for a in arms]
+    lat = [summary["backends"][a]["model"][b1] for a in arms]
     ax.bar(arms, [1000 * v["median"] for v in lat],
            yerr=[[1000 * (v["median"] - v["q1"]) for v in lat], [1000 * (v["q3"] - v["median"]) for v in lat]], capsize=3)
     ax.set_ylabel("ms")
     ax.set_title(f"Acoustic-model latency at batch {b1} (median, quartiles)")
     ax.tick_params(axis="x", labelsize=8)
     ax = axes[1, 1]
-    e2e = summary["arms"]["eager"].get("e2e")
+    e2e = summary["backends"]["eager"].get("e2e")
     if e2e:
         shares = {k: v["median"] for k, v in e2e["stages"].items()}
         ax.pie(list(shares.values()), labels=[f"{k}\n{1000 * v:.0f} ms" for k, v in shares.items()], autopct="%1.0f%%")
@@ -264,7 +265,7 @@ def w2v2_overview(summary: dict):
     size (quartile bars; hatched when the arm misses the fidelity bar), the fraction of the CPU's peak for the arm's
     precision, and speed against fidelity (1 - mean per-frame cosine with fp32)."""
     rows = [r for r in w2v2_rows(summary) if r["status"] == "ran"]
-    archs = list(summary["arms"])
+    archs = list(summary["backends"])
     fig, axes = plt.subplots(len(archs), 3, figsize=(15, 3.8 * len(archs)), squeeze=False)
     for row, arch in zip(axes, archs):
         mine = [r for r in rows if r["arch"] == arch]

@@ -23,7 +23,7 @@ def _summary(per_int8=0.30):
         g = {"median": median, "q1": median * 0.9, "q3": median * 1.1, "p90": median * 1.2, "flops": 1e9,
              "audio_seconds": 10.0}
         return {"per": per, "torch": "x", "model": {"1": g, "8": dict(g, median=4 * median)}}
-    return {"arms": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
+    return {"backends": {"eager": arm(2.0, 0.30), "int8": arm(1.0, per_int8)}, "threads": 2, "machine": {}}
 
 
 def test_equal_per_is_required_before_speedups():
@@ -64,6 +64,15 @@ def test_end_to_end_rounds_merge_into_one_median_and_keep_each_rounds_speed():
     assert merged["x_realtime"] == pytest.approx(10.0 / 0.016)
     assert merged["x_realtime_rounds"] == pytest.approx([1000.0, 500.0])
     assert merged["stages"]["features"]["median"] == pytest.approx(0.006)
-    metrics = benchmark.metrics({"arms": {"eager": {"model": {}, "e2e": merged}}})
+    metrics = benchmark.metrics({"backends": {"eager": {"model": {}, "e2e": merged}}})
     assert metrics["e2e_x_realtime_eager"] == pytest.approx(625.0)
     assert (metrics["e2e_x_realtime_eager_slowest_round"], metrics["e2e_x_realtime_eager_fastest_round"]) == (500.0, 1000.0)
+
+
+def test_only_runs_with_intel_arms_depend_on_venv_intel(monkeypatch, tmp_path):
+    assert benchmark._intel_env(["eager", "compile", "int8", "openvino"]) is None
+    assert benchmark._intel_env(["fp32", "bf16", "openvino-int8"]) is None
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", tmp_path / "python")
+    assert benchmark._intel_env(["eager", "ipex"]) == benchmark._intel_env(["fp32", "ipex-bf16"]) == {"venv_intel": False}
+    (tmp_path / "python").touch()
+    assert benchmark._intel_env(["eager", "stock-2.8"]) == {"venv_intel": True}

@@ -8,11 +8,12 @@ import soundfile as sf
 import torch
 
 from aitranscribe.benchmarking import results
-from aitranscribe.core import machine
+from aitranscribe.core import backend_table, machine
 from aitranscribe.core.errors import KitError
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.core.stage import record_stage
-from aitranscribe.features import wav2vec2, wav2vec2_backends
+from aitranscribe.features import wav2vec2
+from aitranscribe.features.wav2vec2 import backends as wav2vec2_backends
 from aitranscribe.io import manifest
 from aitranscribe.stages import benchmark
 from support.w2v_checkpoints import tiny_state_dict
@@ -98,8 +99,8 @@ def test_random_checkpoint_is_fairseq_format_and_loads_weights_only(tmp_path):
 # fidelity bars (mean per-frame cosine with fp32, relative error): fp32 arms reorder sums only; bf16 keeps
 # 8 mantissa bits (~0.4% per rounding); int8 quantises weights and activations to 256 levels
 BARS = {"fp32": (0.9999, 1e-3), "bf16": (0.995, 0.05), "int8": (0.99, 0.1)}
-STOCK_ARMS = [a for a, (_, env) in wav2vec2_backends.ARMS.items() if env == "stock"]
-INTEL_ARMS = [a for a, (_, env) in wav2vec2_backends.ARMS.items() if env == "intel"]
+STOCK_ARMS = [a for a in wav2vec2_backends.ARMS if backend_table.environment(a) == backend_table.STOCK]
+INTEL_ARMS = [a for a in wav2vec2_backends.ARMS if backend_table.environment(a) == backend_table.INTEL]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_stock_arm_fidelity_on_a_tiny_model(tiny, arm):
     out = run(torch.from_numpy(wavs))
     assert out.shape == reference.shape and out.dtype == torch.float32
     fid = wav2vec2_backends.fidelity(out, reference)
-    cosine, rel = BARS[wav2vec2_backends.ARMS[arm][0]]
+    cosine, rel = BARS[backend_table.TABLE[arm].precision]
     assert fid["cosine_mean"] >= cosine and fid["rel_error"] <= rel, fid
 
 
@@ -152,7 +153,7 @@ def test_openvino_arm_compiles_the_static_shapes_it_is_given_and_runs_any_other(
     except wav2vec2_backends.ArmUnavailable as exc:
         pytest.skip(str(exc))
     assert run.static_shapes == [(2, 16000)]
-    cosine, rel = BARS[wav2vec2_backends.ARMS[arm][0]]
+    cosine, rel = BARS[backend_table.TABLE[arm].precision]
     fid = wav2vec2_backends.fidelity(run(torch.from_numpy(wavs)), reference)  # the static model
     assert fid["cosine_mean"] >= cosine and fid["rel_error"] <= rel, fid
     short = wavs[:1, :12000]  # any other shape: the dynamic model
@@ -243,24 +244,29 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     from aitranscribe.core.params import stage_spec, validate
 
     _test_audio(scratch_params)
-    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_arms": ["fp32", "bf16", "int8-dynamic"],
+    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_backends": ["fp32", "bf16", "int8-dynamic"],
                   "w2v2_batch_sizes": [1, 2], "w2v2_seconds": 1.0, "w2v2_repeats": 3, "w2v2_warmup": 0,
                   "w2v2_calibration": 1}, stage_spec(benchmark.PARAMS), "test")
     real_python = benchmark._python_for
     monkeypatch.setattr(benchmark, "_python_for", lambda arm: None if arm == "int8-dynamic" else real_python(arm))
     record = benchmark.run_w2v2(p)
     summary = benchmark.stage.load_summary(record)
-    assert set(summary["arms"]["tiny"]) == {"fp32", "bf16"}
+    assert set(summary["backends"]["tiny"]) == {"fp32", "bf16"}
     assert "venv-intel" in summary["skipped"]["tiny"]["int8-dynamic"]
     assert summary["models"]["tiny"]["weights"].endswith("speed only") and summary["models"]["tiny"]["layer"] == 1
     assert not list((benchmark.Path(record["dir"]) / "checkpoints").glob("*.pt"))  # random weights not kept
-    table = results.w2v2_table(summary)
+    shown = results.w2v2_table(summary)  # formatted for people, the raw values under it
+    table = shown.data
     assert table.loc[("tiny", "fp32", 1), "speedup"] == 1.0 and table.loc[("tiny", "fp32", 2), "passes"]
+    html = shown.to_html()
+    assert "x real time" in html and "—" in html and "1.00×" in html  # units in headers, gaps marked, ratios rounded
+    glance = results.w2v2_summary(summary)
+    assert glance.loc["fp32", "tiny"].endswith("(1.00× fp32)") and glance.loc["int8-dynamic", "tiny"] == "not run"
     assert table.loc[("tiny", "bf16", 1), "cosine_mean"] >= BARS["bf16"][0]
     assert table.loc[("tiny", "int8-dynamic")]["status"].iloc[0].startswith("not run")
     m = results.w2v2_metrics(summary)
     assert {"cpu_peak_gflops_fp32", "cpu_peak_gflops_bf16", "w2v2_tiny_x_realtime_fp32", "w2v2_tiny_x_realtime_bf16",
-            "w2v2_tiny_speedup_best", "w2v2_tiny_peak_fraction_best", "w2v2_tiny_best_arm"} <= set(m)
+            "w2v2_tiny_speedup_best", "w2v2_tiny_peak_fraction_best", "w2v2_tiny_best_backend"} <= set(m)
     assert "tiny up to layer 1" in results.w2v2_note(summary).data
     # the matrix-product ceiling: tiny's feed-forward shape at batch 1 (49 frames of 1 s, 64 -> 128), both precisions
     gemm = summary["gemm"]["tiny"]
@@ -271,6 +277,37 @@ def test_w2v2_stage_records_every_arm_or_why_not(scratch_params, monkeypatch):
     assert "49 x 64 x 128" in results.w2v2_note(summary).data
     monkeypatch.setattr(benchmark, "_worker", lambda *a: pytest.fail("a finished run must be skipped"))
     assert benchmark.run_w2v2(p)["dir"] == record["dir"]
+
+
+def test_w2v2_stage_adds_the_intel_arms_once_venv_intel_exists(scratch_params, monkeypatch, tmp_path, caplog):
+    """Without .venv-intel its arms are rows saying how to add them; once it exists, the stage runs again in the
+    same directory and measures only those arms."""
+    import sys
+
+    from aitranscribe.core.params import stage_spec, validate
+
+    _test_audio(scratch_params)
+    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_backends": ["fp32", "stock-2.8"],
+                  "w2v2_batch_sizes": [1], "w2v2_seconds": 1.0, "w2v2_repeats": 3, "w2v2_warmup": 0,
+                  "w2v2_calibration": 1}, stage_spec(benchmark.PARAMS), "test")
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", tmp_path / "no-venv-intel" / "python")
+    first = benchmark.run_w2v2(p)
+    summary = benchmark.stage.load_summary(first)
+    assert set(summary["backends"]["tiny"]) == {"fp32"}
+    assert "bash run_all.sh --setup-intel" in summary["skipped"]["tiny"]["stock-2.8"]
+    assert "backends stock-2.8 not run: needs .venv-intel" in caplog.text  # the report shows the whole message
+    # .venv-intel appears (here the stock interpreter, in which stock-2.8 refuses to run and says why)
+    monkeypatch.setattr(benchmark, "INTEL_PYTHON", benchmark.Path(sys.executable))
+    measured, real_worker = [], benchmark._worker
+
+    def worker(python, prefix, bound, spec, path):
+        if not path.is_file():
+            measured.append(spec["arm"])
+        return real_worker(python, prefix, bound, spec, path)
+    monkeypatch.setattr(benchmark, "_worker", worker)
+    second = benchmark.run_w2v2(p)
+    assert second["dir"] == first["dir"] and measured == ["stock-2.8"]
+    assert "is the eager reference inside .venv-intel" in benchmark.stage.load_summary(second)["skipped"]["tiny"]["stock-2.8"]
 
 
 def test_w2v2_uses_the_profile_checkpoint_when_stage_03_had_one(scratch_params, tmp_path):
@@ -286,7 +323,7 @@ def test_w2v2_uses_the_profile_checkpoint_when_stage_03_had_one(scratch_params, 
     feats.mkdir()
     mark_done(feats, "h", params={"kind": "wav2vec2", "checkpoint": str(ckpt), "layer": 2})
     record_stage(scratch_params, "features", {"dir": str(feats), "params_hash": "h"})
-    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_arms": ["fp32"],
+    p = validate({**scratch_params, "threads": 1, "w2v2_archs": ["tiny"], "w2v2_backends": ["fp32"],
                   "w2v2_batch_sizes": [1], "w2v2_seconds": 0.5, "w2v2_repeats": 3, "w2v2_warmup": 0},
                  stage_spec(benchmark.PARAMS), "test")
     summary = benchmark.stage.load_summary(benchmark.run_w2v2(p))
@@ -294,7 +331,7 @@ def test_w2v2_uses_the_profile_checkpoint_when_stage_03_had_one(scratch_params, 
     assert mine["weights"] == "the profile's checkpoint mine.pt" and mine["layer"] == 2
     assert summary["models"]["tiny"]["weights"].endswith("speed only")
     assert ckpt.is_file()  # the profile's own checkpoint is never removed
-    assert set(summary["arms"]) == {"checkpoint", "tiny"}
+    assert set(summary["backends"]) == {"checkpoint", "tiny"}
 
 
 def test_w2v2_parameters_are_checked(scratch_params):
@@ -302,13 +339,13 @@ def test_w2v2_parameters_are_checked(scratch_params):
 
     spec = stage_spec(benchmark.PARAMS)
     for bad, message in (({"w2v2_repeats": 1}, "at least 3"), ({"w2v2_archs": ["huge"]}, "unknown wav2vec 2.0 arch"),
-                         ({"w2v2_arms": ["fp8"]}, "unknown wav2vec 2.0 arm")):
+                         ({"w2v2_backends": ["fp8"]}, "unknown wav2vec 2.0 backend")):
         with pytest.raises(KitError, match=message):
             benchmark.run_w2v2(validate({**scratch_params, **bad}, spec, "test"))
 
 
 def test_metrics_take_the_peer_from_stage_06():
-    summary = {"arms": {"eager": {"per": 0.3, "torch": "x", "model": {"1": {"median": 1.0, "q1": 1, "q3": 1}},
+    summary = {"backends": {"eager": {"per": 0.3, "torch": "x", "model": {"1": {"median": 1.0, "q1": 1, "q3": 1}},
                                   "e2e": {"x_realtime": 100.0, "threads": 1}}}}
     out = benchmark.metrics(summary, peer={"x_realtime_words": 4.123})
     assert out["pocketsphinx_x_realtime"] == 4.12
@@ -324,7 +361,7 @@ def _bench_summary(root, profile, info, arms, min_cosine=0.99):
     path = root / profile / "07_benchmark" / "w2v2-abc" / "summary.json"
     path.parent.mkdir(parents=True)
     runs = {arm: {"batches": {"1": {"x_realtime": x}}, "fidelity": {"cosine_mean": c}} for arm, (x, c) in arms.items()}
-    path.write_text(json.dumps({"machine": info, "min_cosine": min_cosine, "arms": {"large": runs}}))
+    path.write_text(json.dumps({"machine": info, "min_cosine": min_cosine, "backends": {"large": runs}}))
     return path
 
 

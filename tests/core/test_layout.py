@@ -101,3 +101,51 @@ def test_the_rule_catches_a_function_level_import(tmp_path):
     names = {"aitranscribe.core.files", "aitranscribe.stages.train", "aitranscribe.stages", "aitranscribe.core",
              "aitranscribe"}
     assert "aitranscribe.stages.train" in _imports(probe / "files.py", names, tmp_path / "lib" / "aitranscribe")
+
+
+# Packages (and modules at the package's root) by floor, lowest first: a package imports only from lower floors
+# (and from itself). Two packages on one floor never import each other.
+FLOORS = (
+    ("core",),
+    ("io", "text", "scale"),
+    ("features",),
+    ("sources",),
+    ("decoding",),
+    ("models",),
+    ("backends",),
+    ("transcription",),
+    ("evaluation",),
+    ("benchmarking",),
+    ("plots",),
+    ("stages",),
+    ("pipeline",),
+    ("results_doc",),
+)
+FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}
+
+
+def _package(module: str) -> str:
+    """``aitranscribe.<package>[.…]`` -> ``<package>`` (the kit's own ``__init__`` is ``aitranscribe``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "aitranscribe"
+
+
+def _upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((m, t) for m, targets in graph.items() for t in targets
+                  if _package(m) != _package(t) and _package(m) != "aitranscribe"
+                  and FLOOR[_package(m)] <= FLOOR[_package(t)])
+
+
+def test_every_package_has_a_floor():
+    assert {_package(m) for m in _graph()} - {"aitranscribe"} == set(FLOOR)
+
+
+def test_no_import_runs_upward_or_sideways_between_packages():
+    assert _upward(_graph()) == []
+
+
+def test_the_floor_rule_catches_an_upward_import():
+    graph = {"aitranscribe.models.base": {"aitranscribe.transcription.transcribe"},
+             "aitranscribe.io.audio": {"aitranscribe.text.phones"}, "aitranscribe.stages.train": {"aitranscribe.core"}}
+    assert _upward(graph) == [("aitranscribe.io.audio", "aitranscribe.text.phones"),
+                              ("aitranscribe.models.base", "aitranscribe.transcription.transcribe")]

@@ -117,3 +117,23 @@ def test_the_other_methods_settings_leave_the_training_outputs_alone():
     assert where(gan={"updates": 5}) == where() != where(decipher={"rounds": 3})
     assert where(method="gan", decipher={"rounds": 3}) == where(method="gan") != where(method="gan", gan={"updates": 5})
     assert where(supervised_epochs=0) == where()  # report-only
+
+
+def test_a_profile_extends_another_section_by_section(tmp_path):
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.errors import ParamsError
+
+    specs = {"features": {"kmeans_niter": Param(10, int, "")}, "benchmark": {"repeats": Param(20, int, ""),
+                                                                           "w2v2_archs": Param(["tiny"], list, "")}}
+    (tmp_path / "base.yaml").write_text("common: {profile: demo}\nfeatures: {kmeans_niter: 50}\n"
+                                        "benchmark: {repeats: 30, w2v2_archs: [large]}\n")
+    (tmp_path / "full.yaml").write_text("extends: base.yaml\nbenchmark: {w2v2_archs: [base, large]}\n")
+    p = load_profile(tmp_path / "full.yaml", specs)
+    assert p["features"]["kmeans_niter"] == 50 and p["features"]["profile"] == "demo"
+    assert p["benchmark"]["repeats"] == 30 and p["benchmark"]["w2v2_archs"] == ["base", "large"]
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ParamsError, match="loop"):
+        load_profile(tmp_path / "loop.yaml", specs)
+    (tmp_path / "lost.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ParamsError, match="nowhere.yaml: parameter profile not found"):
+        load_profile(tmp_path / "lost.yaml", specs)

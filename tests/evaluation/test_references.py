@@ -7,7 +7,7 @@ import pytest
 
 from aitranscribe.decoding.tuning import label_free_score
 from aitranscribe.evaluation import peer
-from aitranscribe.evaluation.supervised import force_align
+from aitranscribe.models.decipher.supervised import force_align
 
 
 def test_forced_alignment_follows_the_reference_order_with_optional_silence():

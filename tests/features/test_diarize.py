@@ -7,8 +7,9 @@ from aitranscribe.core.errors import KitError
 from aitranscribe.evaluation.der import der
 from aitranscribe.features import diarize
 from aitranscribe.features.vad import Detector
+from aitranscribe.io.audio import TARGET_SR
 
-SR = 16000
+SR = TARGET_SR
 VAD = {"vad": True, "vad_threshold": 0.4, "vad_window_ms": 25.0, "vad_shift_ms": 10.0, "min_speech_fraction": 0.05}
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from aitranscribe.core import stage
-from aitranscribe.features import mfcc, units, vad, wav2vec2_backends
+from aitranscribe.features import mfcc, units, vad
+from aitranscribe.features.wav2vec2 import backends as wav2vec2_backends
 from aitranscribe.features.extract import CALIBRATED_DIR, TrainedTransform
 from aitranscribe.io import feature_files, manifest
 from aitranscribe.stages import audio_prep, data, features

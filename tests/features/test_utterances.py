@@ -5,8 +5,9 @@ from aitranscribe.evaluation.der import der
 from aitranscribe.features.utterances import by_speaker, speaker_utterances
 from aitranscribe.features.vad import DEFAULTS, Detector
 from aitranscribe.io import audio
+from aitranscribe.io.audio import TARGET_SR
 
-SR = 16000
+SR = TARGET_SR
 
 
 def test_a_change_of_speaker_ends_an_utterance_even_without_a_pause():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aitranscribe.core.errors import KitError
-from aitranscribe.models.base import collapse
+from aitranscribe.decoding.phones import collapse
 from aitranscribe.models.batching import pad
 from aitranscribe.models.decipher import decipherment as decipher
 from aitranscribe.models.decipher import selftrain

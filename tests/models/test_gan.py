@@ -242,8 +242,9 @@ def test_nll_logu_rule_prefers_higher_log_probability_among_near_best():
 
 def test_aligned_generator_learns_force_aligned_segment_labels():
     from aitranscribe.evaluation import diagnostics, probe
-    from aitranscribe.evaluation.scoring import per
+    from aitranscribe.models.gan.checks import aligned_generator
     from aitranscribe.models.gan.model import GanModel
+    from aitranscribe.text.error_rates import per
 
     symbols = ["a", "b", "c", "d", "<SIL>"]
     rng = np.random.default_rng(0)
@@ -260,7 +261,9 @@ def test_aligned_generator_learns_force_aligned_segment_labels():
         aligner.conv.bias.copy_(torch.tensor([0.0, -3, -3, -3, -3]))
         for v in range(4):
             aligner.conv.weight[v + 1, v, 2] = 6.0  # tap 2 of kernel 4 (padding 2) looks at the segment itself
-    generator = diagnostics.aligned_generator(aligner, ["a", "b", "c", "d"], feats, refs, symbols, kernel=4, epochs=80)
+    data = diagnostics.segment_aligner(aligner, ["a", "b", "c", "d"])(feats, refs, symbols)
+    generator = aligned_generator(data, symbols, kernel=4, epochs=80, batch_size=probe.BATCH_SIZE,
+                                  lr=probe.LEARNING_RATE)
     hyps = GanModel(generator, symbols).phones(feats)
     assert per(hyps, refs) < 0.05
 

@@ -1,6 +1,7 @@
 """The notebooks stay thin and in step with the library: parameters cell, defaults, no definitions."""
 import ast
 import json
+from pathlib import Path
 
 import pytest
 from papermill.translators import PythonTranslator
@@ -51,7 +52,7 @@ def test_no_definitions_in_notebooks(nb_path):
 def test_last_cell_records_metrics(nb_path):
     nb = json.loads(nb_path.read_text())
     last = [c for c in nb["cells"] if c["cell_type"] == "code"][-1]
-    # 06 decides where its figures go (a folder's stay beside its transcripts): inference.record_metrics
+    # one way for every stage: reports.record_metrics (a folder's figures stay beside its transcripts)
     assert "record_metrics(" in "".join(last["source"])
 
 
@@ -59,5 +60,9 @@ def test_last_cell_records_metrics(nb_path):
 def test_profiles_are_valid(profile):
     from aitranscribe.core.params import load_profile
 
+    import yaml
+
     loaded = load_profile(profile, {s.key: s.load().PARAMS for s in registry.STAGES})
-    assert all(p["profile"] == profile.stem for p in loaded.values())
+    base = (yaml.safe_load(profile.read_text()) or {}).get("extends")  # a variant of another profile shares its data
+    name = Path(base).stem if base else profile.stem
+    assert all(p["profile"] == name for p in loaded.values())

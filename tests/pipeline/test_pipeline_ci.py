@@ -63,8 +63,8 @@ def test_ci_benchmark_recorded(ci_run):
                 "benchmark.pocketsphinx_x_realtime"):
         assert key in metrics and metrics[key] > 0, key
     # the same recordings transcribed by 1, then 2 Ray workers with equal transcripts (07 fails otherwise)
-    assert metrics["scale.workers"] == 2
-    assert metrics["scale.x_realtime_1_worker"] > 0 and metrics["scale.x_realtime_2_workers"] > 0
+    assert metrics["benchmark.scale_workers"] == 2
+    assert metrics["benchmark.scale_x_realtime_1_worker"] > 0 and metrics["benchmark.scale_x_realtime_2_workers"] > 0
 
 
 def test_ci_profile_reports(ci_run):
@@ -204,6 +204,7 @@ def _espeak(path: Path, voice: str, text: str) -> None:
 def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_run, tmp_path):
     """Added, removed and unchanged recordings: 06 transcribes exactly the new one, forgets the removed one, and its
     figures go beside its transcripts, never into reports/ci/metrics.json."""
+    from aitranscribe.core import reports
     from aitranscribe.core.stage import load_summary
     from aitranscribe.stages import inference
 
@@ -237,8 +238,8 @@ def test_a_folder_run_does_only_what_changed_and_leaves_the_profile_figures(ci_r
 
     fourth = inference.run(p)  # nothing changed: skipped
     assert load_summary(fourth) == third
-    values = inference.record_metrics(p, fourth, third)
-    assert json.loads((out / "metrics.json").read_text()) == values and values["n_removed"] == 1
+    values = reports.record_metrics(p, inference.KEY, inference.metrics(third), fourth)
+    assert json.loads((out / "metrics.json").read_text()) == values and values["inference.n_removed"] == 1
     assert profile_metrics.read_bytes() == before
 
 

@@ -41,7 +41,7 @@ def test_benchmark_cells_are_tables_and_text():
                            "max_mhz": 2596.1, "memory_gb": 23.5, "model": "AMD EPYC"},
                "binding": "numactl --physcpubind 0,1 --membind 0", "threads": 2,
                "skipped": {"ipex": "needs .venv-intel"},
-               "arms": {"eager": {"per": 0.3736, "model": {"1": {"median": 1.0, "flops": 2e9}}},
+               "backends": {"eager": {"per": 0.3736, "model": {"1": {"median": 1.0, "flops": 2e9}}},
                         "int8": {"per": 0.3746, "model": {"1": {"median": 0.5, "flops": 2e9}}}}}
     machine = results.machine_table(summary)
     assert machine.loc["CPU"].item() == "AMD EPYC" and machine.loc["arms not run"].item() == "ipex: needs .venv-intel"

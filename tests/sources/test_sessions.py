@@ -7,8 +7,9 @@ from aitranscribe.core.errors import BadInputError
 from aitranscribe.features.vad import DEFAULTS
 from aitranscribe.io import audio
 from aitranscribe.sources import sessions
+from aitranscribe.io.audio import TARGET_SR
 
-SR = 16000
+SR = TARGET_SR
 
 
 def test_speech_without_long_pauses_is_cut_to_max_length(tmp_path):

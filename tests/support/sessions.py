@@ -4,8 +4,9 @@ import random
 import numpy as np
 
 from aitranscribe.sources import demo
+from aitranscribe.io.audio import TARGET_SR
 
-SR = 16000
+SR = TARGET_SR
 VOICES = {v.name: v for v in demo.VOICES}
 
 

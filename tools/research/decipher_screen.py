@@ -52,7 +52,7 @@ from scipy.signal import find_peaks
 from aitranscribe.core.files import atomic_save_npy
 from aitranscribe.core.logs import setup_logging
 from aitranscribe.core.paths import REPO_ROOT
-from aitranscribe.evaluation import scoring
+from aitranscribe.text import error_rates
 from aitranscribe.features import units as unit_pipeline
 from aitranscribe.io import feature_files
 from aitranscribe.models.decipher import decipherment as decipher
@@ -475,7 +475,7 @@ def main() -> None:
 
     if args.solver == "hard":
         model = HardMap(tokens["train"], n_tokens, text)
-        per = lambda f: scoring.per(HardMap.decode(f, tokens[EVAL], symbols), refs)
+        per = lambda f: error_rates.per(HardMap.decode(f, tokens[EVAL], symbols), refs)
         f_sup = supervised.argmax(0).numpy()
         at_supervised = (model.score(f_sup), per(f_sup))
         f, value = model.climb(f_sup.copy(), rng)
@@ -487,7 +487,7 @@ def main() -> None:
     else:
         stay = torch.full((n_phones,), args.stay or 0.5, dtype=torch.float64)
         test_hmm = TokenHMM(tokens[EVAL], text["start"], text["end"], text["between"])
-        per = lambda emit, stay: scoring.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
+        per = lambda emit, stay: error_rates.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
         if args.solver == "skipgrams":
             model = decipher.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
                                            [int(d) for d in args.distances.split(",")], args.split, args.merge,

@@ -6,7 +6,7 @@
     .venv/bin/python tools/research/objective_checks.py PROFILE oracle [--steps 2000] [--scale 11] [--no-text-sil]
 
 PROFILE needs finished 03 and 04 outputs. The first two checks compare with the *supervised solution* in the
-GAN's model family: a generator trained on force-aligned segment labels (``diagnostics.aligned_generator``;
+GAN's model family: a generator trained on force-aligned segment labels (``models.gan.checks.aligned_generator``;
 labels are used here only as a diagnostic).
 
 * ``matching``: a non-adversarial objective, the L1 distance between the text's phone unigram and
@@ -35,8 +35,10 @@ import torch
 
 from aitranscribe.core.logs import setup_logging
 from aitranscribe.core.paths import REPO_ROOT
-from aitranscribe.evaluation import diagnostics, probe, scoring
+from aitranscribe.evaluation import diagnostics, probe
+from aitranscribe.text import error_rates
 from aitranscribe.models import batching
+from aitranscribe.models.gan import checks
 from aitranscribe.models.gan import network as gan
 from aitranscribe.models.gan import training
 from aitranscribe.models.gan.model import GanModel
@@ -67,13 +69,14 @@ class Setup:
 
     def supervised(self, epochs: int) -> gan.Generator:
         sup = probe.train_probe(self.features["segments"], epochs=epochs, return_model=True)
-        return diagnostics.aligned_generator(sup["model"], sup["symbol_list"], self.train, self.refs_train,
-                                             self.symbols, self.cfg.generator_kernel, epochs)
+        data = diagnostics.segment_aligner(sup["model"], sup["symbol_list"])(self.train, self.refs_train, self.symbols)
+        return checks.aligned_generator(data, self.symbols, self.cfg.generator_kernel, epochs, probe.BATCH_SIZE,
+                                        probe.LEARNING_RATE)
 
     def report(self, name: str, generator, extra: str = "") -> None:
         hyps = GanModel(generator, self.symbols).phones(self.valid)
         scores = unsupervised_scores(hyps, self.phone_lm, [s for s in self.symbols if s != SIL])
-        print(f"{name}: valid PER {scoring.per(hyps, self.refs_valid):.3f} phone-LM ppl {scores['lm_ppl']:.1f} "
+        print(f"{name}: valid PER {error_rates.per(hyps, self.refs_valid):.3f} phone-LM ppl {scores['lm_ppl']:.1f} "
               f"vocab {scores['vocab_seen']:.2f} {extra}", flush=True)
 
 

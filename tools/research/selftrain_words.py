@@ -27,10 +27,10 @@ from aitranscribe.core import stage
 from aitranscribe.core.logs import setup_logging
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.decoding import graph
-from aitranscribe.decoding import transcribe as tr
-from aitranscribe.evaluation import scoring
+from aitranscribe.transcription import transcribe as tr
+from aitranscribe.text import error_rates
 from aitranscribe.io import feature_files
-from aitranscribe.models.base import collapse
+from aitranscribe.decoding.phones import collapse
 from aitranscribe.models.batching import pad
 from aitranscribe.models.decipher.frame_classifier import FrameClassifier
 from aitranscribe.models.decipher.hmm import PhoneHMM
@@ -129,12 +129,12 @@ def main(argv=None) -> int:
         refs_p, refs_w = [it["ref_phones"] for it in held], [it["ref_words"] for it in held]
         row = {**base, "round": k, "label_seconds": round(label_seconds, 1), "train_seconds": round(train_seconds, 1),
                "self_loop": round(model.stay, 4), "phone_lm_ppl_train": round(ppl, 3),
-               f"per_{args.split}_hmm": scoring.per(model.phones([it["feats"] for it in held]), refs_p)}
+               f"per_{args.split}_hmm": error_rates.per(model.phones([it["feats"] for it in held]), refs_p)}
         phone_paths = graph_decode(args.phone_graph, held_scores, model.stay, 1.0)
-        row[f"per_{args.split}_phone_graph"] = scoring.per([collapse(s, symbols) for s, _ in phone_paths], refs_p)
+        row[f"per_{args.split}_phone_graph"] = error_rates.per([collapse(s, symbols) for s, _ in phone_paths], refs_p)
         for scale in [float(s) for s in args.scales.split(",")]:
             hyps = [" ".join(w) for _, w in graph_decode(args.word_graph, held_scores, model.stay, scale)]
-            row[f"wer_{args.split}_scale{scale}"] = scoring.wer(hyps, refs_w)
+            row[f"wer_{args.split}_scale{scale}"] = error_rates.wer(hyps, refs_w)
         print(json.dumps(row), flush=True)
         with open(OUT, "a") as f:
             f.write(json.dumps(row) + "\n")

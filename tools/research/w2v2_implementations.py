@@ -24,6 +24,7 @@ from aitranscribe.benchmarking import results
 from aitranscribe.core import machine
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.features import wav2vec2
+from aitranscribe.io.audio import TARGET_SR
 
 
 def _hf(settings, layers: int, attention: str):
@@ -51,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = wav2vec2.ARCHITECTURES[args.arch]
-    wav = torch.randn(1, int(args.seconds * wav2vec2.SAMPLE_RATE)) * 0.1
+    wav = torch.randn(1, int(args.seconds * TARGET_SR)) * 0.1
     with tempfile.TemporaryDirectory() as tmp:
         kit = wav2vec2.load_wav2vec2(wav2vec2.save_random_checkpoint(Path(tmp) / "w2v2.pt", settings), args.layer)
     models = {"kit": lambda: (lambda x: wav2vec2.extract(kit, x, args.layer))}

@@ -25,9 +25,9 @@ from aitranscribe.core import stage
 from aitranscribe.core.logs import setup_logging
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.decoding import graph
-from aitranscribe.decoding import transcribe as tr
-from aitranscribe.evaluation import scoring
-from aitranscribe.models.base import collapse
+from aitranscribe.transcription import transcribe as tr
+from aitranscribe.text import error_rates
+from aitranscribe.decoding.phones import collapse
 from aitranscribe.text import lm
 
 OUT = REPO_ROOT / "reports" / "research" / "words_screen.jsonl"
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     steps, segments = frame_scores(model, items)
     hyps_hmm = [collapse(ids, symbols) for _, ids, _ in segments]
-    rows.append({**base, "what": "phones: hybrid HMM, bigram", "per": scoring.per(hyps_hmm, refs_phones),
+    rows.append({**base, "what": "phones: hybrid HMM, bigram", "per": error_rates.per(hyps_hmm, refs_phones),
                  "oov_rate_report_only": oov, "seconds": round(time.time() - t0, 1)})
     print(rows[-1], flush=True)
 
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
                 r = dec(s)
                 hyps.append(collapse(np.array([run[0] for run in r["runs"]]), symbols))
             rows.append({**base, "what": "phones: phone 4-gram graph", "acoustic_scale": scale,
-                         "per": scoring.per(hyps, refs_phones), "seconds": round(time.time() - t0, 1)})
+                         "per": error_rates.per(hyps, refs_phones), "seconds": round(time.time() - t0, 1)})
             print(rows[-1], flush=True)
 
     word_dir = Path(args.graph_dir or f"/tmp/words_screen/{args.profile}/word_graph")
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         t0 = time.time()
         hyps = words_of(dec, reference_scores(refs_phones, symbols))
         rows.append({**base, "what": "ceiling: reference phones through the word graph",
-                     "wer": scoring.wer(hyps, refs_words), "seconds": round(time.time() - t0, 1)})
+                     "wer": error_rates.wer(hyps, refs_words), "seconds": round(time.time() - t0, 1)})
         print(rows[-1], flush=True)
     if "words" not in skip:
         for scale in [float(s) for s in args.scales.split(",")]:
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             hyps = words_of(dec, steps)
             rows.append({**base, "what": "words: word graph over frame scores", "acoustic_scale": scale,
-                         "wer": scoring.wer(hyps, refs_words), "seconds": round(time.time() - t0, 1),
+                         "wer": error_rates.wer(hyps, refs_words), "seconds": round(time.time() - t0, 1),
                          "audio_seconds": round(sum(it["seconds"] for it in items), 1)})
             print(rows[-1], flush=True)
     with open(OUT, "a") as f:

@@ -1,7 +1,7 @@
 """Interchangeable CPU backends for the acoustic model: eager, torch.compile, INT8, OpenVINO, IPEX.
 
-Every backend turns a trained network (an acoustic model's ``net``: the GAN's generator or the decipher method's
-frame classifier; each has ``input_dim``, ``config()``, ``flops()`` and ``linear_form()``) into a callable
+Every backend turns a trained network (an acoustic model's ``net``, whatever method trained it; each has
+``input_dim``, ``config()``, ``from_config(config)``, ``flops()`` and ``linear_form()``) into a callable
 ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T', V)`` with the network's own T' (T, or T + 1 for
 the GAN generator's even kernel, as fairseq). A backend that cannot run here raises
 :class:`BackendUnavailable` saying why; nothing silently falls back to another backend.
@@ -18,6 +18,7 @@ the GAN generator's even kernel, as fairseq). A backend that cannot run here rai
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import subprocess
@@ -28,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core import backend_table
 from ..core.errors import KitError
 from ..core.paths import REPO_ROOT
-from ..models.decipher.frame_classifier import with_keep_column
+from ..models.batching import with_keep_column
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "compile", "int8", "openvino", "ipex")
+BACKENDS = backend_table.names("transcribes")  # stage 06's choices
 INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
 
 
@@ -151,14 +153,33 @@ def ipex(generator: torch.nn.Module, calibration=None):
     return run
 
 
+def saved_network(net: torch.nn.Module) -> dict:
+    """What rebuilds ``net`` in another process: its module and class, ``config()`` as JSON and its weights."""
+    return {"module": type(net).__module__, "class": type(net).__qualname__, "config": json.dumps(net.config()),
+            "state": net.state_dict()}
+
+
+def load_network(saved: dict) -> torch.nn.Module:
+    """The network of :func:`saved_network`'s dict, in eval mode: its class (a network of the kit's models, whatever
+    the method) rebuilt with ``from_config`` and its weights loaded."""
+    module = str(saved.get("module", ""))
+    if not module.startswith("aitranscribe.models."):
+        raise KitError(f"not a network of the kit's models: module {module!r}")
+    cls = getattr(importlib.import_module(module), str(saved.get("class", "")), None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise KitError(f"{module} has no network class {saved.get('class')!r} with from_config")
+    net = cls.from_config(json.loads(saved["config"]))
+    net.load_state_dict(saved["state"])
+    return net.eval()
+
+
 def _ipex_worker(generator: torch.nn.Module):
     """The generator run by ``python -m aitranscribe.backends.ipex_worker`` in .venv-intel, one process per call."""
     if not INTEL_PYTHON.is_file():
-        raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a 6.8 GB CUDA build), so it lives in .venv-intel, which is "
+        raise BackendUnavailable("IPEX 2.8 needs torch 2.8 (a CUDA build: ~4.1 GB to download, 7.4 GB on disk), so it lives in .venv-intel, which is "
                                  "not set up on this machine: run `bash run_all.sh --setup-intel` once, then rerun")
     checkpoint = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
-    torch.save({"class": type(generator).__name__, "config": json.dumps(generator.config()),
-                "state": generator.state_dict()}, checkpoint.name)
+    torch.save(saved_network(generator), checkpoint.name)
 
     def run(x, padding):
         with tempfile.TemporaryDirectory() as tmp:

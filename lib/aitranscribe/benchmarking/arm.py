@@ -10,7 +10,6 @@ model: test PER, acoustic-model timings per batch size, training throughput (eag
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -33,7 +32,7 @@ def run_arm(spec: dict) -> dict:
 
         return matmul_rate(spec)
     from .. import backends, models
-    from ..decoding import transcribe as tr
+    from ..transcription import transcribe as tr
     from ..models.batching import pad
 
     threads = spec["threads"]
@@ -62,76 +61,22 @@ def run_arm(spec: dict) -> dict:
                                         "audio_seconds": sum(it["seconds"] for it in chosen),
                                         "steps": int((~padding).sum())}
     if spec["train_updates"] > 0 and backend == "eager":
-        from ..models.gan import input_dim, network
-
-        symbols = model.symbols
-        if model.input == "frames":
-            result["train_updates_per_s"] = _classifier_throughput(spec, model, items, spec["train_batch_size"])
-            result["train_update"] = "one Adam step of the frame classifier on a batch of utterances"
-            gan_config = network.GanConfig(input_dim=input_dim(records["features"]), vocab=len(symbols))
-        else:
-            result["train_updates_per_s"] = _gan_throughput(spec, model.net.cfg, symbols, records,
-                                                            spec["train_batch_size"])
-            result["train_update"] = "one GAN update (D and G alternating)"
-            gan_config = model.net.cfg
-        paper = network.GanConfig(**{**dataclasses.asdict(gan_config), "disc_dim": 384, "disc_kernel": 6})
-        result["train_updates_per_s_paper_sizes"] = _gan_throughput(spec, paper, symbols, records, 160)
+        # the trained method's own probe, then every method's training at its published sizes on these features
+        result.update(models.METHODS[model.method].throughput(model, records, items, spec["train_updates"],
+                                                              spec["train_batch_size"]))
+        for method in models.METHODS.values():
+            if hasattr(method, "reference_throughput"):
+                result.update(method.reference_throughput(records, model.symbols, spec["train_updates"]))
     return result
 
 
-def _per_second(update, updates: int) -> float:
-    for step in range(4):  # warm-up
-        update(step)
-    t = time.perf_counter()
-    for step in range(updates):
-        update(step)
-    return updates / (time.perf_counter() - t)
-
-
-def _classifier_throughput(spec, model, items: list[dict], batch: int) -> float:
-    """Adam steps per second of training the frame classifier (cross-entropy on per-frame targets)."""
-    from ..models.batching import pad
-    from ..models.training import cross_entropy_step
-
-    net = type(model.net)(**model.net.config()).train()
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    rng = np.random.default_rng(0)
-
-    def update(_):
-        x, padding = pad([items[i]["feats"] for i in rng.integers(0, len(items), batch)])
-        targets = torch.from_numpy(rng.integers(0, net.vocab, padding.shape)).masked_fill(padding, -100)
-        cross_entropy_step(net, opt, x, padding, targets)
-
-    return _per_second(update, spec["train_updates"])
-
-
-def _gan_throughput(spec, cfg, symbols, records, batch: int) -> float:
-    """Updates per second of GAN training (D and G alternating) for discriminator sizes ``cfg`` and ``batch``."""
-    from ..models.batching import one_hot, pad
-    from ..models.gan import network
-    from ..models.gan.training import gan_update, make_optimizers, segment_tensors, text_tensors
-
-    feats = segment_tensors(records["features"], "train")[:256]
-    text = text_tensors(records["text"]["phone_text"], symbols, 2000, 0)
-    generator, disc = network.Generator(cfg), network.Discriminator(cfg)
-    opt_g, opt_d = make_optimizers(generator, disc, 4e-4, 5e-4, 1e-4)
-    rng = np.random.default_rng(0)
-
-    def update(step):
-        x, padding = pad([feats[i] for i in rng.integers(0, len(feats), batch)])
-        real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), batch)], cfg.vocab)
-        gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad, clip_norm=5.0)
-
-    return _per_second(update, spec["train_updates"])
-
-
 def _e2e(spec, runner, model, records) -> dict:
-    """Per-stage and end-to-end times on silence-removed test utterances: features, segments (GAN only), the
-    acoustic model, decoding (greedy for the GAN, the hybrid HMM for the decipher method)."""
+    """Per-stage and end-to-end times on silence-removed test utterances: features, segments (for a model reading
+    pooled segments), the acoustic model, and its own decoding of the logits into phones (``model.decode``)."""
     from pathlib import Path
 
     from ..decoding.phones import path_phones
-    from ..features.extract import TrainedTransform, segment_frames
+    from ..features.extract import TrainedTransform
     from ..io import audio, manifest
     from ..models.batching import pad
 
@@ -148,11 +93,7 @@ def _e2e(spec, runner, model, records) -> dict:
             t0 = time.perf_counter()
             frames = transform.extractor(x, speaker)
             t1 = time.perf_counter()
-            if model.input == "frames":
-                x = np.asarray(frames, dtype=np.float32)
-            else:
-                x = segment_frames(frames, transform.centroids, transform.A, transform.b,
-                                   transform.params["pool_rate"])["pooled"]
+            x = transform.model_input(frames, model.input)
             t2 = time.perf_counter()
             feats, padding = pad([x])
             logits = runner(feats, padding)

@@ -41,8 +41,8 @@ class ArmPers(dict):
 
 def check_equal_per(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:
     """Every arm's test PER against eager's (``int8_tolerance`` for int8); KitError before any speedup is shown."""
-    eager = summary["arms"]["eager"]["per"]
-    pers = {arm: r["per"] for arm, r in summary["arms"].items()}
+    eager = summary["backends"]["eager"]["per"]
+    pers = {arm: r["per"] for arm, r in summary["backends"].items()}
     bad = {arm: v for arm, v in pers.items() if abs(v - eager) > (int8_tolerance if arm == "int8" else tolerance)}
     if bad:
         raise KitError(f"arms whose PER differs from eager's {eager:.4f} by more than {tolerance} "
@@ -71,21 +71,21 @@ def table(summary: dict):
     import pandas as pd
 
     rows = []
-    for arm, r in summary["arms"].items():
+    for arm, r in summary["backends"].items():
         for bs, g in r["model"].items():
             rows.append({"arm": arm, "torch": r["torch"], "batch": int(bs), "median_ms": 1000 * g["median"],
                          "q1_ms": 1000 * g["q1"], "q3_ms": 1000 * g["q3"], "p90_ms": 1000 * g["p90"],
                          "utt_per_s": int(bs) / g["median"], "audio_s_per_s": g["audio_seconds"] / g["median"],
                          "gflops": g["flops"] / g["median"] / 1e9, "per": r["per"]})
-    return pd.DataFrame(rows).set_index(["arm", "batch"]).round(3)
+    return for_people(pd.DataFrame(rows).rename(columns={"arm": "backend"}).set_index(["backend", "batch"]))
 
 
 def speedups(summary: dict, reference: str = "eager") -> dict:
     """Median-latency ratio reference/arm per batch size, with a spread from the quartiles."""
-    ref = summary["arms"][reference]["model"]
+    ref = summary["backends"][reference]["model"]
     out = {}
-    for arm, r in summary["arms"].items():
-        base = summary["arms"]["stock-2.8"]["model"] if arm == "ipex" and "stock-2.8" in summary["arms"] else ref
+    for arm, r in summary["backends"].items():
+        base = summary["backends"]["stock-2.8"]["model"] if arm == "ipex" and "stock-2.8" in summary["backends"] else ref
         for bs, g in r["model"].items():
             out[(arm, int(bs))] = {"speedup": base[bs]["median"] / g["median"],
                                    "low": base[bs]["q1"] / g["q3"], "high": base[bs]["q3"] / g["q1"]}
@@ -97,7 +97,7 @@ def roofline_note(summary: dict):
     64), as Markdown text (its ``.data`` is the string)."""
     from IPython.display import Markdown
 
-    best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["arms"].items()
+    best = max((g["flops"] / g["median"] / 1e9, arm, bs) for arm, r in summary["backends"].items()
                for bs, g in r["model"].items())
     info = summary["machine"]
     ghz = info.get("max_mhz", 0) / 1000
@@ -129,8 +129,8 @@ def w2v2_rows(summary: dict) -> list[dict]:
     was just before the arm started (``load_before``); an arm that did not run is one row saying why."""
     rows = []
     bar = summary["min_cosine"]
-    wanted = ["fp32", *summary.get("params", {}).get("w2v2_arms", [])]  # the order the arms were asked for
-    for arch, arms in summary["arms"].items():
+    wanted = ["fp32", *summary.get("params", {}).get("w2v2_backends", [])]  # the order the arms were asked for
+    for arch, arms in summary["backends"].items():
         model = summary["models"][arch]
         ref = arms["fp32"]["batches"]
         rates = matmul_rates(summary, arch)
@@ -159,8 +159,27 @@ def w2v2_rows(summary: dict) -> list[dict]:
     return rows
 
 
+# how the full tables show each column to people: (format, label); percentages for fractions; "—" where empty
+_PEOPLE = {"median_ms": ("{:.1f}", "median (ms)"), "q1_ms": ("{:.1f}", "q1 (ms)"), "q3_ms": ("{:.1f}", "q3 (ms)"),
+           "p90_ms": ("{:.1f}", "p90 (ms)"), "x_realtime": ("{:.1f}", "x real time"), "speedup": ("{:.2f}×", "speedup"),
+           "speedup_vs_stock_2.8": ("{:.2f}×", "speedup vs stock-2.8"), "gflops": ("{:,.0f}", "GFLOP/s"),
+           "peak_fraction": ("{:.1%}", "share of peak"), "gemm_fraction": ("{:.0%}", "share of one matmul"),
+           "cosine_mean": ("{:.4f}", "cosine (mean)"), "cosine_min": ("{:.3f}", "cosine (min)"),
+           "rel_error": ("{:.3f}", "rel. error"), "load_before": ("{:.0%}", "machine busy before"),
+           "utt_per_s": ("{:.1f}", "utterances/s"), "audio_s_per_s": ("{:,.0f}", "audio s/s"), "per": ("{:.1%}", "PER")}
+
+
+def for_people(table):
+    """A table's numbers formatted for reading (:data:`_PEOPLE`: units in the headers, "—" where a figure is
+    missing); the raw values stay in the stage's summary.json and raw/ files."""
+    formats = {c: f for c, (f, _) in _PEOPLE.items() if c in table}
+    labels = {c: label for c, (_, label) in _PEOPLE.items() if c in table}
+    return table.style.format(formats, na_rep="—").format_index(str).relabel_index(
+        [labels.get(c, c) for c in table.columns], axis=1)
+
+
 def w2v2_table(summary: dict):
-    """:func:`w2v2_rows` as a table indexed by architecture, arm and batch (times in ms, ratios rounded)."""
+    """:func:`w2v2_rows` as a table indexed by architecture, backend and batch (times in ms), for people."""
     import pandas as pd
 
     table = pd.DataFrame(w2v2_rows(summary))
@@ -169,11 +188,29 @@ def w2v2_table(summary: dict):
             table[col] = 1000 * table[col]
     table = table.rename(columns={"median_s": "median_ms", "q1_s": "q1_ms", "q3_s": "q3_ms"})
     table["batch"] = table["batch"].astype("Int64") if "batch" in table else pd.NA
-    order = ["layer", "precision", "torch", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup",
-             "speedup_vs_stock_2.8", "gflops", "peak_fraction", "gemm_fraction", "cosine_mean", "cosine_min", "rel_error", "passes",
-             "load_before", "weights", "status"]
-    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]]
-    return table.set_index(["arch", "arm", "batch"]).round(4)
+    order = ["precision", "median_ms", "q1_ms", "q3_ms", "x_realtime", "speedup", "speedup_vs_stock_2.8", "gflops",
+             "peak_fraction", "gemm_fraction", "cosine_mean", "cosine_min", "rel_error", "passes", "load_before",
+             "torch", "layer", "weights", "status"]
+    table = table[["arch", "arm", "batch", *[c for c in order if c in table]]].rename(columns={"arm": "backend"})
+    return for_people(table.set_index(["arch", "backend", "batch"]))
+
+
+def w2v2_summary(summary: dict, batch: int = 1):
+    """The question in one table: per wav2vec 2.0 architecture (columns) and backend (rows), x real time at
+    ``batch`` with its speedup over fp32 eager; backends below the fidelity bar or not run are marked."""
+    import pandas as pd
+
+    cells = {}
+    for row in w2v2_rows(summary):
+        name = row["arch"].upper() if row["arch"] in ("base", "large") else row["arch"]
+        if row["status"] != "ran":
+            cells.setdefault(row["arm"], {})[name] = "not run"
+        elif row["batch"] == batch:
+            mark = "" if row["passes"] or row["arm"] == "fp32" else " (fails the fidelity bar)"
+            cells.setdefault(row["arm"], {})[name] = f"{row['x_realtime']:.1f}x ({row['speedup']:.2f}× fp32){mark}"
+    table = pd.DataFrame(cells).T.fillna("—")
+    table.index.name = f"backend (batch {batch}: x real time, speedup)"
+    return table
 
 
 def w2v2_best(summary: dict, arch: str, batch: int = 1) -> dict | None:
@@ -189,11 +226,11 @@ def _key(name: str) -> str:
 def w2v2_metrics(summary: dict) -> dict:
     """Flat figures: cpu_peak_gflops_<precision> (the bound cores), per architecture
     w2v2_<arch>_x_realtime_<arm> (batch 1), w2v2_<arch>_speedup_best (the fastest arm passing the cosine bar, over
-    fp32, batch 1), w2v2_<arch>_best_arm and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak),
+    fp32, batch 1), w2v2_<arch>_best_backend and w2v2_<arch>_peak_fraction_best (that arm's fraction of its peak),
     w2v2_<arch>_gemm_gflops_<precision> (one matrix product's rate) and w2v2_<arch>_gemm_fraction_best (the best
     arm's fraction of it, when measured for its precision)."""
     out = {f"cpu_peak_gflops_{prec}": round(v, 1) for prec, v in summary["peaks"].items()}
-    for arch, arms in summary["arms"].items():
+    for arch, arms in summary["backends"].items():
         for prec, gflops in matmul_rates(summary, arch).items():
             out[f"w2v2_{arch}_gemm_gflops_{prec}"] = round(gflops, 1)
         for arm, r in arms.items():
@@ -202,7 +239,7 @@ def w2v2_metrics(summary: dict) -> dict:
         best = w2v2_best(summary, arch, 1)
         if best is not None:
             out[f"w2v2_{arch}_speedup_best"] = round(best["speedup"], 3)
-            out[f"w2v2_{arch}_best_arm"] = best["arm"]
+            out[f"w2v2_{arch}_best_backend"] = best["arm"]
             out[f"w2v2_{arch}_peak_fraction_best"] = round(best["peak_fraction"], 4)
             if best["gemm_fraction"] == best["gemm_fraction"]:  # not NaN: measured for its precision
                 out[f"w2v2_{arch}_gemm_fraction_best"] = round(best["gemm_fraction"], 4)

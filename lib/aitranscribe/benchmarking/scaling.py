@@ -2,7 +2,7 @@
 
 Every recording of the prepared test split is one shard, transcribed as a folder's recording is (16 kHz conversion,
 VAD, diarization, speaker normalisation, features, units, PCA, pooling, the model, word and phone searches:
-:func:`~aitranscribe.decoding.workers.folder_worker`). x real time = audio seconds / wall seconds from the moment
+:func:`~aitranscribe.transcription.workers.folder_worker`). x real time = audio seconds / wall seconds from the moment
 the workers hold their models to the last shard (their start-up is reported apart: a long run pays it once).
 The transcripts of every worker count must be equal, or the measurement fails.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from ..core.errors import KitError
 from ..core.files import read_json
 from ..core.machine import busy_fraction, cpu
-from ..decoding import workers as transcription
+from ..transcription import workers as transcription
 from ..io import manifest
 from ..io.audio import TARGET_SR
 from ..scale import executor, shards

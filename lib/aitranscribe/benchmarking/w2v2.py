@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..features import wav2vec2, wav2vec2_backends
+from ..core import backend_table
+from ..features import wav2vec2
+from ..features.wav2vec2 import backends as wav2vec2_backends
 from .results import summarize, timed
+from ..io.audio import TARGET_SR
 
 
 def run_arm(spec: dict) -> dict:
@@ -35,7 +38,7 @@ def run_arm(spec: dict) -> dict:
     if len(audio) < sizes[-1]:
         raise ValueError(f"{spec['audio']} holds {len(audio)} waveforms, fewer than the largest batch {sizes[-1]}")
     model = wav2vec2.load_wav2vec2(spec["checkpoint"], layer=int(spec["layer"]))
-    precision, environment = wav2vec2_backends.ARMS[arm]
+    precision, environment = backend_table.TABLE[arm].precision, backend_table.environment(arm)
     calibration = [audio[i:i + 1] for i in range(max(1, min(int(spec["calibration"]), len(audio))))]
     t0 = time.perf_counter()
     shapes = [(bs, audio.shape[1]) for bs in sizes]  # the fixed shapes timed below
@@ -60,7 +63,7 @@ def run_arm(spec: dict) -> dict:
     for bs in sizes:
         x = torch.from_numpy(audio[:bs])
         times = timed(lambda x=x: runner(x), int(spec["repeats"]), int(spec["warmup"]))
-        seconds = bs * samples_per_wav / wav2vec2.SAMPLE_RATE
+        seconds = bs * samples_per_wav / TARGET_SR
         result["batches"][str(bs)] = {"samples": times, **summarize(times), "audio_seconds": seconds,
                                       "x_realtime": seconds / float(np.median(times))}
     return result

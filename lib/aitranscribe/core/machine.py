@@ -8,6 +8,7 @@ import platform
 import shutil
 import subprocess
 import time
+from importlib import metadata
 
 from .paths import REPO_ROOT
 
@@ -23,6 +24,18 @@ def git_sha() -> str:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
         return ""
+
+
+def git_dirty(outputs=("reports",), root=REPO_ROOT) -> bool | None:
+    """Whether tracked files of the checkout at ``root`` differ from its revision, the ``outputs`` folders (which a
+    run itself rewrites) left out; None outside a git checkout."""
+    command = ["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+    command += [f":(exclude){folder}" for folder in outputs]
+    try:
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    except OSError:
+        return None
+    return bool(result.stdout.strip()) if result.returncode == 0 else None
 
 
 def cpu() -> dict:
@@ -106,12 +119,27 @@ def peak_gflops(info: dict, precision: str, cores: int | None = None) -> float:
     return n * info.get("max_mhz", 0.0) / 1000 * flops_per_cycle(info.get("flags", []), precision)
 
 
-def versions() -> dict:
-    """Python and torch versions, architecture, processor, cores and git revision of this run."""
-    import torch
+# the lscpu flags that decide the kit's arithmetic paths and peaks (native_bf16, flops_per_cycle)
+ARITHMETIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+PACKAGES = ("torch", "openvino")  # the versions a run record names besides Python's
 
-    return {"git_sha": git_sha(), "python": platform.python_version(), "torch": torch.__version__,
-            "machine": platform.machine(), "processor": platform.processor(), "cores": cores()}
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` in this environment, None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def run_facts() -> dict:
+    """What a run happens with: ``commit`` and ``dirty`` (:func:`git_dirty`), ``cpu`` (lscpu model, cores, the
+    :data:`ARITHMETIC_FLAGS` it has) and ``versions`` (Python, torch, OpenVINO of this environment)."""
+    info = cpu()
+    return {"commit": info["git_sha"] or None, "dirty": git_dirty(),
+            "cpu": {"model": info.get("model") or "unknown", "cores": info["cores"],
+                    "flags": [f for f in ARITHMETIC_FLAGS if f in info.get("flags", [])]},
+            "versions": {"python": platform.python_version(), **{name: package_version(name) for name in PACKAGES}}}
 
 
 def binding(core_ids: list[int]) -> tuple[list[str], str]:

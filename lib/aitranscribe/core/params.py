@@ -119,17 +119,36 @@ def stage_spec(stage_params: dict[str, Param]) -> dict[str, Param]:
     return {**COMMON, **stage_params}
 
 
-def load_profile(path, stage_specs: dict[str, dict[str, Param]]) -> dict[str, dict]:
-    """Read a YAML profile and return ``{stage_key: full validated parameters}`` for every stage key given."""
-    path = Path(path)
+def _read_profile(path: Path, seen: tuple = ()) -> dict:
+    """A profile's sections, those of the profile it ``extends`` (a path relative to it) underneath: a section's
+    keys replace the same keys of the extended one's, the rest are kept."""
     if not path.is_file():
         raise ParamsError(f"{path}: parameter profile not found")
+    if path.resolve() in seen:
+        raise ParamsError(f"{path}: profiles extend each other in a loop")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: a profile is a mapping of sections (common, data, ...), got {type(raw).__name__}")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ParamsError(f"{path}: extends names one profile file, got {base!r}")
+    merged = _read_profile(path.parent / base, (*seen, path.resolve()))
+    for key, section in raw.items():
+        both = isinstance(section, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **section} if both else section
+    return merged
+
+
+def load_profile(path, stage_specs: dict[str, dict[str, Param]]) -> dict[str, dict]:
+    """Read a YAML profile (and the one it ``extends``) and return ``{stage_key: full validated parameters}`` for
+    every stage key given."""
+    path = Path(path)
+    raw = _read_profile(path)
     unknown = sorted(set(raw) - set(stage_specs) - {"common"})
     if unknown:
         hints = [

@@ -54,10 +54,16 @@ class Metrics(dict):
         return metrics_html(self)
 
 
-def record_metrics(params: dict, stage: str, values: dict) -> Metrics:
-    """Write ``values`` as ``<stage>.<name>`` keys into the profile's metrics.json, replacing every key the
-    stage recorded before (no stale figure of an earlier run survives); return what was recorded."""
+def record_metrics(params: dict, stage: str, values: dict, record: dict | None = None) -> Metrics:
+    """Record a stage's figures ``values`` as ``<stage>.<name>`` keys and return them. Into the profile's
+    ``metrics.json``, replacing every key the stage recorded before (no stale figure of an earlier run survives);
+    or, for a run that is not the profile's own (``record["recorded"]`` False, e.g. a folder of a user's
+    recordings), into ``metrics.json`` in that run's output directory, so it never changes the profile's figures."""
     recorded = {f"{stage}.{name}": _plain(v) for name, v in values.items()}
+    if record is not None and not record.get("recorded", True):
+        atomic_write_json(Path(record["dir"]) / "metrics.json", recorded)
+        log.info("figures of %s written beside its outputs; the profile's metrics are unchanged", Path(record["dir"]).name)
+        return Metrics(recorded)
     path = profile_reports_dir(params) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".metrics.lock", "w") as lock:
@@ -77,13 +83,13 @@ def stage_of(ipynb: Path) -> registry.StageInfo | None:
 
 
 def key_figures(ipynb: Path) -> dict:
-    """The metrics the notebook's stage recorded in the ``metrics.json`` beside it (empty when there are none)."""
+    """The figures a report begins with: of the metrics the notebook's stage recorded in the ``metrics.json`` beside
+    it, those its stage names as key figures (:func:`metric_labels.key_figures`; empty when there are none)."""
     stage, path = stage_of(ipynb), Path(ipynb).parent / "metrics.json"
     if stage is None or not path.is_file():
         return {}
     figures = {k: v for k, v in json.loads(path.read_text()).items() if k.startswith(f"{stage.key}.")}
-    order = {k: i for i, k in enumerate(metric_labels.LABELS)}  # metrics.json is sorted by key; labels by meaning
-    return dict(sorted(figures.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    return metric_labels.key_figures(stage.key, figures)
 
 
 def _finished(nb) -> bool:

@@ -43,7 +43,7 @@ def machine_roots(nb) -> list[tuple[str, str]]:
     papermill = nb.get("metadata", {}).get("papermill", {}) or {}
     params = papermill.get("parameters", {}) or {}
     roots = {str(REPO_ROOT): "."}
-    if papermill.get("input_path"):
+    if str(papermill.get("input_path") or "").startswith("/"):
         roots[str(Path(papermill["input_path"]).parent.parent)] = "."  # <repo>/notebooks/NN_stage.ipynb
     for name, placeholder in (("data_root", "$DATA_ROOT"), ("reports_dir", "$REPORTS_DIR")):
         value = params.get(name)
@@ -75,6 +75,38 @@ def _scrub_value(value, roots):
     if isinstance(value, dict):
         return {k: _scrub_value(v, roots) for k, v in value.items()}
     return value
+
+
+def _scrub_data(data: dict, roots) -> dict:
+    """An output's mime bundle with paths scrubbed from its text and JSON forms (images and other binary data are
+    left as they are: base64 text can hold any letters)."""
+    return {k: (_scrub_value(v, roots) if k in TEXT_MIMES or k.endswith("json") else v) for k, v in data.items()}
+
+
+def scrub_notebook_paths(nb):
+    """A copy of an executed notebook with the machine's paths (:func:`machine_roots`, :func:`scrub_paths`) taken out
+    of everything it keeps as text: papermill's metadata (input and output path, parameters), cell sources, streams,
+    errors and the text forms of outputs. Nothing else changes (the committed ``.ipynb``; :func:`clean_notebook`
+    does more, for the HTML)."""
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    roots = machine_roots(nb)
+    nb.metadata = nbformat.from_dict(_scrub_value(dict(nb.metadata), roots))
+    for cell in nb.cells:
+        cell.source = scrub_paths(_text(cell.source), roots)
+        outputs = []
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind in ("stream", "error"):
+                output = _scrub_value(dict(output), roots)
+            elif "data" in output:
+                output = {**output, "data": _scrub_data(output["data"], roots),
+                          "metadata": _scrub_value(dict(output.get("metadata", {})), roots)}
+            outputs.append(nbformat.from_dict(output))
+        if cell.cell_type == "code":
+            cell.outputs = outputs
+    return nb
 
 
 def _scalar_html(value) -> str:
@@ -169,8 +201,7 @@ def clean_outputs(outputs: list, roots, share_safe: bool, log_hint: str = "") ->
                 readable = readable_repr(_text(data["text/plain"]))
                 if readable is not None:
                     output = {**output, "data": readable}
-            output = {**output, "data": {k: (_scrub_value(v, roots) if k in TEXT_MIMES or k.endswith("json") else v)
-                                         for k, v in output.get("data", {}).items()}}
+            output = {**output, "data": _scrub_data(output.get("data", {}), roots)}
         kept.append(_scrub_value(output, roots) if kind in ("stream", "error") else output)
     if withheld:
         kept.append(_warning_note(withheld, log_hint))

@@ -132,10 +132,35 @@ class StageDef:
             atomic_write_json(out_dir / SUMMARY, summary)
             mark_done(out_dir, phash, params=p, seconds=summary["seconds"], content_hash=chash)
         record_hash = phash if chash is None else params_hash({"params": phash, "content": chash})
-        record = {"dir": str(out_dir), "params_hash": record_hash, **describe(p, records, out_dir, summary)}
+        record = {"dir": str(out_dir), "params_hash": record_hash, "recorded": self.recorded(p),
+                  **describe(p, records, out_dir, summary)}
         if self.recorded(p):
             record_stage(p, self.key, record)
         return record
+
+
+def cached_step(path, key: dict, compute: Callable[[], dict]) -> dict:
+    """A step inside a stage's output directory whose result is one JSON file: the result stored at ``path`` when it
+    was made for ``key`` (plain values: the settings and inputs it depends on), else ``compute()``'s, stored with
+    its key atomically (``{"key": key, "result": ...}``). Report-only steps and the choices a stage makes on the way
+    (e.g. a tuned scale) resume this way without a done-marker of their own."""
+    path = Path(path)
+    key = json.loads(json.dumps(key))  # as stored: tuples become lists, so a reread key compares equal
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if isinstance(stored, dict) and stored.get("key") == key and "result" in stored:
+            log.info("%s: already done for these settings, reused", path.name)
+            return stored["result"]
+    result = compute()
+    atomic_write_json(path, {"key": key, "result": result})
+    return result
+
+
+def stored_step(path) -> dict | None:
+    """The result :func:`cached_step` stored at ``path`` (whatever its key), or None when there is none."""
+    path = Path(path)
+    stored = json.loads(path.read_text()) if path.is_file() else None
+    return stored.get("result") if isinstance(stored, dict) else None
 
 
 def process_in_chunks(items: list, chunk_size: int, parts_dir, work, desc: str) -> list[Path]:

@@ -7,20 +7,34 @@ from ..text.phones import SIL
 from .timing import Timing
 
 
+def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of every run of one id in ``ids``."""
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return starts, np.r_[starts[1:], len(ids)] - 1
+
+
+def collapse(ids, symbols: list[str]) -> list[str]:
+    """Phones of a path of symbol ids: runs of one id merged, ``<SIL>`` dropped."""
+    ids = np.asarray(ids)
+    if not len(ids):
+        return []
+    return [symbols[i] for i in ids[_runs(ids)[0]] if symbols[i] != SIL]
+
+
 def path_phones(ids: np.ndarray, spans: list, symbols: list[str], timing: Timing | None) -> list[dict]:
-    """Phones of a path of symbol ids over spans: runs collapsed, ``<SIL>`` dropped, times when ``timing`` is given."""
+    """:func:`collapse`'s phones of a path of symbol ids over ``spans`` (each id's first and last step), as dicts
+    with ``start`` and ``end`` seconds of each run when ``timing`` is given."""
+    ids = np.asarray(ids)
+    if not len(ids):
+        return []
     phones = []
-    for j, i in enumerate(ids):
-        if symbols[i] == SIL:
+    for first, last in zip(*_runs(ids)):
+        if symbols[ids[first]] == SIL:
             continue
-        if phones and j > 0 and ids[j - 1] == i:
-            phones[-1]["last"] = spans[j][1]
-            continue
-        phones.append({"phone": symbols[i], "first": spans[j][0], "last": spans[j][1]})
-    for ph in phones:
-        first, last = ph.pop("first"), ph.pop("last")
+        phone = {"phone": symbols[ids[first]]}
         if timing is not None:
-            ph["start"], ph["end"] = timing.seconds(first, last)
+            phone["start"], phone["end"] = timing.seconds(spans[first][0], spans[last][1])
+        phones.append(phone)
     return phones
 
 

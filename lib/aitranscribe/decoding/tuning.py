@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..evaluation.scoring import per
+from ..text.error_rates import per
 from ..text import lm
 from .graph import decode_all, pronunciations
 

@@ -1,2 +1,3 @@
-"""Report-only evaluation: error rates (PER, WER), the supervised CTC probe and diagnostics of unsupervised
-training. Labels used here never feed training, stopping or selection."""
+"""Report-only evaluation: the supervised CTC probe, report-only diagnostics of unsupervised training, the
+pocketsphinx peer and the diarization error rate. Labels used here never feed training, stopping or selection
+(error rates themselves are :mod:`aitranscribe.text.error_rates`)."""

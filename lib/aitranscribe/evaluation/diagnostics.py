@@ -4,9 +4,8 @@
 * supervised reference: the CTC probe on the same segments (an upper reference);
 * unit purity: how phone-pure the k-means units are, with phones placed on merged segments by CTC forced
   alignment;
-* objective check: the GAN's generator losses and the label-free selection scores at the supervised
-  solution (a GAN generator trained on force-aligned segment labels) versus at the solution found, to
-  tell a failing objective from a failing search.
+* the method's own checks (its package's ``report_checks``: e.g. the decipher method's model trained with labels,
+  the GAN's objective check), given segments force-aligned by the probe.
 None of these numbers feeds training, selection or defaults.
 """
 from __future__ import annotations
@@ -19,18 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import models
 from ..io import feature_files
-from ..models.batching import pad
-from ..models.gan import network as gan
-from ..models.gan.model import GanModel
-from ..models.gan.training import load_checkpoint, segment_tensors
-from ..models.selection import unsupervised_scores
-from ..models.training import fit_labels
-from ..text.phones import SIL
-from ..models.decipher.model import FrameModel
+from ..models.base import ReportInputs
+from ..text.error_rates import per as phone_error_rate
 from . import probe
-from . import supervised as supervised_reference
-from .scoring import per as phone_error_rate
 
 log = logging.getLogger(__name__)
 
@@ -113,75 +105,36 @@ def unit_purity(features_record: dict, references: list[list[str]], epochs: int,
     return {"purity": purity, "segments": total, "units": len(counts), "aligner_per_valid": result["per"]}
 
 
-def aligned_generator(probe_model: probe.LinearCTC, probe_symbols: list[str], feats: list[torch.Tensor],
-                      references: list[list[str]], symbols: list[str], kernel: int, epochs: int,
-                      seed: int = 0) -> gan.Generator:
-    """The supervised solution in the GAN's own model family (report-only).
-
-    Every train segment gets the reference phone the CTC probe's forced alignment places on it; a GAN
-    generator (no bias, ``<SIL>`` in its output, kernel ``kernel``) is trained on these labels with
-    cross-entropy. ``feats`` are the pooled segments, one tensor per utterance, in reference order.
-    """
+def segment_aligner(probe_model: probe.LinearCTC, probe_symbols: list[str]):
+    """``align(feats, references, symbols) -> [(segments, labels)]``: every utterance's segments (a (T, D) tensor,
+    in reference order) with the index in ``symbols`` of the reference phone the CTC probe's forced alignment
+    places on each (report-only: labels). Utterances with more kept phones than segments are left out."""
     index = {s: i + 1 for i, s in enumerate(probe_symbols)}
-    where = {s: i for i, s in enumerate(symbols)}
-    data = []
-    probe_model.eval()
-    for utt, ref in zip(feats, references):
-        kept = [p for p in ref if p in index and p in where]
-        if not kept or len(kept) > len(utt):
-            continue
-        with torch.inference_mode():
-            logp = F.log_softmax(probe_model(utt[None]), -1)[0].numpy()
-        positions = ctc_align(logp, [index[p] for p in kept])
-        data.append((utt, torch.tensor([where[kept[k]] for k in positions])))
-    torch.manual_seed(seed)
-    cfg = gan.GanConfig(input_dim=feats[0].shape[1], vocab=len(symbols), generator_kernel=kernel,
-                        generator_crop=True)  # one output per segment, as the labels are
-    generator = fit_labels(gan.Generator(cfg), [u for u, _ in data], [y for _, y in data], epochs, probe.BATCH_SIZE,
-                           probe.LEARNING_RATE, seed)
-    log.info("aligned generator: %d utterances, %d epochs", len(data), epochs)
-    return generator
 
+    def align(feats: list[torch.Tensor], references: list[list[str]], symbols: list[str]) -> list[tuple]:
+        where = {s: i for i, s in enumerate(symbols)}
+        data = []
+        probe_model.eval()
+        for utt, ref in zip(feats, references):
+            kept = [p for p in ref if p in index and p in where]
+            if not kept or len(kept) > len(utt):
+                continue
+            with torch.inference_mode():
+                logp = F.log_softmax(probe_model(utt[None]), -1)[0].numpy()
+            positions = ctc_align(logp, [index[p] for p in kept])
+            data.append((utt, torch.tensor([where[kept[k]] for k in positions])))
+        return data
 
-def objective_check(generator: gan.Generator, supervised: gan.Generator, disc: gan.Discriminator, cfg: gan.GanConfig,
-                    feats: list[torch.Tensor], symbols: list[str], phone_lm, refs: list[list[str]]) -> dict:
-    """Generator losses and label-free scores of the found and the supervised solutions on the same audio."""
-    inventory = [s for s in symbols if s != SIL]
-    x, padding = pad(feats)
-    out = {}
-    for name, g in (("found", generator), ("supervised", supervised)):
-        g.eval()
-        disc.eval()
-        with torch.no_grad():
-            seg, _, seg_pad = gan.generator_forward(g, x, padding, cfg, training=False)
-            _, parts = gan.generator_loss(disc, cfg, seg, seg_pad)
-        hyps = GanModel(g, symbols).phones(feats)
-        out[name] = {**parts, **unsupervised_scores(hyps, phone_lm, inventory),
-                     "per_report_only": phone_error_rate(hyps, refs)}
-    return out
+    return align
 
 
 def method_checks(model, summary: dict, supervised: dict, features_record: dict, phone_lm, refs: dict, epochs: int,
                   seed: int, out_dir: Path) -> dict:
-    """Report-only references particular to the model's method. Decipher: the supervised reference (the model's
-    architecture trained on force-aligned reference labels, saved in ``out_dir/supervised_reference/model.pt``).
-    GAN: the objective check, its losses and label-free scores at the supervised solution (a generator trained on
-    force-aligned labels) vs at the one found. ``refs``: reference phones of train, valid and test."""
-    if isinstance(model, FrameModel):
-        frames = feature_files.read_utterances(features_record["dir"], "train")
-        reference = supervised_reference.train_reference(model, frames, refs["train"], seed=seed)
-        path = out_dir / "supervised_reference" / "model.pt"
-        reference.save(path, {"supervised_reference": True})
-        return {"supervised_reference": {"checkpoint": str(path), "epochs": supervised_reference.EPOCHS, **{
-            f"per_{split}": phone_error_rate(reference.split_phones(features_record, split), refs[split])
-            for split in ("valid", "test")}}}
-    if not isinstance(model, GanModel):
-        return {}
-    train_refs, valid_refs = refs["train"], refs["valid"]
-    cfg = model.net.cfg
-    disc = gan.Discriminator(cfg)
-    disc.load_state_dict(load_checkpoint(Path(summary["checkpoint"]).with_name("checkpoint_last.pt"))["discriminator"])
-    aligned = aligned_generator(supervised["model"], supervised["symbol_list"], segment_tensors(features_record, "train"),
-                                train_refs, model.symbols, cfg.generator_kernel, epochs, seed)
-    return {"objective_check": objective_check(model.net, aligned, disc, cfg, segment_tensors(features_record, "valid"),
-                                               model.symbols, phone_lm, valid_refs)}
+    """Report-only references particular to the model's method (its package's ``report_checks``): ``supervised``
+    is the CTC probe's result (its ``model`` and ``symbol_list``, the forced aligner of segments); ``refs``:
+    reference phones of train, valid and test."""
+    inputs = ReportInputs(features_record=features_record, phone_lm=phone_lm, refs=refs, epochs=epochs, seed=seed,
+                          out_dir=Path(out_dir), align_segments=segment_aligner(supervised["model"],
+                                                                                supervised["symbol_list"]),
+                          fit_batch_size=probe.BATCH_SIZE, fit_lr=probe.LEARNING_RATE)
+    return models.METHODS[model.method].report_checks(model, summary, inputs)

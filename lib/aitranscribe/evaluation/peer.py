@@ -12,6 +12,7 @@ import logging
 import time
 
 import numpy as np
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,11 @@ class Peer:
 
 def evaluate(utterances: list[np.ndarray], ref_words: list[str] | None, ref_phones: list[list[str]] | None) -> dict:
     """The peer on utterances (16 kHz mono): WER, PER in ARPAbet (report-only), x real time of each search."""
-    from .scoring import per, wer
+    from ..text.error_rates import per, wer
 
     peer = Peer()
     results = [peer(x) for x in utterances]
-    seconds = sum(len(x) for x in utterances) / 16000
+    seconds = sum(len(x) for x in utterances) / TARGET_SR
     out = {"utterances": len(results), "audio_seconds": round(seconds, 2),
            "x_realtime_words": seconds / max(sum(r["word_seconds"] for r in results), 1e-9),
            "x_realtime_phones": seconds / max(sum(r["phone_seconds"] for r in results), 1e-9)}

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..io import feature_files
 from ..models.batching import pad
-from .scoring import per
+from ..text.error_rates import per
 
 log = logging.getLogger(__name__)
 

@@ -48,10 +48,10 @@ from sklearn.cluster import KMeans
 
 from . import mfcc
 from ..core.errors import KitError
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
-SR = mfcc.SR
 WINDOW_S = 1.5
 LONG_WINDOW_S = 2.0  # window when the intervals hold at least LONG_SPEECH_S of speech
 LONG_SPEECH_S = 60.0
@@ -90,8 +90,8 @@ def _window_stats(feats: np.ndarray, energy: np.ndarray, level: np.ndarray) -> n
 def _window_plan(n_frames: int, window_s: float) -> list[tuple[int, int]]:
     """Windows ``(start_frame, n_frames)`` of ``window_s`` seconds covering an interval of ``n_frames`` frames (the
     last one flush with its end when more than half a hop would be left over)."""
-    w = int(round(window_s * SR / mfcc.SHIFT))
-    h = int(round(HOP_S * SR / mfcc.SHIFT))
+    w = int(round(window_s * TARGET_SR / mfcc.SHIFT))
+    h = int(round(HOP_S * TARGET_SR / mfcc.SHIFT))
     if n_frames <= w:
         return [(0, n_frames)]
     starts = list(range(0, n_frames - w + 1, h))
@@ -105,8 +105,8 @@ def window_stats(x: np.ndarray, intervals: list[tuple[int, int]],
     """Windows of ``window_s`` seconds inside ``intervals`` of audio ``x``: statistics (windows x dims, NaN rows
     for silent windows), centres (samples, ascending) and the index of the interval each lies in. Audio is read
     in blocks of BLOCK_S seconds."""
-    block = int(BLOCK_S * SR / mfcc.SHIFT)
-    min_len = int(MIN_WINDOW_S * SR)
+    block = int(BLOCK_S * TARGET_SR / mfcc.SHIFT)
+    min_len = int(MIN_WINDOW_S * TARGET_SR)
     dims = 2 * (N_CEPS - 1)
     stats, centres, owner = [], [], []
     for i, (a, b) in enumerate(intervals):
@@ -263,7 +263,7 @@ def speaker_turns(x: np.ndarray, intervals: list[tuple[int, int]], n_speakers: i
     if not intervals:
         log.warning("diarization: no speech intervals, no turns")
         return []
-    speech_s = sum(b - a for a, b in intervals) / SR
+    speech_s = sum(b - a for a, b in intervals) / TARGET_SR
     window_s = LONG_WINDOW_S if speech_s >= LONG_SPEECH_S else WINDOW_S
     stats, centres, owner = window_stats(x, intervals, window_s)
     if not len(stats):

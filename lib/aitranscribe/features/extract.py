@@ -16,6 +16,7 @@ from ..core.files import read_json
 from ..core.paths import resolve
 from ..core.stage import done_params
 from . import mfcc, speaker_norm, units
+from ..io.audio import TARGET_SR
 
 NORM_FILE = "speaker_norm.npz"
 SPEAKERS_FILE = "speakers.json"  # stage 03's speaker of every utterance (voice cluster or metadata name) and how
@@ -58,7 +59,7 @@ class FrameExtractor:
             if backend != "fp32":
                 import torch
 
-                from . import wav2vec2_backends
+                from .wav2vec2 import backends as wav2vec2_backends
 
                 threads = torch.get_num_threads()
                 if backend in wav2vec2_backends.CALIBRATED:
@@ -67,7 +68,7 @@ class FrameExtractor:
                                        f"stage 03 saved it in")
                     self.runner = wav2vec2_backends.load_calibrated(backend, saved, threads)
                 else:
-                    example = np.random.default_rng(0).standard_normal((1, wav2vec2.SAMPLE_RATE)).astype(np.float32)
+                    example = np.random.default_rng(0).standard_normal((1, TARGET_SR)).astype(np.float32)
                     self.runner = wav2vec2_backends.make(backend, self.model, self.layer, [0.1 * example], threads)
 
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> np.ndarray:
@@ -115,3 +116,12 @@ class TrainedTransform:
     def __call__(self, x: np.ndarray, speaker: str | None = None) -> dict:
         """16 kHz speech (silence already removed) of ``speaker`` -> the dict of :func:`segment_frames`."""
         return segment_frames(self.extractor(x, speaker), self.centroids, self.A, self.b, self.params["pool_rate"])
+
+    def model_input(self, frames: np.ndarray, kind: str) -> np.ndarray:
+        """One utterance's input of a model reading stage 03's output ``kind`` from its ``frames``
+        (:attr:`extractor`'s output): the frames themselves (``"frames"``) or its pooled segments (``"segments"``)."""
+        if kind == "frames":
+            return np.asarray(frames, dtype=np.float32)
+        if kind == "segments":
+            return segment_frames(frames, self.centroids, self.A, self.b, self.params["pool_rate"])["pooled"]
+        raise ValueError(f"unknown model input {kind!r}: frames or segments")

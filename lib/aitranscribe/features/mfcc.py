@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import dct, rfft
+from ..io.audio import TARGET_SR
 
-SR = 16000
 WINDOW = 400  # 25 ms
 SHIFT = 160  # 10 ms
 N_FFT = 512
@@ -28,8 +28,8 @@ def _mel_inv(m):
 
 def mel_filterbank(n_mels: int = 40, fmin: float = 20.0, fmax: float = 7600.0, warp: float = 1.0) -> np.ndarray:
     """Triangular mel filters as a (n_fft/2+1) x n_mels matrix; edges scaled by ``warp`` (kept below Nyquist)."""
-    bins = np.linspace(0, SR / 2, N_FFT // 2 + 1)
-    edges = np.minimum(_mel_inv(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2)) * warp, SR / 2 - 10.0)
+    bins = np.linspace(0, TARGET_SR / 2, N_FFT // 2 + 1)
+    edges = np.minimum(_mel_inv(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2)) * warp, TARGET_SR / 2 - 10.0)
     fb = np.zeros((len(bins), n_mels), dtype=np.float32)
     for m in range(n_mels):
         lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]

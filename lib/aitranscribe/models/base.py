@@ -2,7 +2,8 @@
 evaluation use, so none of them asks which method trained the model.
 
 An :class:`AcousticModel` reads one of stage 03's outputs (``input``: ``"frames"`` or ``"segments"``), runs a
-network (``net``: ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T', V)``, what the backends run;
+network (``net``: ``(x (B, T, D) float32, padding (B, T) bool) -> logits (B, T', V)``, what the backends run; a
+network has ``input_dim``, ``config()``, ``from_config(config)``, ``flops(batch, length)`` and ``linear_form()``;
 T' = T, or T + 1 for the GAN generator as in fairseq) and decodes its logits into segments: per utterance the
 log-probabilities of each segment (for the word decoder), the phone id of each segment and the steps (frames or
 pooled segments) each segment spans.
@@ -10,28 +11,21 @@ pooled segments) each segment spans.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..io import feature_files
-from ..text.phones import SIL
+from ..decoding.phones import collapse
 from .batching import pad
 
 
 def frame_bounds(n: int) -> np.ndarray:
     """(n, 2) first and one-past-last frame when each of ``n`` frames is its own step (frame-level models)."""
     return np.stack([np.arange(n), np.arange(n) + 1], 1)
-
-
-def collapse(ids, symbols: list[str]) -> list[str]:
-    """Phones of a path of symbol ids: runs of one id merged, ``<SIL>`` dropped."""
-    ids = np.asarray(ids)
-    if not len(ids):
-        return []
-    merged = ids[np.r_[True, ids[1:] != ids[:-1]]]
-    return [symbols[i] for i in merged if symbols[i] != SIL]
 
 
 def read_inputs(kind: str, features_record: dict, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -106,3 +100,23 @@ class AcousticModel(ABC):
     def split_phones(self, features_record: dict, split: str) -> list[list[str]]:
         """Phones of every utterance of a prepared split."""
         return self.phones(self.inputs(features_record, split)[0])
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a method's ``report_checks`` may use; report-only, as ``refs`` and ``align_segments`` read labels.
+
+    ``refs``: reference phones of ``train``, ``valid`` and ``test``; ``align_segments(feats, references, symbols)
+    -> [(segments, labels)]``: stage 03's pooled segments of utterances with the reference phone the supervised CTC
+    probe's forced alignment places on each; ``epochs``, ``fit_batch_size``, ``fit_lr``: for supervised fits;
+    ``out_dir``: where a check may save a model (stage 05's output directory)."""
+
+    features_record: dict
+    phone_lm: object
+    refs: dict
+    epochs: int
+    seed: int
+    out_dir: Path
+    align_segments: Callable
+    fit_batch_size: int
+    fit_lr: float

@@ -29,3 +29,10 @@ def one_hot(sequences: list, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Phone sentences (index sequences) -> (B, L, V) one-hot, zero where padded, and (B, L) padding mask."""
     ids, padding = pad_ids(sequences)
     return torch.nn.functional.one_hot(ids, vocab).float().masked_fill(padding.unsqueeze(-1), 0.0), padding
+
+
+def with_keep_column(x: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, D) frames -> (B, T, D + 1) with a last column of 1 on real frames and 0 on padded ones (``padding``:
+    (B, T) True where padded, or None): how a network of one input (``reads_keep_column``) learns each length."""
+    keep = torch.ones(x.shape[:2], dtype=x.dtype) if padding is None else (~padding).to(x.dtype)
+    return torch.cat([x, keep[..., None]], -1)

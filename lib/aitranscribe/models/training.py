@@ -2,6 +2,8 @@
 utterances. Used by self-training, by report-only supervised references and by the training benchmark."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -57,3 +59,14 @@ def packed_step(net: torch.nn.Module, opt, inputs: list, labels: list) -> float:
     loss.backward()
     opt.step()
     return loss.item()
+
+
+def steps_per_second(update, steps: int, warmup: int = 4) -> float:
+    """Calls per second of ``update(step)`` over ``steps`` timed calls after ``warmup`` discarded ones (a benchmark's
+    training-throughput probe; never used in a test's assertion)."""
+    for step in range(warmup):
+        update(step)
+    start = time.perf_counter()
+    for step in range(steps):
+        update(step)
+    return steps / (time.perf_counter() - start)

@@ -6,19 +6,22 @@ such as "he dealt the cards face down". They are cleaned, deduplicated, shuffled
 cut into disjoint sets: the audio sentences (train/valid/test) and the unpaired text corpus.
 
 Voices: nine espeak-ng en-us voice variants by default, each utterance with a randomly varied rate and
-pitch. flite's voices (kal16, slt, rms, awb) can be chosen with ``demo_voices``; they pronounce words
-after CMUdict while the reference phones follow espeak-ng, which caps the reachable PER (measured: a
-supervised probe had 50-62% PER on flite utterances against 22-45% on espeak-ng ones). espeak-ng writes 22.05 kHz, flite 16 kHz; everything is resampled to
-16 kHz mono FLAC. The same seed gives the same sentences, voices and audio.
+pitch. Other voices can be chosen with ``demo_voices``: espeak-ng's British, Scottish and Caribbean accents,
+flite's (kal16, slt, rms, awb), Festival's (kal, ked, slt-hts) and a Piper neural voice (joe); the engines are in
+:mod:`aitranscribe.sources.voices`. flite and Festival pronounce words after CMUdict while the reference phones
+follow espeak-ng, which caps the reachable PER (measured: a supervised probe had 50-62% PER on flite utterances
+against 22-45% on espeak-ng ones). ``demo_unseen_voices`` speak ``demo_n_test_unseen`` test utterances and nothing
+else (voices never heard in train); ``demo_rooms`` puts a share of utterances in rooms, noise, a telephone channel
+or another level (:mod:`aitranscribe.sources.acoustics`). Voices, engines, held-out voices and conditions are
+recorded in ``corpus.json`` (report-only). Everything is resampled to 16 kHz mono FLAC. The same seed gives the
+same sentences, voices, conditions and audio.
 """
 from __future__ import annotations
 
 import logging
 import random
 import re
-import shutil
-import subprocess
-import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,8 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from ..io import audio as audio_io
+from . import acoustics
+from . import voices as engines
 from ..core.errors import KitError
 from ..io.manifest import Manifest
 from ..io.manifest import write as write_manifest
@@ -66,6 +71,13 @@ VOICES = (
     Voice("flite-slt", "flite", "slt", pitch=170),
     Voice("flite-rms", "flite", "rms", pitch=100),
     Voice("flite-awb", "flite", "awb", pitch=115),
+    Voice("espeak-gb-rp-m3", "espeak-ng", "en-gb-x-rp+m3", 155, 40),
+    Voice("espeak-scotland-f3", "espeak-ng", "en-gb-scotland+f3", 150, 55),
+    Voice("espeak-caribbean-m2", "espeak-ng", "en-029+m2", 150, 45),
+    Voice("festival-kal", "festival", "kal_diphone", pitch=105),
+    Voice("festival-ked", "festival", "ked_diphone", pitch=105),
+    Voice("festival-slt-hts", "festival", "cmu_us_slt_arctic_hts", pitch=170),
+    Voice("piper-joe", "piper", "en_US-joe-medium"),
 )
 
 
@@ -126,26 +138,10 @@ def split_sentences(sentences: list[str], n_audio: int, n_text: int, seed: int) 
 
 
 def synthesize(voice: Voice, sentence: str, rate_scale: float, pitch_shift: int) -> np.ndarray:
-    """16 kHz mono float32 speech of ``sentence`` by ``voice`` (rate scaled, pitch shifted)."""
-    engine = shutil.which(voice.engine)
-    if engine is None:
-        raise KitError(f"{voice.engine} is not installed: run `bash run_all.sh` or "
-                       f"`sudo apt-get install {voice.engine}`")
-    with tempfile.TemporaryDirectory(prefix="aitranscribe-tts-") as tmp:
-        wav = Path(tmp) / "out.wav"
-        if voice.engine == "espeak-ng":
-            cmd = [engine, "-v", voice.voice, "-s", str(int(voice.rate * rate_scale)),
-                   "-p", str(int(np.clip(voice.pitch + pitch_shift, 0, 99))), "-w", str(wav), sentence]
-        else:
-            stretch = 1.0 / rate_scale
-            cmd = [engine, "-voice", voice.voice, "--setf", f"duration_stretch={stretch:.3f}",
-                   "--setf", f"int_f0_target_mean={voice.pitch + 2 * pitch_shift}",
-                   "-t", sentence, "-o", str(wav)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0 or not wav.is_file():
-            raise KitError(f"{voice.engine} failed on {sentence!r}: {done.stderr.strip()[-300:]}")
-        x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    return audio_io.resample(x[:, 0], sr)
+    """16 kHz mono float32 speech of ``sentence`` by ``voice`` (rate scaled, pitch shifted: espeak-ng units, or
+    twice that in Hz for flite and Festival; :func:`aitranscribe.sources.voices.speak`)."""
+    pitch = voice.pitch + (pitch_shift if voice.engine == "espeak-ng" else 2 * pitch_shift)
+    return engines.speak(voice.engine, voice.voice, sentence, rate_scale, pitch, voice.rate)
 
 
 def conversation(voices: list[Voice], sentences: list[str], seed: int, turn_sentences: tuple[int, int] = (1, 3),
@@ -177,13 +173,13 @@ def conversation(voices: list[Voice], sentences: list[str], seed: int, turn_sent
 
 
 def resolve_voices(p: dict) -> list[Voice]:
-    """The voices named by ``demo_voices``, or the nine espeak-ng voices when it is empty."""
+    """The voices named by ``demo_voices``, or the nine espeak-ng en-us voices when it is empty."""
     unknown = set(p["demo_voices"]) - {v.name for v in VOICES}
     if unknown:
         raise KitError(f"unknown demo voice(s) {sorted(unknown)}; available: {[v.name for v in VOICES]}")
     if p["demo_voices"]:
         return [v for v in VOICES if v.name in p["demo_voices"]]
-    return [v for v in VOICES if v.engine == "espeak-ng"]
+    return [v for v in VOICES if v.engine == "espeak-ng" and v.voice.startswith("en-us")]
 
 
 def build(p: dict, out_dir: Path) -> dict:
@@ -191,10 +187,14 @@ def build(p: dict, out_dir: Path) -> dict:
 
     ``p``: seed, demo_n_train, demo_n_valid, demo_n_test, demo_n_text, demo_glosses (WordNet's definitions in
     ``text/extra.txt``: text for the lexicon and the word LM only),
-    demo_voices (names, [] = all),
+    demo_voices (names, [] = all), demo_unseen_voices and demo_n_test_unseen (held-out voices: test only),
+    demo_rooms (shares of rooms, noise, telephone, levels: :mod:`.acoustics`),
     demo_rate_jitter (relative), demo_pitch_jitter (espeak pitch units), demo_min_words, demo_max_words.
     """
     voices = resolve_voices(p)
+    engines.check_unseen([v.name for v in voices], p["demo_unseen_voices"], p["demo_n_test"], p["demo_n_test_unseen"])
+    unseen = [v for v in voices if v.name in p["demo_unseen_voices"]]
+    seen = [v for v in voices if v not in unseen]
     sizes = {"train": p["demo_n_train"], "valid": p["demo_n_valid"], "test": p["demo_n_test"]}
     sentences = wordnet_sentences(p["demo_min_words"], p["demo_max_words"])
     audio_sentences, text_sentences = split_sentences(sentences, sum(sizes.values()), p["demo_n_text"], p["seed"])
@@ -204,10 +204,12 @@ def build(p: dict, out_dir: Path) -> dict:
     rng = random.Random(p["seed"] + 1)
     jobs = []
     for i, sentence in enumerate(audio_sentences):
-        voice = voices[rng.randrange(len(voices))]
+        voice = seen[rng.randrange(len(seen))]
         rate = 1.0 + rng.uniform(-p["demo_rate_jitter"], p["demo_rate_jitter"])
         pitch = rng.randint(-p["demo_pitch_jitter"], p["demo_pitch_jitter"])
         jobs.append((i, sentence, voice, rate, pitch))
+    jobs = engines.hold_out(jobs, len(jobs) - sizes["test"], unseen, p["demo_n_test_unseen"], p["seed"])
+    conditions = acoustics.plan(len(jobs), p["demo_rooms"], p["seed"])
 
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -219,13 +221,15 @@ def build(p: dict, out_dir: Path) -> dict:
             return sf.info(str(path)).frames
         path.parent.mkdir(exist_ok=True)
         samples = synthesize(voice, sentence, rate, pitch)
-        audio_io.write(path, 0.9 * samples / max(float(np.abs(samples).max()), 1e-6))
+        samples = 0.9 * samples / max(float(np.abs(samples).max()), 1e-6)
+        samples = acoustics.apply(samples, conditions[i])  # a room, noise, a telephone line, a level (or none)
+        audio_io.write(path, samples)
         return len(samples)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         frames = list(tqdm(pool.map(make, jobs), total=len(jobs), desc="synthesizing demo speech", unit="utt"))
 
-    start = 0
+    start, utterances = 0, {}
     for split, n in sizes.items():
         chunk = jobs[start:start + n]
         counts = frames[start:start + n]
@@ -237,10 +241,15 @@ def build(p: dict, out_dir: Path) -> dict:
             words=[" ".join(normalize_words(s)) for _, s, _, _, _ in chunk],
             speakers=[v.name for _, _, v, _, _ in chunk],
         ))
+        utterances[split] = [{"voice": v.name, "engine": v.engine, "rate": round(rate, 4), "pitch": pitch,
+                              **(conditions[i] or {})} for i, _, v, rate, pitch in chunk]
+    engines.write_metadata(out_dir, utterances, voices, [v.name for v in unseen])
     atomic_write_text(out_dir / "text" / "corpus.txt", "".join(f"{s}\n" for s in text_sentences))
     if p["demo_glosses"]:
         spoken = {" ".join(normalize_words(s)) for s in audio_sentences}
         glosses = [g for g in wordnet_glosses() if " ".join(normalize_words(g)) not in spoken]
         log.info("demo text: %d WordNet glosses for the lexicon and the word LM", len(glosses))
         atomic_write_text(out_dir / "text" / "extra.txt", "".join(f"{g}\n" for g in glosses))
-    return {"n_text_sentences": len(text_sentences), "voices": [v.name for v in voices]}
+    return {"n_text_sentences": len(text_sentences), "voices": [v.name for v in voices],
+            "held_out_voices": [v.name for v in unseen],
+            "engines": dict(sorted(Counter(v.engine for _, _, v, _, _ in jobs).items()))}

@@ -27,11 +27,11 @@ from ..io.manifest import Manifest
 from ..io.manifest import write as write_manifest
 from ..core.paths import resolve
 from ..core.files import atomic_write_text
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
 BASE_URL = "https://www.openslr.org/resources/12"
-SAMPLE_RATE = 16000
 
 # sha256 of the OpenSLR archives, as published in torchaudio's LibriSpeech dataset
 # (pytorch/audio, src/torchaudio/datasets/librispeech.py, _CHECKSUMS) and identical in Apple's mlx-data.
@@ -176,8 +176,8 @@ def _frames(root: Path, utts: list[Utterance], split: str) -> list[int]:
     counts = []
     for u in tqdm(utts, desc=f"checking {split} audio", unit="utt", leave=False):
         head = audio_io.info(root / u.rel)
-        if head.sample_rate != SAMPLE_RATE:
-            raise BadInputError(head.path, f"sample rate {head.sample_rate} Hz, expected {SAMPLE_RATE} Hz "
+        if head.sample_rate != TARGET_SR:
+            raise BadInputError(head.path, f"sample rate {head.sample_rate} Hz, expected {TARGET_SR} Hz "
                                            f"(LibriSpeech audio is 16 kHz)")
         if head.channels != 1:
             raise BadInputError(head.path, f"{head.channels} channels, expected mono")
@@ -247,7 +247,7 @@ def build(p: dict, out_dir: Path) -> dict:
         total_samples += sum(frames)
         speakers.update(u.speaker for u in utts)
         log.info("%s: %d utterances, %d speakers, %.2f h", split, len(utts), len({u.speaker for u in utts}),
-                 sum(frames) / SAMPLE_RATE / 3600)
+                 sum(frames) / TARGET_SR / 3600)
     shared = {u.speaker for u in splits["test"]} & {u.speaker for u in train + valid}
     if shared:
         log.warning("%d test speaker(s) also occur in train/valid (first: %s)", len(shared), sorted(shared)[0])
@@ -264,7 +264,7 @@ def build(p: dict, out_dir: Path) -> dict:
     log.info("unpaired text: %d sentences from %s", len(sentences), text_sets)
     return {
         "splits": counts,
-        "hours": total_samples / SAMPLE_RATE / 3600,
+        "hours": total_samples / TARGET_SR / 3600,
         "n_speakers": len(speakers),
         "n_text_sentences": len(sentences),
         "text_path": str(text_path),

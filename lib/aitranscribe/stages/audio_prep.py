@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.metric_labels import PCT
 from ..core import registry, stage
 from ..core.params import Param
 from ..features.vad import DEFAULTS as VAD
@@ -96,6 +97,8 @@ def run(p: dict) -> dict:
     return STAGE.run(p, _compute, lambda p, r, out_dir, s: {
         "manifests": str(out_dir / "manifests"), "text": r["data"]["text"], "data_dir": r["data"]["dir"]})
 
+
+LABELS = {"speech_fraction": ("audio kept as speech by the VAD", PCT)}  # this stage's metrics (metrics())
 
 def metrics(summary: dict) -> dict:
     """``speech_fraction``: kept samples over all samples, every split."""

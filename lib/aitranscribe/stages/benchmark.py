@@ -17,7 +17,7 @@ Arms: ``eager``, ``compile``, ``int8``, ``openvino`` in the stock environment; `
 
 wav2vec 2.0 feature extraction (:func:`run_w2v2`, its own output directory ``w2v2-<hash>``, needing only the
 prepared test audio): for each architecture of ``w2v2_archs`` up to ``w2v2_layer`` (the architecture's last block
-when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2_backends` in its own bound process, on
+when it has fewer), each arm of :mod:`aitranscribe.features.wav2vec2.backends` in its own bound process, on
 ``w2v2_seconds``-long waveforms cut from the silence-removed test audio, at each of ``w2v2_batch_sizes``: x real
 time, GFLOP/s (:func:`~aitranscribe.features.wav2vec2.count_flops`), the fraction of this CPU's peak for the arm's
 precision (:func:`~aitranscribe.core.machine.peak_gflops`) and of what one matrix product at the architecture's
@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,15 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmarking import results, scaling
-from ..core import machine, registry, stage
+from ..core.metric_labels import PCT, PLAIN
+from ..core import backend_table, machine, registry, stage
 from ..core.errors import KitError
-from ..core.files import atomic_save_npy, atomic_write_json, atomic_write_text, read_json
+from ..core.files import atomic_save_npy, atomic_write_text
 from ..core.logs import SHAREABLE
 from ..core.params import Param
 from ..core.paths import REPO_ROOT, resolve
 from ..features import wav2vec2
-from ..features.wav2vec2_backends import ARMS as W2V2_ARMS
-from ..features.wav2vec2_backends import MIN_COSINE
+from ..features.wav2vec2.backends import MIN_COSINE
 from ..io import audio, manifest
 from ..scale import executor
 
@@ -54,18 +55,17 @@ log = logging.getLogger(__name__)
 
 KEY = "benchmark"
 NOTEBOOK = registry.info(KEY).notebook
-STOCK_ARMS = ("eager", "compile", "int8", "openvino")
-INTEL_ARMS = ("stock-2.8", "ipex")
 PARAMS = {
-    "arms": Param(["eager", "compile", "int8", "openvino", "stock-2.8", "ipex"], list, "arms to run"),
+    "backends": Param(list(backend_table.names("acoustic")), list, "backends of the acoustic model to measure, each in "
+                                                                    "its own process (core/backend_table.py)"),
     "batch_sizes": Param([1, 8], list, "acoustic-model batch sizes; the seed used 1, 8, 16, 32, 64, 128"),
     "repeats": Param(20, int, "timed repeats of every measurement, at least 20"),
     "warmup": Param(3, int, "discarded warm-up calls"),
-    "threads": Param(0, int, "threads per arm for the acoustic model and training, 0 for all bound cores"),
+    "threads": Param(0, int, "threads per backend for the acoustic model and training, 0 for all bound cores"),
     "e2e_threads": Param(1, int, "threads of the end-to-end run, one utterance at a time"),
     "e2e_utterances": Param(10, int, "test utterances timed through every stage"),
-    "e2e_rounds": Param(2, int, "the end-to-end repeats split into this many processes per arm, the arms taking "
-                                "turns: a change of the machine's speed during the stage reaches every arm alike"),
+    "e2e_rounds": Param(2, int, "the end-to-end repeats split into this many processes per backend, the backends taking "
+                                "turns: a change of the machine's speed during the stage reaches every backend alike"),
     "train_updates": Param(10, int, "timed GAN updates for training throughput, at the model's and the paper's sizes"),
     "train_batch_size": Param(32, int, "batch of the training-throughput measurement at the model's sizes"),
     "per_tolerance": Param(0.01, float, "largest PER difference to eager accepted"),
@@ -78,27 +78,45 @@ PARAMS = {
                                         "base, large"),
     "w2v2_layer": Param(14, int, "wav2vec 2.0: run up to this block (0-based, fairseq's numbering; wav2vec-U's 14), "
                                  "or an architecture's last block when it has fewer"),
-    "w2v2_arms": Param(["fp32", "bf16", "int8-dynamic", "openvino"], list, "wav2vec 2.0 arms, see "
-                       "features/wav2vec2_backends.py (the demo profile runs all of them; compiling ones take minutes)"),
+    "w2v2_backends": Param(["fp32", "bf16", "int8-dynamic", "openvino"], list, "wav2vec 2.0 backends, see "
+                           "features/wav2vec2/backends.py (the demo profile runs all of them; compiling ones take "
+                           "minutes)"),
     "w2v2_batch_sizes": Param([1, 8], list, "wav2vec 2.0 batch sizes"),
     "w2v2_seconds": Param(10.0, float, "length of every benchmarked waveform, cut from the test audio"),
     "w2v2_repeats": Param(5, int, "timed calls per wav2vec 2.0 batch size, at least 3 (each takes seconds at BASE and LARGE sizes)"),
     "w2v2_warmup": Param(1, int, "discarded wav2vec 2.0 warm-up calls per batch size"),
-    "w2v2_calibration": Param(4, int, "waveforms calibrating the int8 arms (and the example input of the others)"),
-    "w2v2_min_cosine": Param(MIN_COSINE, float, "fidelity bar: mean per-frame cosine with fp32 an arm needs to count as "
+    "w2v2_calibration": Param(4, int, "waveforms calibrating the int8 backends (and the example input of the others)"),
+    "w2v2_min_cosine": Param(MIN_COSINE, float, "fidelity bar: mean per-frame cosine with fp32 a backend needs to count as "
                                           "the best (and for stage 03's feature_backend auto)"),
 }
 W2V2_PARAMS = tuple(k for k in PARAMS if k.startswith("w2v2_"))
+INTEL_PYTHON = REPO_ROOT / ".venv-intel" / "bin" / "python"
+# why a backend of .venv-intel did not run, and how to add it (the report shows it beside the backend; a table cuts
+# it after 50 characters, so the command comes first, and the stage also logs it whole)
+INTEL_MISSING = ("needs .venv-intel: `bash run_all.sh --setup-intel --params <profile> --from 07` builds it and runs "
+                 "only the missing backends. It is built only on request: torch 2.8 (for IPEX 2.8) is a CUDA build, "
+                 "~4.1 GB to download and 7.4 GB on disk")
+
+
+def _intel_env(names) -> dict | None:
+    """``{"venv_intel": exists}`` when the backends ``names`` include one that runs in .venv-intel, else None: the
+    stage's input content (:class:`~aitranscribe.core.stage.StageDef`), so that once .venv-intel is built the stage
+    runs again in the same directory, where only the backends without a raw result are measured."""
+    if all(backend_table.environment(name) == backend_table.STOCK for name in names if name in backend_table.TABLE):
+        return None
+    return {"venv_intel": INTEL_PYTHON.is_file()}
+
+
 STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
-                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"))
+                       report_only=lambda p: (*W2V2_PARAMS, "scale_workers", "scale_audio_s"),
+                       content=lambda p: _intel_env(p["backends"]))
 
 
 def _python_for(arm: str) -> Path | None:
-    """The interpreter of an arm's environment; None when ``.venv-intel`` is needed and missing."""
-    if arm in STOCK_ARMS or W2V2_ARMS.get(arm, ("", ""))[1] == "stock":
+    """The interpreter of a backend's environment; None when ``.venv-intel`` is needed and missing."""
+    if backend_table.environment(arm) == backend_table.STOCK:
         return Path(sys.executable)
-    intel = REPO_ROOT / ".venv-intel" / "bin" / "python"
-    return intel if intel.is_file() else None
+    return INTEL_PYTHON if INTEL_PYTHON.is_file() else None
 
 
 def run(p: dict) -> dict:
@@ -113,15 +131,15 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     prefix, bound = machine.binding(cores)
     threads = p["threads"] or len(cores)
     arms, skipped, specs = {}, {}, {}
-    for arm in p["arms"]:
-        if arm not in STOCK_ARMS + INTEL_ARMS:
-            raise KitError(f"unknown arm {arm!r}; choose from {list(STOCK_ARMS + INTEL_ARMS)}")
+    for arm in p["backends"]:
+        if arm not in backend_table.names("acoustic"):
+            raise KitError(f"unknown backend {arm!r}; choose from {list(backend_table.names('acoustic'))}")
         python = _python_for(arm)
         if python is None:
-            skipped[arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
-            log.warning("arm %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
+            skipped[arm] = INTEL_MISSING
+            log.warning("backend %s not run: %s", arm, skipped[arm], extra=SHAREABLE)
             continue
-        specs[arm] = {"arm": arm, "threads": threads, "records": records,
+        specs[arm] = {"arm": arm, "label": f"backend {arm}", "threads": threads, "records": records,
                       "batch_sizes": [int(b) for b in p["batch_sizes"]], "repeats": p["repeats"], "warmup": p["warmup"],
                       "e2e": False, "e2e_utterances": p["e2e_utterances"], "train_updates": p["train_updates"],
                       "train_batch_size": p["train_batch_size"]}
@@ -145,8 +163,8 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
                 skipped[arm] = str(exc)
     arms = {arm: {**r, "e2e": merged_e2e(e2e[arm])} for arm, r in arms.items() if arm not in skipped}
     if "eager" not in arms:
-        raise KitError(f"the eager arm is the reference and did not run: {skipped.get('eager')}")
-    return {"machine": machine.cpu(), "binding": bound, "threads": threads, "arms": arms, "skipped": skipped,
+        raise KitError(f"the eager backend is the reference and did not run: {skipped.get('eager')}")
+    return {"machine": machine.cpu(), "binding": bound, "threads": threads, "backends": arms, "skipped": skipped,
             "params": {k: p[k] for k in PARAMS}}
 
 
@@ -173,7 +191,7 @@ def _last_json(stdout: str, label: str) -> dict:
             continue
         if isinstance(value, dict):
             return value
-    raise KitError(f"arm {label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
+    raise KitError(f"{label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
 
 
 def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path) -> dict:
@@ -181,17 +199,17 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
     if not path.is_file():
         load = machine.busy_fraction()
         if load > 0.2:
-            log.warning("the machine is %.0f%% busy before arm %s: its timings will be slow", 100 * load, spec["arm"],
+            log.warning("the machine is %.0f%% busy before %s: its timings will be slow", 100 * load, spec.get("label", spec["arm"]),
                         extra=SHAREABLE)
         threads = spec["threads"]
-        log.info("arm %s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec.get("label", spec["arm"]),
+        log.info("%s%s: %s -m aitranscribe.benchmarking.arm (bound: %s, %d thread(s))", spec.get("label", spec["arm"]),
                  " end to end" if spec.get("e2e") else "", python, bound, threads)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "OPENBLAS_NUM_THREADS": str(threads)}
         done = subprocess.run([*prefix, str(python), "-m", "aitranscribe.benchmarking.arm", json.dumps(spec)],
                               capture_output=True, text=True, env=env, cwd=REPO_ROOT)
         if done.returncode != 0:
-            log.warning("arm %s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:],
+            log.warning("%s failed: %s", spec.get("label", spec["arm"]), done.stderr.strip()[-800:],
                         extra=SHAREABLE)
             raise KitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
                            f"the worker exited with code {done.returncode} and no message (killed: out of memory?)")
@@ -202,7 +220,8 @@ def _worker(python: Path, prefix: list[str], bound: str, spec: dict, path: Path)
 
 W2V2 = stage.StageDef(KEY, needs=("audio_prep",), name=lambda p: "w2v2", recorded=lambda p: False,
                       report_only=lambda p: tuple(k for k in PARAMS if k not in W2V2_PARAMS and k != "threads"),
-                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)})
+                      hashed=lambda p: {"w2v2_profile_checkpoint": _profile_checkpoint(p)},
+                      content=lambda p: _intel_env(p["w2v2_backends"]))
 W2V2_MIN_REPEATS = 3
 GEMM_REPEATS = 20  # calls of the one matrix product per precision (tens of ms each at LARGE's shape)
 
@@ -228,11 +247,11 @@ def run_w2v2(p: dict) -> dict:
     unknown = [a for a in p["w2v2_archs"] if a not in wav2vec2.ARCHITECTURES]
     if unknown:
         raise KitError(f"unknown wav2vec 2.0 architecture(s) {unknown}; choose from {list(wav2vec2.ARCHITECTURES)}")
-    unknown = [a for a in p["w2v2_arms"] if a not in W2V2_ARMS]
+    unknown = [a for a in p["w2v2_backends"] if a not in backend_table.names("wav2vec2")]
     if unknown:
-        raise KitError(f"unknown wav2vec 2.0 arm(s) {unknown}; choose from {list(W2V2_ARMS)}")
-    if not p["w2v2_archs"] or not p["w2v2_arms"]:
-        raise KitError("w2v2_archs and w2v2_arms must name at least one architecture and one arm")
+        raise KitError(f"unknown wav2vec 2.0 backend(s) {unknown}; choose from {list(backend_table.names('wav2vec2'))}")
+    if not p["w2v2_archs"] or not p["w2v2_backends"]:
+        raise KitError("w2v2_archs and w2v2_backends must name at least one architecture and one backend")
     return W2V2.run(p, _compute_w2v2, lambda p, r, out_dir, s: {})
 
 
@@ -285,7 +304,10 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
     audio_path = out_dir / "audio.npy"
     atomic_save_npy(audio_path, wavs)
     models = _w2v2_models(p, out_dir)
-    arms = ["fp32"] + [a for a in p["w2v2_arms"] if a != "fp32"]  # fp32 first: the fidelity reference
+    arms = ["fp32"] + [a for a in p["w2v2_backends"] if a != "fp32"]  # fp32 first: the fidelity reference
+    missing = [arm for arm in arms if _python_for(arm) is None]
+    if missing:
+        log.warning("wav2vec 2.0 backends %s not run: %s", ", ".join(missing), INTEL_MISSING, extra=SHAREABLE)
     results_by_arch, skipped, gemm = {}, {}, {}
     for arch, model in models.items():
         results_by_arch[arch], skipped[arch] = {}, {}
@@ -299,7 +321,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
         for arm in arms:
             python = _python_for(arm)
             if python is None:
-                skipped[arch][arm] = "needs .venv-intel (torch 2.8 + IPEX 2.8): run `bash run_all.sh --setup-intel`"
+                skipped[arch][arm] = INTEL_MISSING
                 continue
             spec = {"kind": "w2v2", "arm": arm, "label": f"w2v2 {arch} {arm}", "threads": threads,
                     "checkpoint": model["checkpoint"], "layer": model["layer"], "audio": str(audio_path),
@@ -310,7 +332,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
             except KitError as exc:
                 skipped[arch][arm] = str(exc)
         if "fp32" not in results_by_arch[arch]:
-            raise KitError(f"wav2vec 2.0 {arch}: the fp32 arm is the reference and did not run: {skipped[arch]['fp32']}")
+            raise KitError(f"wav2vec 2.0 {arch}: the fp32 backend is the reference and did not run: {skipped[arch]['fp32']}")
     info = machine.cpu()
     summary = {
         "machine": info, "binding": bound, "threads": threads,
@@ -320,7 +342,7 @@ def _compute_w2v2(p: dict, records: dict, out_dir: Path) -> dict:
                           "flops": {str(b): wav2vec2.count_flops(m["settings"], wavs.shape[1], m["layer"], b)
                                     for b in sizes}}
                    for arch, m in models.items()},
-        "arms": results_by_arch, "skipped": skipped, "gemm": gemm, "min_cosine": p["w2v2_min_cosine"],
+        "backends": results_by_arch, "skipped": skipped, "gemm": gemm, "min_cosine": p["w2v2_min_cosine"],
         "params": {k: p[k] for k in W2V2_PARAMS},
     }
     for arch, m in models.items():  # random weights are cheap to make again and large (1.3 GB for LARGE)
@@ -340,31 +362,84 @@ def peer_speed(p: dict) -> dict | None:
     return (refs or {}).get("pocketsphinx")
 
 
-def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None) -> dict:
-    """speedup_<arm>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime (the fastest arm's),
-    e2e_x_realtime_eager with its slowest and fastest round, train_updates_per_s;
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "e2e_x_realtime": ("end to end, times real time (fastest backend)", PLAIN),
+    "e2e_best_backend": ("fastest backend end to end", PLAIN),
+    "e2e_x_realtime_eager": ("end to end, times real time (stock PyTorch fp32 eager)", PLAIN),
+    "e2e_x_realtime_eager_slowest_round": ("the same, its slowest round (the machine's slow phase)", PLAIN),
+    "e2e_x_realtime_eager_fastest_round": ("the same, its fastest round", PLAIN),
+    "e2e_threads": ("threads end to end", PLAIN),
+    "train_updates_per_s": ("training updates per second (the selected method, model's sizes)", PLAIN),
+    "train_updates_per_s_paper_sizes": ("wav2vec-U GAN updates per second (paper's sizes)", PLAIN),
+    "pocketsphinx_x_realtime": ("pocketsphinx, times real time (stage 06)", PLAIN),
+    "scale_workers": ("Ray workers of the scaling measurement", PLAIN),
+    "scale_x_realtime_1_worker": ("scaling: times real time, 1 Ray worker", PLAIN),
+    "scale_speedup": ("scaling: speedup of all workers over 1", PLAIN),
+}
+KEY_FIGURES = ("w2v2_*_best_backend", "w2v2_*_speedup_best", "w2v2_*_peak_fraction_best", "e2e_x_realtime_eager",
+               "e2e_x_realtime", "e2e_best_backend", "scale_speedup")  # the report's first table; the rest below it
+_SPEEDUP = re.compile(r"^speedup_(?P<backend>\w+?)_bs(?P<batch>\d+)$")
+_W2V2 = re.compile(r"^w2v2_(?P<arch>[a-z0-9]+)_(?P<what>x_realtime_(?P<backend>\w+)|gemm_gflops_(?P<prec>\w+)|"
+                   r"best_backend|speedup_best|peak_fraction_best|gemm_fraction_best)$")
+_PEAK = re.compile(r"^cpu_peak_gflops_(?P<prec>\w+)$")
+_SCALE = re.compile(r"^scale_x_realtime_(?P<n>\d+)_workers$")
+_W2V2_BEST = {"best_backend": ("best backend (the fastest passing the fidelity bar, batch 1)", PLAIN),
+              "speedup_best": ("best backend's speedup over fp32 eager", PLAIN),
+              "peak_fraction_best": ("best backend's share of the CPU's peak for its precision", PCT),
+              "gemm_fraction_best": ("best backend's share of one PyTorch matrix product's rate", PCT)}
+
+
+def _rate_unit(precision: str) -> str:
+    return "GOP/s" if precision == "int8" else "GFLOP/s"
+
+
+def label_of(name: str) -> tuple[str, str] | None:
+    """Labels of the metrics named after a backend, batch size, architecture, precision or worker count."""
+    if m := _SPEEDUP.match(name):
+        backend = backend_table.from_metric_key(m["backend"])
+        return f"speedup of {backend} over {'stock-2.8' if backend == 'ipex' else 'eager'}, batch {m['batch']}", PLAIN
+    if m := _W2V2.match(name):
+        head = f"wav2vec 2.0 {m['arch'].upper() if m['arch'] in ('base', 'large') else m['arch']}"
+        if m["backend"]:
+            return f"{head}, {backend_table.from_metric_key(m['backend'])}: times real time, batch 1", PLAIN
+        if m["prec"]:
+            return f"{head}: one PyTorch {m['prec']} matrix product, {_rate_unit(m['prec'])}", PLAIN
+        label, kind = _W2V2_BEST[m["what"]]
+        return f"{head}: {label}", kind
+    if m := _PEAK.match(name):
+        return f"nominal peak of the bound cores, {m['prec']}, {_rate_unit(m['prec'])}", PLAIN
+    if m := _SCALE.match(name):
+        return f"scaling: times real time, {m['n']} Ray workers", PLAIN
+    return None
+
+def metrics(summary: dict, w2v2: dict | None = None, peer: dict | None = None, scale: dict | None = None) -> dict:
+    """speedup_<backend>_bs<N> (vs eager; ipex vs stock-2.8 on the same torch), e2e_x_realtime (the fastest
+    backend's), e2e_x_realtime_eager with its slowest and fastest round, train_updates_per_s;
     with the wav2vec 2.0 summary ``w2v2`` its figures (:func:`~aitranscribe.benchmarking.results.w2v2_metrics`);
-    with stage 06's ``peer`` figures, pocketsphinx_x_realtime."""
-    out = {f"speedup_{arm.replace('-', '_').replace('.', '')}_bs{bs}": round(v["speedup"], 3)
+    with stage 06's ``peer`` figures, pocketsphinx_x_realtime; with the scaling summary ``scale`` (:func:`run_scale`),
+    scale_workers, scale_x_realtime_<n>_worker(s) and scale_speedup."""
+    out = {f"speedup_{backend_table.metric_key(arm)}_bs{bs}": round(v["speedup"], 3)
            for (arm, bs), v in results.speedups(summary).items() if arm != "eager"}
-    e2e = {arm: r["e2e"]["x_realtime"] for arm, r in summary["arms"].items() if "e2e" in r}
+    e2e = {arm: r["e2e"]["x_realtime"] for arm, r in summary["backends"].items() if "e2e" in r}
     best = max(e2e, key=e2e.get)
     out["e2e_x_realtime"] = round(e2e[best], 1)
-    out["e2e_best_arm"] = best
-    out["e2e_threads"] = summary["arms"][best]["e2e"].get("threads")
+    out["e2e_best_backend"] = best
+    out["e2e_threads"] = summary["backends"][best]["e2e"].get("threads")
     if "eager" in e2e:
         out["e2e_x_realtime_eager"] = round(e2e["eager"], 1)  # stock PyTorch fp32
-        spread = summary["arms"]["eager"]["e2e"].get("x_realtime_rounds")
+        spread = summary["backends"]["eager"]["e2e"].get("x_realtime_rounds")
         if spread:  # how the machine's speed moved during the stage: the slowest and fastest round
             out["e2e_x_realtime_eager_slowest_round"] = round(min(spread), 1)
             out["e2e_x_realtime_eager_fastest_round"] = round(max(spread), 1)
-    eager = summary["arms"]["eager"]
+    eager = summary["backends"]["eager"]
     out["train_updates_per_s"] = round(eager.get("train_updates_per_s", float("nan")), 3)
     out["train_updates_per_s_paper_sizes"] = round(eager.get("train_updates_per_s_paper_sizes", float("nan")), 3)
     if w2v2 is not None:
         out.update(results.w2v2_metrics(w2v2))
     if peer is not None:
         out["pocketsphinx_x_realtime"] = round(peer["x_realtime_words"], 2)
+    if scale:
+        out.update({f"scale_{name}": value for name, value in scaling.metrics(scale).items()})
     return out
 
 
@@ -378,18 +453,7 @@ def run_scale(p: dict, record: dict) -> dict | None:
     key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["worker_threads"],
            "address": p["ray_address"],
            "inference": inference["params_hash"], "benchmark": record["params_hash"]}
-    path = Path(record["dir"]) / "scale.json"
-    if path.is_file() and read_json(path).get("key") == key:
-        return read_json(path)
-    summary = scaling.measure(stage.done_params(inference["dir"]), STAGE.inputs(p),
-                              stage.load_summary(inference)["acoustic_scale"], Path(record["dir"]) / "scale",
-                              executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}),
-                              p["scale_audio_s"])
-    summary["key"] = key
-    atomic_write_json(path, summary)
-    return summary
-
-
-def scale_metrics(summary: dict | None) -> dict:
-    """workers, x_realtime_1_worker, x_realtime_<n>_workers, speedup (none when the measurement was skipped)."""
-    return scaling.metrics(summary) if summary else {}
+    return stage.cached_step(Path(record["dir"]) / "scale.json", key, lambda: scaling.measure(
+        stage.done_params(inference["dir"]), STAGE.inputs(p), stage.load_summary(inference)["acoustic_scale"],
+        Path(record["dir"]) / "scale", executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}),
+        p["scale_audio_s"]))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..core.metric_labels import PLAIN
 from ..core import registry, stage
-from ..core.params import Param
+from ..core.params import Param, section
 from ..io import manifest
 from ..sources import demo, folder, librispeech
 from ..text import phonemize
+from ..io.audio import TARGET_SR
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,20 @@ PARAMS = {
     "demo_n_text": Param(400, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
     "demo_glosses": Param(False, bool, "demo: WordNet's definitions as more text for the lexicon and the word LM"),
     "demo_voices": Param([], list, "demo: voice names to use (empty for the nine espeak-ng voices)"),
+    "demo_unseen_voices": Param([], list, "demo: voices that speak only test utterances, never heard in train or "
+                                          "valid (their figures are report-only)"),
+    "demo_n_test_unseen": Param(0, int, "demo: test utterances spoken by demo_unseen_voices (of demo_n_test)"),
+    "demo_rooms": section("demo: rooms and microphones on a share of utterances (all shares 0: clean, as before)", {
+        "room": Param(0.0, float, "share of utterances spoken in a room (image-source reverberation)"),
+        "rt60_s": Param([0.2, 0.6], list, "range of the rooms' reverberation times RT60 by Sabine's formula (s; "
+                                          "their image-source responses measure ~1.4x longer)"),
+        "noise": Param(0.0, float, "share with noise added at the microphone"),
+        "snr_db": Param([20, 10, 5], list, "signal-to-noise ratios (dB) drawn from"),
+        "colours": Param(["white", "pink", "brown"], list, "noise colours drawn from"),
+        "telephone": Param(0.0, float, "share through a telephone channel (8 kHz, 300-3400 Hz, G.711 mu-law)"),
+        "level": Param(0.0, float, "share recorded at another level"),
+        "level_db": Param([-25.0, -3.0], list, "range of those levels (dB against the normal peak)"),
+    }),
     "demo_rate_jitter": Param(0.15, float, "demo: relative speaking-rate variation per utterance"),
     "demo_pitch_jitter": Param(8, int, "demo: pitch variation per utterance"),
     "demo_min_words": Param(5, int, "demo: shortest sentence in words"),
@@ -85,12 +101,12 @@ def summarize(out_dir: Path) -> dict:
         m = manifest.read(mdir, split)
         speakers.update(m.speakers or [])
         total_samples += m.total_samples
-        splits[split] = {"utterances": len(m), "hours": m.total_samples / 16000 / 3600,
+        splits[split] = {"utterances": len(m), "hours": m.total_samples / TARGET_SR / 3600,
                          "speakers": len(set(m.speakers or []))}
     text = out_dir / "text" / "corpus.txt"
     n_text = sum(1 for line in text.read_text(encoding="utf-8").splitlines() if line.strip()) if text.is_file() else 0
     return {"splits": splits, "n_utterances": sum(s["utterances"] for s in splits.values()),
-            "hours": total_samples / 16000 / 3600, "n_speakers": len(speakers), "n_text_sentences": n_text}
+            "hours": total_samples / TARGET_SR / 3600, "n_speakers": len(speakers), "n_text_sentences": n_text}
 
 
 def _compute(p: dict, records: dict, out_dir: Path) -> dict:
@@ -100,7 +116,16 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     return {**summarize(out_dir), **{k: v for k, v in extra.items() if k not in ("n_text_sentences",)}}
 
 
-STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], hashed=lambda p: {
+VOICE_PARAMS = ("demo_unseen_voices", "demo_n_test_unseen", "demo_rooms")
+
+
+def _unchanged_at_default(p: dict) -> tuple:
+    """The held-out-voice and room parameters left at their defaults: they build the corpus as before they existed,
+    so they stay out of the hash (corpora built before them keep their directories)."""
+    return tuple(k for k in VOICE_PARAMS if p.get(k) == PARAMS[k].default)
+
+
+STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], report_only=_unchanged_at_default, hashed=lambda p: {
     "resolved_voices": [v.name for v in demo.resolve_voices(p)] if p["source"] == "demo" else []},
     content=lambda p: folder.content(p) if p["source"] == "folder" else None)
 
@@ -119,6 +144,13 @@ def run(p: dict) -> dict:
 
     return STAGE.run(p, _compute, describe)
 
+
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "n_utterances": ("utterances (train + valid + test)", PLAIN),
+    "hours": ("hours of audio", PLAIN),
+    "n_text_sentences": ("unpaired text sentences", PLAIN),
+    "n_speakers": ("speakers (voices)", PLAIN),
+}
 
 def metrics(summary: dict) -> dict:
     """The stage's metrics: utterances, hours, text sentences, speakers."""

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.metric_labels import PCT, PLAIN
 from ..core import machine, registry, stage
 from ..core.errors import KitError
 from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
 from ..core.paths import profile_data_dir, resolve
-from ..features import diarize, speaker_clusters, speaker_norm, units, wav2vec2_backends
+from ..features import diarize, speaker_clusters, speaker_norm, units
+from ..features.wav2vec2 import backends as wav2vec2_backends
 from ..features.extract import CALIBRATED_DIR, NORM_FILE, SPEAKERS_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
@@ -436,17 +438,11 @@ def _speaker_summary(out_dir: Path) -> dict:
 
 def run_probe(p: dict, record: dict) -> dict:
     """The supervised CTC probe on the pooled segments (report-only, uses reference phones); cached in probe.json."""
-    path = Path(record["dir"]) / "probe.json"
     if p["probe_epochs"] <= 0:
         return {"per": None, "skipped": True}
-    if path.is_file():
-        cached = read_json(path)
-        same = cached.get("epochs") == p["probe_epochs"] and cached.get("seed") == p["seed"]
-        if same and (cached.get("lr"), cached.get("batch_size")) == (probe.LEARNING_RATE, probe.BATCH_SIZE):
-            return cached
-    result = {**probe.train_probe(record["segments"], epochs=p["probe_epochs"], seed=p["seed"]), "seed": p["seed"]}
-    atomic_write_json(path, result)
-    return result
+    key = {"epochs": p["probe_epochs"], "seed": p["seed"], "lr": probe.LEARNING_RATE, "batch_size": probe.BATCH_SIZE}
+    return stage.cached_step(Path(record["dir"]) / "probe.json", key, lambda: {
+        **probe.train_probe(record["segments"], epochs=p["probe_epochs"], seed=p["seed"]), "seed": p["seed"]})
 
 
 def probe_table(probe_result: dict):
@@ -465,6 +461,15 @@ def probe_table(probe_result: dict):
     return pd.DataFrame({"supervised CTC probe (report-only)": {k: v for k, v in rows.items() if v is not None}},
                         dtype=object)
 
+
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "kind": ("frame features", PLAIN),
+    "dim": ("feature dimension", PLAIN),
+    "n_clusters": ("k-means units", PLAIN),
+    "segments_per_second": ("segments per second of speech", PLAIN),
+    "seconds": ("compute time (s)", PLAIN),
+    "probe_per": ("supervised CTC probe on the segments, test PER (report-only)", PCT),
+}
 
 def metrics(summary: dict, probe_result: dict) -> dict:
     """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only); who counts as one

@@ -3,7 +3,7 @@
 Inputs: the selected model (05), the train-fitted features pipeline (03: speaker normalisation, k-means, PCA,
 pooling; never refitted), VAD settings (02), lexicon and word LM (04). A folder of new recordings goes through the
 same preparation: 16 kHz mono conversion, rVAD silence removal, features, units, PCA, merging and pooling; its
-recordings may be hours long and hold several speakers (:mod:`aitranscribe.decoding.recordings`: cut at pauses,
+recordings may be hours long and hold several speakers (:mod:`aitranscribe.transcription.recordings`: cut at pauses,
 diarized, decoded in bounded memory). A folder's content (file names, sizes, modification times) is part of the
 stage's identity: a re-run transcribes only recordings that are new or changed, forgets removed ones, and says so.
 Outputs in ``<data_root>/<profile>/06_inference/<input>-<backend>-<hash>/``: ``transcripts.json`` (phones and
@@ -26,18 +26,21 @@ import torch
 
 
 from .. import backends, models
+from ..core.metric_labels import PCT, PLAIN
 from ..core import registry, stage
 from ..benchmarking.results import ArmPers
-from ..core import reports
 from ..core.errors import KitError
 from ..core.files import atomic_write_json, read_json
 from ..core.params import Param
-from ..decoding import transcribe as tr
-from ..decoding import tuning, workers
+from ..transcription import transcribe as tr
+from ..decoding import tuning
+from ..transcription import workers
 from ..decoding.words import GraphWords
-from ..evaluation import peer, scoring
+from ..evaluation import by_voice, peer
+from ..text import error_rates
 from ..io import audio, manifest
 from ..scale import executor, shards
+from ..sources import voices
 from ..sources.folder import content_index, find_audio, index_changes
 from ..text.normalize import normalize_words
 from ..text.phonemize import phonemize_words
@@ -148,7 +151,58 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
                "executor": p["executor"], "workers": report.workers, "torch": torch.__version__}
     if p["references"] and all(it["ref_words"] is not None for it in items):
         summary["references"] = _references(p, model, records, items, scale)
+    summary.update(voice_figures(p, records, results, items))
     return summary
+
+
+def voice_figures(p: dict, records: dict, results: list[dict], items: list[dict]) -> dict:
+    """Report-only, when the corpus records its voices (01's ``corpus.json``): ``{"by_voice": ...}``, PER and WER
+    per voice, engine, held-out or not, and acoustic condition (:func:`~aitranscribe.evaluation.by_voice.figures`);
+    ``{}`` otherwise. Nothing that trains or selects reads it."""
+    meta = voices.read_metadata(Path(records["audio_prep"]["data_dir"]))
+    if meta is None or p["split"] not in meta.get("utterances", {}):
+        return {}
+    figures = by_voice.figures(results, items, meta["utterances"][p["split"]], meta["held_out_voices"])
+    return {"by_voice": {**figures, "held_out_voices": meta["held_out_voices"]}}
+
+
+def voice_metrics(summary: dict) -> dict:
+    """Report-only metrics of :func:`voice_figures`: per_/wer_unseen_voices, per_/wer_seen_voices (when the split
+    has held-out voices), per_/wer_engine_<engine> (when the corpus has more than one engine)."""
+    figures = summary.get("by_voice")
+    if not figures:
+        return {}
+    out = {}
+    if "unseen" in figures["seen"]:
+        for group in ("unseen", "seen"):
+            g = figures["seen"].get(group)
+            out.update({f"per_{group}_voices": _round(g and g["per"]), f"wer_{group}_voices": _round(g and g["wer"])})
+    if len(figures["engines"]) > 1:
+        for engine, g in figures["engines"].items():
+            name = voices.metric_name(engine)
+            out.update({f"per_engine_{name}": _round(g["per"]), f"wer_engine_{name}": _round(g["wer"])})
+    return out
+
+
+def voice_table(summary: dict):
+    """Report-only table of :func:`voice_figures`: PER and WER (%) and utterances per engine, seen/unseen voices,
+    acoustic condition and voice; a note when the corpus records no voices."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    figures = summary.get("by_voice")
+    if not figures:
+        return Markdown("*This corpus records no voices (only a demo corpus has `corpus.json`).*")
+    held_out = set(figures["held_out_voices"])
+    rows = []
+    for grouping, title in (("engines", "engine"), ("seen", "voices"), ("conditions", "condition"),
+                            ("voices", "voice")):
+        for name, g in figures[grouping].items():
+            label = f"{name} (never in train)" if grouping == "voices" and name in held_out else name
+            rows.append({"group": title, "name": label, "utterances": g["n_utterances"],
+                         "PER": None if g["per"] is None else round(100 * g["per"], 1),
+                         "WER": None if g["wer"] is None else round(100 * g["wer"], 1)})
+    return pd.DataFrame(rows).set_index(["group", "name"])
 
 
 STATE = "recordings.json"  # per recording of a folder: its identity when transcribed, and whether it was bad
@@ -223,10 +277,10 @@ def folder_scores(results: list[dict], references: list[str | None]) -> dict:
     if not pairs:
         return out
     if all("words" in r for r, _ in pairs):
-        out["wer"] = scoring.wer([" ".join(w["word"] for w in r["words"]) for r, _ in pairs], [ref for _, ref in pairs])
+        out["wer"] = error_rates.wer([" ".join(w["word"] for w in r["words"]) for r, _ in pairs], [ref for _, ref in pairs])
     lexicon = phonemize_words(sorted({w for _, ref in pairs for w in ref.split()}))
     ref_phones = [fold([ph for w in ref.split() for ph in lexicon.get(w, [])]) for _, ref in pairs]
-    out["per"] = scoring.per([[ph["phone"] for ph in r["phones"]] for r, _ in pairs], ref_phones)
+    out["per"] = error_rates.per([[ph["phone"] for ph in r["phones"]] for r, _ in pairs], ref_phones)
     return out
 
 
@@ -236,8 +290,7 @@ def _references(p: dict, model, records: dict, items: list[dict], scale: float) 
     labels), and the pocketsphinx peer on the same recordings."""
     text_record = records["text"]
     out = {"wer_reference_phones": reference_phones_wer(text_record["word_graph"], model.symbols, items)}
-    diagnostics = Path(records["train"]["dir"]) / "diagnostics.json"
-    reference = read_json(diagnostics).get("supervised_reference") if diagnostics.is_file() else None
+    reference = (stage.stored_step(Path(records["train"]["dir"]) / "diagnostics.json") or {}).get("supervised_reference")
     if reference is not None:
         supervised = models.load(reference["checkpoint"])
         sup_scale = _tune_scale(p, supervised, records)[0] if p["tune_acoustic_scales"] else scale
@@ -265,7 +318,7 @@ def reference_phones_wer(word_graph, symbols: list[str], items: list[dict], fram
         scores = np.full((len(seq) * frames, len(symbols)), other, np.float32)
         scores[np.arange(len(seq) * frames), np.repeat(seq, frames)] = math.log(sure)
         hyps.append(" ".join(w["word"] for w in decoder(scores, None)))
-    return scoring.wer(hyps, [it["ref_words"] for it in items])
+    return error_rates.wer(hyps, [it["ref_words"] for it in items])
 
 
 def check_backend_agreement(summary: dict, tolerance: float, int8_tolerance: float) -> ArmPers:
@@ -316,9 +369,38 @@ def examples(record: dict, n: int = 3):
     return pd.DataFrame(rows)
 
 
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "per": ("PER", PCT),
+    "wer": ("WER", PCT),
+    "backend": ("backend", PLAIN),
+    "realtime_factor": ("compute seconds per second of audio", PLAIN),
+    "n_utterances": ("utterances transcribed", PLAIN),
+    "acoustic_scale": ("acoustic scale of the word search", PLAIN),
+    "wer_reference_phones": ("WER of the reference phones through the word search (report-only)", PCT),
+    "per_supervised_reference": ("same model trained with labels, PER (report-only)", PCT),
+    "wer_supervised_reference": ("same model trained with labels, WER (report-only)", PCT),
+    "per_pocketsphinx": ("pocketsphinx en-us, PER in ARPAbet (report-only)", PCT),
+    "wer_pocketsphinx": ("pocketsphinx en-us, WER (report-only)", PCT),
+    "pocketsphinx_x_realtime": ("pocketsphinx, times real time", PLAIN),
+    "wer_unseen_voices": ("WER on voices never heard in train (report-only)", PCT),
+    "per_unseen_voices": ("PER on voices never heard in train (report-only)", PCT),
+    "wer_seen_voices": ("WER on voices heard in train (report-only)", PCT),
+    "per_seen_voices": ("PER on voices heard in train (report-only)", PCT),
+}
+
+
+def label_of(name: str) -> tuple[str, str] | None:
+    """Labels of the per-backend PERs (``per_<backend>``) and the per-engine rates (``per_/wer_engine_<engine>``)."""
+    if name.startswith("per_") and name[4:] in backends.BACKENDS:
+        return f"PER with backend {name[4:]}", PCT
+    if name.startswith(("per_engine_", "wer_engine_")):
+        return f"{name[:3].upper()} on {name[len('per_engine_'):]} voices (report-only)", PCT
+    return None
+
 def metrics(summary: dict) -> dict:
     """per, wer, backend, realtime_factor, n_utterances, per_<backend>, acoustic_scale; with references (report-only):
-    wer_reference_phones, per/wer_supervised_reference, per/wer_pocketsphinx and pocketsphinx_x_realtime."""
+    wer_reference_phones, per/wer_supervised_reference, per/wer_pocketsphinx and pocketsphinx_x_realtime; with a
+    corpus that records its voices (report-only) :func:`voice_metrics`."""
     s = summary["scores"][summary["backend"]]
     rtf = summary["realtime_factor"]
     out = {"per": _round(s["per"]), "wer": _round(s["wer"]), "backend": summary["backend"],
@@ -339,19 +421,8 @@ def metrics(summary: dict) -> dict:
         ps = refs["pocketsphinx"]
         out.update({"wer_pocketsphinx": _round(ps.get("wer")), "per_pocketsphinx": _round(ps.get("per_arpabet")),
                     "pocketsphinx_x_realtime": round(ps["x_realtime_words"], 1)})
+    out.update(voice_metrics(summary))
     return out
-
-
-def record_metrics(p: dict, record: dict, summary: dict) -> dict:
-    """The stage's figures: a split's go to the profile's ``metrics.json`` (``inference.*``); a folder's to
-    ``metrics.json`` in its output directory, so a user's recordings never change a profile's recorded results."""
-    values = metrics(summary)
-    if not p["folder"]:
-        return reports.record_metrics(p, KEY, values)
-    atomic_write_json(Path(record["dir"]) / "metrics.json", values)
-    log.info("figures of folder %s written beside its transcripts; the profile's metrics are unchanged",
-             summary["folder"])
-    return values
 
 
 def _round(value):

@@ -20,6 +20,7 @@ import logging
 import random
 from pathlib import Path
 
+from ..core.metric_labels import PCT, PLAIN
 from ..core import registry, stage
 from ..core.errors import BadInputError, KitError
 from ..core.files import atomic_write_text
@@ -240,6 +241,16 @@ def overview(summary: dict):
             "rare phones left out": ", ".join(summary["rare_phones"]) or "none"}
     return pd.DataFrame({"text": {k: v for k, v in rows.items() if v is not None}}, dtype=object)
 
+
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "n_sentences": ("phone-text sentences", PLAIN),
+    "n_words": ("words in the lexicon", PLAIN),
+    "n_phones": ("phones", PLAIN),
+    "phone_lm_ppl_valid": ("phone LM perplexity on held-out text", PLAIN),
+    "oov_sentence_fraction": ("held-out sentences with a word outside the lexicon", PCT),
+    "test_oov_rate_report_only": ("test words outside the lexicon (report-only)", PCT),
+    "word_graph_arcs": ("arcs of the word graph", PLAIN),
+}
 
 def metrics(summary: dict) -> dict:
     """n_sentences, n_words, n_phones, phone_lm_ppl_valid, oov_sentence_fraction, test_oov_rate_report_only, and

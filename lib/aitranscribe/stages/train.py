@@ -21,12 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 from .. import models
+from ..core.metric_labels import PCT, PLAIN
 from ..core import registry, stage
-from ..core.files import atomic_write_json, read_json
 from ..core.params import Param, section
 from ..core.stage import load_summary
 from ..evaluation import diagnostics, probe
-from ..evaluation.scoring import per as phone_error_rate
+from ..text.error_rates import per as phone_error_rate
 from ..text import lm
 from ..text.phones import read_dictionary, read_references
 
@@ -91,11 +91,11 @@ def evaluate(p: dict, record: dict) -> dict:
     Uses the audio's reference phones: PER of the selected model on valid and test, chance PER, the supervised
     CTC reference, unit purity and the method's own checks (the GAN's objective check).
     """
-    out_path = Path(record["dir"]) / "diagnostics.json"
-    if out_path.is_file():
-        cached = read_json(out_path)
-        if cached.get("supervised_epochs") == p["supervised_epochs"] and cached.get("checkpoint") == record["checkpoint"]:
-            return {"method": record["method"], **cached}  # figures cached before they named the method
+    key = {"supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"], "seed": p["seed"]}
+    return stage.cached_step(Path(record["dir"]) / "diagnostics.json", key, lambda: _diagnostics(p, record))
+
+
+def _diagnostics(p: dict, record: dict) -> dict:
     features_record = stage.load_stage(p, "features")
     text_record = stage.load_stage(p, "text")
     model = models.load(record["checkpoint"])
@@ -105,7 +105,6 @@ def evaluate(p: dict, record: dict) -> dict:
     refs = {split: read_references(text_record["references"], split) for split in ("train", "valid", "test")}
     if refs["test"] is None:
         result["note"] = "the corpus has no reference phones: no PER is reported"
-        atomic_write_json(out_path, result)
         return result
     for split in ("valid", "test"):
         result[f"per_{split}"] = phone_error_rate(model.split_phones(features_record, split), refs[split])
@@ -119,7 +118,6 @@ def evaluate(p: dict, record: dict) -> dict:
                                                         seed=p["seed"])
         result.update(diagnostics.method_checks(model, summary, sup, features_record, lm.load(text_record["phone_lm"]),
                                                 refs, p["supervised_epochs"], p["seed"], Path(record["dir"])))
-    atomic_write_json(out_path, result)
     return result
 
 
@@ -140,6 +138,23 @@ def table(record: dict) -> pd.DataFrame:
     index = ["seed", "round"] if rows and "round" in rows[0] else ["run"]
     return pd.DataFrame(rows).set_index(index).rename(columns={"per_valid_report_only": "per_valid (report-only)"})
 
+
+LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)
+    "method": ("method", PLAIN),
+    "per_test": ("selected model, test PER (report-only)", PCT),
+    "per_valid": ("selected model, valid PER (report-only)", PCT),
+    "per_chance": ("chance, test PER (report-only)", PCT),
+    "per_supervised": ("supervised CTC probe, test PER (report-only)", PCT),
+    "per_supervised_reference": ("same model trained with labels, test PER (report-only)", PCT),
+    "unit_purity": ("phone purity of the k-means units (report-only)", PCT),
+    "selection_metric": ("label-free selection metric", PLAIN),
+    "seconds": ("training time (s)", PLAIN),
+}
+
+
+def label_of(name: str) -> tuple[str, str] | None:
+    """Labels of the figures a method adds (its package's ``LABELS``)."""
+    return next((m.LABELS[name] for m in models.METHODS.values() if name in getattr(m, "LABELS", {})), None)
 
 def metrics(record: dict, report: dict) -> dict:
     """train.* metrics: PERs (report-only: the selected model's own decoding, the supervised CTC probe on the

@@ -1,9 +1,7 @@
 """Method ``decipher``: decipherment of audio segment tokens with the unpaired text's phone statistics, then rounds
 of self-training a frame classifier decoded by a hybrid HMM (see :mod:`.selftrain`). No labels are used.
 
-Like every method package: ``PARAMS`` (its profile section ``train.decipher``), ``train(...)`` (resumable; returns
-the label-free selection), ``load(checkpoint)`` (an :class:`~aitranscribe.models.base.AcousticModel`),
-``history(summary)`` and ``table(summary)`` (rows for the notebook), ``CURVES`` and ``metrics(summary)``.
+A method package (see :mod:`aitranscribe.models`).
 """
 from __future__ import annotations
 
@@ -13,18 +11,26 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from ...core.errors import KitError
 from ...core import machine
-from ...core.files import atomic_write_json, read_json
+from ...core.files import read_json
+from ...core.stage import cached_step
 from ...core.logs import setup_logging
+from ...core.metric_labels import PLAIN
 from ...core.params import Param
 from ...decoding import graph, tuning
 from ...io import feature_files
 from ...scale import executor, shards
-from ..base import collapse
+from ...decoding.phones import collapse
+from ..batching import IGNORE, pad
+from ..training import cross_entropy_step, steps_per_second
 from ...text import lm
 from ...text.phones import phone_lines, read_references
-from . import selftrain
+from ...text.error_rates import per as phone_error_rate
+from . import selftrain, supervised
 from .model import FrameModel
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,12 @@ PARAMS = {
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
+LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
+    "rounds": ("self-training rounds run", PLAIN), "selected_round": ("selected round", PLAIN),
+    "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
+    "decipherment_seconds": ("decipherment time (s)", PLAIN),
+    "precision": ("classifier training precision", PLAIN),
+}
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
           ("per_valid_report_only", "valid PER (report-only, labels)"))
@@ -187,13 +199,15 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     if s["word_rounds"] > 0:
         start = selftrain.select_round(continued["rounds"])
         chain_dir = out_dir / f"chain-seed{best}"
-        cached = chain_dir / "word_scale.json"
-        if not cached.is_file():
+        checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
+
+        def tune() -> dict:
             t1 = time.time()
-            scale, table = _word_scale(chain_dir / "rounds" / f"round-{start['round']}" / "model.pt",
-                                       inputs["frames"]["valid"], text_record, s)
-            atomic_write_json(cached, {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)})
-        scale_tuning = read_json(cached)
+            scale, table = _word_scale(checkpoint, inputs["frames"]["valid"], text_record, s)
+            return {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)}
+
+        scale_tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]},
+                                   tune)
         word_scale = scale_tuning["scale"]
         continued["rounds"] += selftrain.run_word_rounds(
             chain_dir, inputs["frames"], {**start, "next": len(continued["rounds"]) + 1}, inputs["lines"], symbols,
@@ -250,3 +264,32 @@ def metrics(summary: dict) -> dict:
             "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
             "method": LABEL}
+
+
+def throughput(model: FrameModel, records: dict, items: list[dict], updates: int, batch_size: int) -> dict:
+    """The benchmark's training-speed probe: Adam steps per second of a fresh classifier of ``model``'s sizes
+    (cross-entropy on random per-frame targets) on batches of ``batch_size`` of ``items`` (dicts with ``feats``)."""
+    net = type(model.net).from_config(model.net.config()).train()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    rng = np.random.default_rng(0)
+
+    def update(_):
+        x, padding = pad([items[i]["feats"] for i in rng.integers(0, len(items), batch_size)])
+        targets = torch.from_numpy(rng.integers(0, net.vocab, padding.shape)).masked_fill(padding, IGNORE)
+        cross_entropy_step(net, opt, x, padding, targets)
+
+    return {"train_updates_per_s": steps_per_second(update, updates),
+            "train_update": "one Adam step of the frame classifier on a batch of utterances"}
+
+
+def report_checks(model: FrameModel, summary: dict, inputs) -> dict:
+    """Report-only: the supervised reference, ``model``'s architecture trained on force-aligned reference labels
+    (:mod:`.supervised`), saved in ``inputs.out_dir/supervised_reference/model.pt`` (stage 06 decodes it through the
+    same searches), with its valid and test PER. ``inputs``: :class:`~aitranscribe.models.base.ReportInputs`."""
+    frames = feature_files.read_utterances(inputs.features_record["dir"], "train")
+    reference = supervised.train_reference(model, frames, inputs.refs["train"], seed=inputs.seed)
+    path = inputs.out_dir / "supervised_reference" / "model.pt"
+    reference.save(path, {"supervised_reference": True})
+    return {"supervised_reference": {"checkpoint": str(path), "epochs": supervised.EPOCHS, **{
+        f"per_{split}": phone_error_rate(reference.split_phones(inputs.features_record, split), inputs.refs[split])
+        for split in ("valid", "test")}}}

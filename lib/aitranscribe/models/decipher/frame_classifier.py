@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..batching import with_keep_column
+
 
 class FrameClassifier(nn.Module):
     """``layers`` of (kernel, dilation): each a Linear over the frames ``dilation`` apart in a window of ``kernel``
@@ -30,6 +32,11 @@ class FrameClassifier(nn.Module):
     def config(self) -> dict:
         return {"input_dim": self.input_dim, "vocab": self.vocab, "hidden": self.hidden, "context": self.context,
                 "layers": [list(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "FrameClassifier":
+        """A new network of :meth:`config`'s sizes (untrained)."""
+        return cls(**config)
 
     @property
     def reach(self) -> int:
@@ -139,6 +146,11 @@ class StackFolded(nn.Module):
     def config(self) -> dict:
         return {**self.classifier.config(), "stack_context": self.stack_context}
 
+    @classmethod
+    def from_config(cls, config: dict) -> "StackFolded":
+        """A new network of :meth:`config`'s sizes (untrained)."""
+        return cls(**config)
+
     def _first_layer(self, f: torch.Tensor, windows: torch.Tensor, base: torch.Tensor, pos: torch.Tensor,
                      length: torch.Tensor) -> torch.Tensor:
         """Pre-activations of the first layer: ``windows`` (N, (2 span + 1) dim), every row's distinct frames
@@ -209,8 +221,3 @@ class StackFolded(nn.Module):
         """Already made of Linear layers."""
         return self
 
-
-def with_keep_column(x: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """(B, T, D) frames -> (B, T, D + 1) with a last column of 1 on real frames and 0 on padded ones."""
-    keep = torch.ones(x.shape[:2], dtype=x.dtype) if padding is None else (~padding).to(x.dtype)
-    return torch.cat([x, keep[..., None]], -1)

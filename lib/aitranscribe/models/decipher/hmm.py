@@ -44,6 +44,16 @@ def viterbi(scores: np.ndarray, log_start: np.ndarray, log_a: np.ndarray, log_en
     return path
 
 
+def label_statistics(labels: list[np.ndarray], n_symbols: int) -> tuple[np.ndarray, float]:
+    """What a hybrid HMM reads off per-frame labels (one array per utterance): the log prior of every symbol (add-one
+    smoothed; the classifier's posteriors are divided by it) and the self-loop probability (1 - label changes per
+    frame, counting each utterance's first frame as a change)."""
+    flat = np.concatenate(labels)
+    prior = np.bincount(flat, minlength=n_symbols) + 1.0
+    changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
+    return np.log(prior / prior.sum()), 1 - changes / len(flat)
+
+
 def transitions(lines: list[np.ndarray], n_phones: int, smoothing: float = 0.1) -> dict:
     """Start and end probabilities and transitions between different phones (self removed) of the text."""
     start, end, pair = np.full(n_phones, smoothing), np.full(n_phones, smoothing), np.full((n_phones,) * 2, smoothing)

@@ -26,14 +26,14 @@ import torch
 
 from ...core.errors import KitError
 from ...core.files import atomic_save_npy, atomic_save_npz, atomic_write_json
-from ...evaluation.scoring import per as phone_error_rate
+from ...text.error_rates import per as phone_error_rate
 from ...decoding import graph
 from ...text import lm
-from ..base import collapse
+from ...decoding.phones import collapse
 from ..training import fit_labels
 from . import decipherment as decipher
 from .frame_classifier import FrameClassifier
-from .hmm import PhoneHMM, transitions
+from .hmm import PhoneHMM, label_statistics, transitions
 from .model import FrameModel
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,11 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     (label-free), the share of labels changed and (report-only) the valid PER. Returns the model, the signals, the
     train paths and the train frames' scores (the next word round decodes them)."""
     flat = np.concatenate(labels)
-    prior = np.bincount(flat, minlength=len(symbols)) + 1.0
-    changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
-    hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], 1 - changes / len(flat))
+    log_prior, stay = label_statistics(labels, len(symbols))
+    hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], stay)
     net = train_classifier(frames["train"], labels, len(symbols), s["epochs"], s["hidden"], seed, quiet=quiet,
                            bf16=s.get("precision") == "bf16")
-    model = FrameModel(net, np.log(prior / prior.sum()), hmm, symbols)
+    model = FrameModel(net, log_prior, hmm, symbols)
     scores = model.frame_scores(frames["train"])
     decoded = model.hmm.best_paths(scores)
     transcripts = [" ".join(collapse(p, symbols)) for p in decoded]

@@ -1,8 +1,7 @@
 """Method ``gan``: wav2vec-U (fairseq ``w2vu.yaml``), a sweep of GAN runs on stage 03's pooled segments and the
 run chosen without labels (see :mod:`.training`); the LibriSpeech profile's method, used with wav2vec 2.0 features.
 
-Like every method package: ``PARAMS`` (its profile section ``train.gan``), ``train(...)``, ``load(checkpoint)``,
-``history(summary)``, ``table(summary)``, ``CURVES`` and ``metrics(summary)``.
+A method package (see :mod:`aitranscribe.models`).
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ...core.files import atomic_torch_save, read_json
 from ...core.machine import cores
+from ...core.metric_labels import PLAIN
 from ...core.params import Param
 from ...decoding import graph
 from ...io import feature_files
@@ -27,8 +27,12 @@ from ...scale import executor, shards
 from .. import decipher
 from ..base import read_inputs
 from . import network
+from .checks import report_checks  # noqa: F401 - a member of the method package
 from .model import GanModel
-from .training import fit_to_labels, load_checkpoint, run_name, segment_tensors, select, sweep_settings, train_run
+from ..batching import one_hot, pad
+from ..training import steps_per_second
+from .training import (fit_to_labels, gan_update, load_checkpoint, make_optimizers, run_name, segment_tensors,
+                       select, sweep_settings, text_tensors, train_run)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,12 @@ PARAMS = {
                   "method (its settings: train.decipher) gives the train segments, no labels used",
                   ("random", "decipher")),
     "init_epochs": Param(10, int, "init decipher: epochs fitting the generator to the decipher method's labels"),
+}
+LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
+    "updates": ("GAN updates, all runs", PLAIN),
+    "seconds_per_1000_updates": ("seconds per 1,000 GAN updates", PLAIN),
+    "selected_update": ("selected GAN update (0: its start)", PLAIN),
+    "init_seconds": ("GAN start: decipher method, labels and fit (s)", PLAIN),
 }
 CURVES = (("d_fake", "D loss on fake"), ("d_real", "D loss on real"), ("g_adv", "G adversarial loss"),
           ("code_pen", "code penalty"), ("weighted_lm_ppl", "weighted LM ppl (selection, no labels)"),
@@ -244,3 +254,37 @@ def metrics(summary: dict) -> dict:
     return {"updates": updates, "seconds": round(seconds + start, 1),
             "seconds_per_1000_updates": round(1000 * seconds / max(updates, 1), 1), "method": LABEL,
             "selected_update": summary["update"], **({"init_seconds": round(start, 1)} if init else {})}
+
+
+PAPER_SIZES = {"disc_dim": 384, "disc_kernel": 6}  # the discriminator of fairseq's w2vu.yaml
+PAPER_BATCH = 160
+
+
+def _update_rate(cfg: network.GanConfig, symbols: list[str], records: dict, updates: int, batch: int) -> float:
+    """GAN updates (D and G alternating) per second for sizes ``cfg`` on batches of ``batch`` train segments and
+    phone-text sentences of ``records`` (stage records ``features`` and ``text``)."""
+    feats = segment_tensors(records["features"], "train")[:256]
+    text = text_tensors(records["text"]["phone_text"], symbols, 2000, 0)
+    generator, disc = network.Generator(cfg), network.Discriminator(cfg)
+    opt_g, opt_d = make_optimizers(generator, disc, 4e-4, 5e-4, 1e-4)
+    rng = np.random.default_rng(0)
+
+    def update(step):
+        x, padding = pad([feats[i] for i in rng.integers(0, len(feats), batch)])
+        real, real_pad = one_hot([text[i] for i in rng.integers(0, len(text), batch)], cfg.vocab)
+        gan_update(step, generator, disc, opt_g, opt_d, cfg, x, padding, real, real_pad, clip_norm=5.0)
+
+    return steps_per_second(update, updates)
+
+
+def throughput(model: GanModel, records: dict, items: list[dict], updates: int, batch_size: int) -> dict:
+    """The benchmark's training-speed probe: GAN updates per second at ``model``'s sizes."""
+    return {"train_updates_per_s": _update_rate(model.net.cfg, model.symbols, records, updates, batch_size),
+            "train_update": "one GAN update (D and G alternating)"}
+
+
+def reference_throughput(records: dict, symbols: list[str], updates: int) -> dict:
+    """What one wav2vec-U update costs at the paper's discriminator and batch sizes on this profile's segments and
+    phones (whichever method trained the selected model): ``train_updates_per_s_paper_sizes``."""
+    cfg = network.GanConfig(input_dim=input_dim(records["features"]), vocab=len(symbols), **PAPER_SIZES)
+    return {"train_updates_per_s_paper_sizes": _update_rate(cfg, symbols, records, updates, PAPER_BATCH)}

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...core.errors import KitError
-from ...evaluation.scoring import per as phone_error_rate
+from ...text.error_rates import per as phone_error_rate
 from ...text.phones import insert_silences
 from ..batching import one_hot, pad
 from ..decipher import decipherment as D

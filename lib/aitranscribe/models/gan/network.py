@@ -89,6 +89,11 @@ class Generator(nn.Module):
     def config(self) -> dict:
         return asdict(self.cfg)
 
+    @classmethod
+    def from_config(cls, config: dict) -> "Generator":
+        """A new generator of :meth:`config`'s sizes (untrained)."""
+        return cls(GanConfig(**config))
+
     def flops(self, batch: int, length: int) -> int:
         """Multiply-adds x 2 of one call on ``batch`` x ``length`` segments."""
         return 2 * batch * length * self.cfg.input_dim * self.cfg.vocab * self.kernel

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ...core.errors import KitError
 from ...core.files import atomic_torch_save, atomic_write_json
 from ...core.logs import setup_logging
-from ...evaluation.scoring import per as phone_error_rate
+from ...text.error_rates import per as phone_error_rate
 from ...text import lm
 from ...text.phones import SIL, phone_lines, read_references
 from ..base import read_inputs

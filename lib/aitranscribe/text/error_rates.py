@@ -1,4 +1,4 @@
-"""Error rates and alignments: PER over phone lists (editdistance), WER over word strings (jiwer)."""
+"""Error rates and alignments of transcripts: PER over phone lists (editdistance), WER over word strings (jiwer)."""
 from __future__ import annotations
 
 import collections

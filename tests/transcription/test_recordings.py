@@ -1,5 +1,5 @@
 """Long recordings: utterance results joined with speakers; speaker-tagged subtitles and text."""
-from aitranscribe.decoding import recordings
+from aitranscribe.transcription import recordings
 from aitranscribe.decoding.timing import speaker_text, subtitles
 
 

@@ -49,17 +49,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import KitError
-from . import wav2vec2
+from ...core import backend_table
+from ...core.errors import KitError
+from .. import wav2vec2
 
 log = logging.getLogger(__name__)
 
-ARMS = {  # name: (precision, environment)
-    "fp32": ("fp32", "stock"), "bf16": ("bf16", "stock"), "compile": ("fp32", "stock"),
-    "compile-bf16": ("bf16", "stock"), "int8-dynamic": ("int8", "stock"), "int8-static": ("int8", "stock"),
-    "openvino": ("fp32", "stock"), "openvino-bf16": ("bf16", "stock"), "openvino-int8": ("int8", "stock"),
-    "stock-2.8": ("fp32", "intel"), "ipex": ("fp32", "intel"), "ipex-bf16": ("bf16", "intel"),
-}
+ARMS = backend_table.names("wav2vec2")  # precision and environment: core/backend_table.py
 
 
 class ArmUnavailable(KitError):
@@ -363,8 +359,7 @@ def fidelity(output, reference) -> dict:
 
 # Arms stage 03 can extract with: the stock environment's that take any utterance length (int8-static is exported
 # for one length; the IPEX arms live in .venv-intel); the CALIBRATED ones stage 03 calibrates on its train audio
-FEATURE_BACKENDS = ("fp32", "bf16", "compile", "compile-bf16", "int8-dynamic", "openvino", "openvino-bf16",
-                    "openvino-int8")
+FEATURE_BACKENDS = backend_table.names("extracts")
 MIN_COSINE = 0.99  # the fidelity bar: mean per-frame cosine with fp32 an arm needs (stage 07's default, stage 03's)
 CALIBRATED = ("openvino-int8",)  # stage 03 calibrates these once on its own train audio and saves the model
 SAVED_MODEL = "model.xml"  # (OpenVINO IR: this file and model.bin beside it)
@@ -417,7 +412,7 @@ def latest_results(data_root, info: dict) -> tuple[dict, str] | None:
     ``data_root``) measured on a machine like ``info`` (same CPU model, flags, cores and clock), and its path."""
     import json
 
-    from ..core import registry
+    from ...core import registry
 
     folder = registry.info("benchmark").notebook
     found = []
@@ -451,7 +446,7 @@ def choose(requested: str, arch: str | None, data_root, info: dict) -> tuple[str
     if found is None:
         return "fp32", "no wav2vec 2.0 benchmark (stage 07) has run on this machine yet"
     summary, path = found
-    arms = summary.get("arms", {}).get(arch or "", {})
+    arms = summary.get("backends", {}).get(arch or "", {})
     if not arms:
         return "fp32", f"{path} has no results for this checkpoint's architecture ({arch or 'not a standard one'})"
     bar = summary.get("min_cosine", MIN_COSINE)

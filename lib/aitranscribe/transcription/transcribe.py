@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.files import atomic_write_json, atomic_write_text
-from ..evaluation import scoring
+from ..text import error_rates
 from ..io import audio, manifest
 from ..models.base import AcousticModel
 from ..models.batching import pad
 from ..text.phones import read_references
-from .phones import path_phones
-from .timing import Timing, speaker_text, subtitle_path, subtitles
+from ..decoding.phones import path_phones
+from ..decoding.timing import Timing, speaker_text, subtitle_path, subtitles
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ def score(results: list[dict], items: list[dict]) -> dict:
     """PER and WER against the references the items have (NaN when they have none)."""
     out = {"per": float("nan"), "wer": float("nan")}
     if all(it["ref_phones"] is not None for it in items):
-        out["per"] = scoring.per([[p["phone"] for p in r["phones"]] for r in results], [it["ref_phones"] for it in items])
+        out["per"] = error_rates.per([[p["phone"] for p in r["phones"]] for r in results], [it["ref_phones"] for it in items])
     if all(it["ref_words"] is not None for it in items) and all("words" in r for r in results):
-        out["wer"] = scoring.wer([" ".join(w["word"] for w in r["words"]) for r in results],
+        out["wer"] = error_rates.wer([" ".join(w["word"] for w in r["words"]) for r in results],
                                  [it["ref_words"] for it in items])
     return out
 

@@ -5,9 +5,9 @@ utterances as an unsharded run, the word and phone searches; for folders also th
 pipeline) and returns ``process(shard) -> (payload, bad items)``:
 
 - :func:`split_worker`: a shard's items are utterance indices of a prepared split; payload: their results (see
-  :func:`~aitranscribe.decoding.transcribe.transcribe`), batched from the shard's first utterance.
+  :func:`~aitranscribe.transcription.transcribe.transcribe`), batched from the shard's first utterance.
 - :func:`folder_worker`: a shard is one recording (its path relative to the folder); payload: its transcript
-  (:func:`~aitranscribe.decoding.recordings.transcribe_recording`), or None with the recording reported as bad.
+  (:func:`~aitranscribe.transcription.recordings.transcribe_recording`), or None with the recording reported as bad.
 
 ``records``: the stage records ``train``, ``features``, ``audio_prep`` and ``text``; ``p``: stage 06's parameters.
 """
@@ -22,8 +22,8 @@ from ..features.vad import Detector
 from ..io import audio
 from . import recordings
 from . import transcribe as tr
-from .phones import GraphPhones
-from .words import GraphWords
+from ..decoding.phones import GraphPhones
+from ..decoding.words import GraphWords
 
 
 def timing(records: dict) -> tuple[float, float]:

@@ -1,30 +1,7 @@
-"""wav2vec 2.0 features from fairseq checkpoints, without fairseq.
-
-``load_wav2vec2(path)`` reads a fairseq wav2vec 2.0 checkpoint -- a pretrained ``Wav2Vec2Model``
-(weights at the top level) or a fine-tuned ``Wav2VecCtc`` (weights under
-``w2v_encoder.w2v_model.``), Base or Large, with its configuration in the old ``args``
-(argparse.Namespace) or the newer ``cfg`` (dict or omegaconf DictConfig) -- into this module's own
-torch model, and ``extract(model, waveform, layer)`` returns the output of one transformer block,
-as fairseq's ``model.extract_features(source, None, layer=layer)["x"]`` would.
-
-Layer numbering is fairseq's: ``layer`` is 0-based, ``layer=k`` is the output of transformer block
-k+1, and the valid range is ``0 .. encoder_layers-1``. As in fairseq, asking for a layer never
-applies the encoder's final layer norm of a ``layer_norm_first`` (Large "vox"/XLS-R style) model,
-not even for the last layer; ``layer=None`` gives the full model output, with that final norm.
-With ``layer_norm_first=False`` (Base, Large LS-960) the encoder layer norm comes before the first
-block, so it is part of every layer's output.
-
-Loading is weights-only (``torch.load(..., weights_only=True)``): only tensors, plain containers,
-argparse.Namespace, numpy scalars and (when omegaconf is installed) omegaconf containers are
-unpickled; a checkpoint holding any other Python object is refused, never loaded unsafely.
-
-Eval only: no masking, quantizer, or pretraining heads (their weights may be present, and are ignored).
-
-Also here: :data:`ARCHITECTURES` (fairseq's BASE and LARGE settings, and a tiny one for tests and CI),
-:func:`count_flops` (the analytic compute of the network up to a layer) and :func:`save_random_checkpoint`
-(randomly initialised weights written in fairseq's own checkpoint format, read back through
-:func:`load_wav2vec2` like any fairseq file: what the speed benchmark uses when a profile has no checkpoint).
-"""
+"""fairseq wav2vec 2.0 checkpoints without fairseq: reading one (weights-only: tensors, plain containers,
+argparse.Namespace, numpy scalars and omegaconf containers; anything else is refused, never unpickled unsafely)
+into the kit's network (:func:`load_wav2vec2`), and writing one in fairseq's own format
+(:func:`save_random_checkpoint`, what the speed benchmark uses when a profile has no checkpoint)."""
 from __future__ import annotations
 
 import argparse
@@ -35,415 +12,25 @@ import math
 import pickle
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..core.errors import BadInputError, KitError
+from ...core.errors import BadInputError
+from ...io.audio import TARGET_SR
+
+from .network import Wav2Vec2Encoder, Wav2Vec2Settings, check_layer_range
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Wav2Vec2Settings", "Wav2Vec2Encoder", "load_wav2vec2", "extract", "SAMPLE_RATE",
-           "FINETUNED_PREFIX", "ARCHITECTURES", "count_flops", "save_random_checkpoint", "architecture_of"]
-
-SAMPLE_RATE = 16000
 FINETUNED_PREFIX = "w2v_encoder.w2v_model."
 # Where the wav2vec 2.0 weights can sit: pretrained, fine-tuned CTC, fine-tuned seq2seq.
 _PREFIXES = ("", FINETUNED_PREFIX, "encoder.w2v_model.")
 _STRIDE_FOR_KERNEL = {10: 5, 3: 2, 2: 2}
 _ACTIVATIONS = ("gelu", "gelu_accurate", "gelu_fast", "relu", "relu_squared", "tanh", "linear")
-
-
-# ----------------------------------------------------------------------------------------------
-# Settings
-# ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Wav2Vec2Settings:
-    """What the model looks like; read from the checkpoint's config and checked against its weights."""
-
-    conv_layers: tuple  # ((channels, kernel, stride), ...)
-    extractor_mode: str = "default"  # "default": group norm in block 0 only; "layer_norm": in every block
-    conv_bias: bool = False
-    encoder_layers: int = 12
-    encoder_embed_dim: int = 768
-    encoder_ffn_embed_dim: int = 3072
-    encoder_attention_heads: int = 12
-    layer_norm_first: bool = False
-    conv_pos: int = 128
-    conv_pos_groups: int = 16
-    activation_fn: str = "gelu"
-    crop_seq_to_multiple: int = 1
-    normalize: bool = False  # the task's waveform normalisation (F.layer_norm over the utterance)
-    finetuned: bool = False
-    inferred: tuple = field(default=())  # names of settings guessed because the config lacked them
-
-    @property
-    def stride(self) -> int:
-        """Samples per output frame (320 for the standard extractor: 50 frames a second)."""
-        return math.prod(s for _, _, s in self.conv_layers)
-
-
-# ----------------------------------------------------------------------------------------------
-# The model
-# ----------------------------------------------------------------------------------------------
-
-def _activation(name):
-    if name == "gelu":
-        return lambda x: F.gelu(x.float()).type_as(x)
-    if name in ("gelu_accurate", "gelu_fast"):
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "relu":
-        return F.relu
-    if name == "relu_squared":
-        return lambda x: F.relu(x).pow(2)
-    if name == "tanh":
-        return torch.tanh
-    if name == "linear":
-        return lambda x: x
-    raise ValueError(f"unsupported activation {name!r}")
-
-
-FRONT_END_FORMS = ("transpose", "reduce", "time_major")
-
-
-class _ConvBlock(nn.Module):
-    """Conv1d -> optional norm (group norm with one group per channel, or layer norm over channels) -> GELU.
-
-    The layer norm over channels has two forms with the same result (to fp32 rounding): ``transpose`` (fairseq's:
-    to (B, T, C), ``layer_norm``, back) and ``reduce`` (mean and variance over the channel axis in place); and
-    :meth:`forward_time_major` runs the block in (B, T, C) layout. Which is fastest depends on the backend: see
-    :func:`use_front_end_form`."""
-
-    def __init__(self, n_in, n_out, kernel, stride, bias, norm):
-        super().__init__()
-        self.conv = nn.Conv1d(n_in, n_out, kernel, stride=stride, bias=bias)
-        self.norm_kind = norm
-        self.channel_norm = "transpose"
-        if norm == "group":
-            self.norm = nn.GroupNorm(n_out, n_out, affine=True)
-        elif norm == "layer":
-            self.norm = nn.LayerNorm(n_out, elementwise_affine=True)
-        else:
-            self.norm = None
-
-    def forward(self, x):  # (B, C, T)
-        x = self.conv(x)
-        if self.norm_kind == "group":
-            x = self.norm(x)
-        elif self.norm_kind == "layer" and self.channel_norm == "reduce":
-            centred = x - x.mean(1, keepdim=True)
-            scale = torch.rsqrt((centred * centred).mean(1, keepdim=True) + self.norm.eps)
-            x = centred * scale * self.norm.weight[:, None] + self.norm.bias[:, None]
-        elif self.norm_kind == "layer":
-            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        return F.gelu(x)
-
-    def forward_time_major(self, x):
-        """(B, T, C_in) -> (B, T', C_out), layer-norm blocks only: the convolution as its strided windows times the
-        kernel (a matrix product), the norm over the last axis; no layout change anywhere."""
-        kernel, stride = self.conv.kernel_size[0], self.conv.stride[0]
-        windows = x.unfold(1, kernel, stride).flatten(2)  # (B, T', C_in * kernel), in the kernel's own order
-        return F.gelu(self.norm(F.linear(windows, self.conv.weight.flatten(1), self.conv.bias)))
-
-
-def use_front_end_form(model: nn.Module, form: str) -> nn.Module:
-    """Set how ``model``'s conv front end runs (same features to fp32 rounding): ``transpose`` (fairseq's),
-    ``reduce`` (the layer norm over channels as a reduction in place) or ``time_major`` (every block in (B, T, C)
-    layout, :meth:`_ConvBlock.forward_time_major`). Only LARGE-style front ends (``extractor_mode: layer_norm``)
-    have a layer norm per block; for the others every form is fairseq's. Returns ``model``."""
-    if form not in FRONT_END_FORMS:
-        raise ValueError(f"front-end form must be one of {FRONT_END_FORMS}, not {form!r}")
-    for extractor in model.modules():
-        if isinstance(extractor, _FeatureExtractor):
-            layer_norms = all(b.norm_kind == "layer" for b in extractor.blocks)
-            extractor.time_major = form == "time_major" and layer_norms
-            for block in extractor.blocks:
-                block.channel_norm = "reduce" if form == "reduce" else "transpose"
-    return model
-
-
-class _FeatureExtractor(nn.Module):
-    def __init__(self, s: Wav2Vec2Settings):
-        super().__init__()
-        blocks, n_in = [], 1
-        for i, (dim, kernel, stride) in enumerate(s.conv_layers):
-            if s.extractor_mode == "layer_norm":
-                norm = "layer"
-            else:
-                norm = "group" if i == 0 else None
-            blocks.append(_ConvBlock(n_in, dim, kernel, stride, s.conv_bias, norm))
-            n_in = dim
-        self.blocks = nn.ModuleList(blocks)
-        self.time_major = False  # see use_front_end_form
-
-    def forward(self, wav):  # (B, T) -> (B, C, frames)
-        if self.time_major:
-            x = wav.unsqueeze(-1)
-            for block in self.blocks:
-                x = block.forward_time_major(x)
-            return x.transpose(1, 2)  # a view; the encoder transposes it back
-        x = wav.unsqueeze(1)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-
-class _SelfAttention(nn.Module):
-    def __init__(self, dim, heads):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"embedding dim {dim} is not divisible by {heads} heads")
-        self.heads = heads
-        self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-
-    def forward(self, x):  # (B, T, C)
-        b, t, c = x.shape
-        h = self.heads
-
-        def split(y):
-            return y.view(b, t, h, c // h).transpose(1, 2)
-
-        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
-        y = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(head_dim)) v
-        return self.out_proj(y.transpose(1, 2).reshape(b, t, c))
-
-
-class _EncoderLayer(nn.Module):
-    """One transformer block; post-norm (Base) or pre-norm (layer_norm_first, Large vox / XLS-R)."""
-
-    def __init__(self, s: Wav2Vec2Settings):
-        super().__init__()
-        d = s.encoder_embed_dim
-        self.layer_norm_first = s.layer_norm_first
-        self.self_attn = _SelfAttention(d, s.encoder_attention_heads)
-        self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, s.encoder_ffn_embed_dim)
-        self.fc2 = nn.Linear(s.encoder_ffn_embed_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.act = _activation(s.activation_fn)
-
-    def forward(self, x):
-        if self.layer_norm_first:
-            x = x + self.self_attn(self.self_attn_layer_norm(x))
-            return x + self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
-        x = self.self_attn_layer_norm(x + self.self_attn(x))
-        return self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
-
-
-class _Encoder(nn.Module):
-    def __init__(self, s: Wav2Vec2Settings, keep_layers: int):
-        super().__init__()
-        d, k = s.encoder_embed_dim, s.conv_pos
-        # Positional convolution; its weight-normed weight is materialised at load time.
-        self.pos_conv = nn.Conv1d(d, d, kernel_size=k, padding=k // 2, groups=s.conv_pos_groups)
-        self.pos_trim = 1 if k % 2 == 0 else 0  # an even kernel with padding k//2 yields one extra frame
-        self.layer_norm_first = s.layer_norm_first
-        self.layers = nn.ModuleList(_EncoderLayer(s) for _ in range(keep_layers))
-        self.layer_norm = nn.LayerNorm(d)
-
-    def forward(self, x, layer=None):  # (B, T, C)
-        pos = self.pos_conv(x.transpose(1, 2))
-        if self.pos_trim:
-            pos = pos[:, :, :-self.pos_trim]
-        x = x + F.gelu(pos).transpose(1, 2)
-        if not self.layer_norm_first:
-            x = self.layer_norm(x)
-        for i, block in enumerate(self.layers):
-            x = block(x)
-            if i == layer:
-                return x  # fairseq: a requested layer is returned as is, without the final norm
-        if self.layer_norm_first:
-            x = self.layer_norm(x)
-        return x
-
-
-def _check_layer(source, depth, loaded, layer):
-    if layer is None:
-        if loaded < depth:
-            raise BadInputError(source, (
-                f"the full output needs all {depth} transformer layers, but this model "
-                f"was loaded with only the first {loaded}"))
-        return
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-        raise BadInputError(source, f"layer must be an integer 0..{depth - 1}, not {layer!r}")
-    if not 0 <= layer < depth:
-        raise BadInputError(source, (
-            f"layer {layer} is out of range: this checkpoint has {depth} transformer layers, so layer "
-            f"must be 0..{depth - 1} (0-based, as in fairseq's extract_features(layer=...): "
-            f"layer k is the output of block k+1)"))
-    if layer >= loaded:
-        raise BadInputError(source, (
-            f"layer {layer} was not loaded: the model keeps only layers 0..{loaded - 1} "
-            f"of {depth}; load it again with a larger layer"))
-
-
-class Wav2Vec2Encoder(nn.Module):
-    """The wav2vec 2.0 network up to the transformer output (eval mode only).
-
-    Attributes: ``settings`` (Wav2Vec2Settings), ``normalize`` (apply F.layer_norm to each waveform
-    first), ``encoder_layers`` (depth of the checkpoint), ``loaded_layers`` (blocks kept in memory),
-    ``source`` (the checkpoint path).
-    """
-
-    def __init__(self, settings: Wav2Vec2Settings, keep_layers: int | None = None, source: str = ""):
-        super().__init__()
-        s = settings
-        keep = s.encoder_layers if keep_layers is None else keep_layers
-        self.settings = s
-        self.source = str(source)
-        self.normalize = bool(s.normalize)
-        self.encoder_layers = s.encoder_layers
-        self.loaded_layers = keep
-        conv_dim = s.conv_layers[-1][0]
-        self.feature_extractor = _FeatureExtractor(s)
-        self.layer_norm = nn.LayerNorm(conv_dim)
-        self.post_extract_proj = (nn.Linear(conv_dim, s.encoder_embed_dim)
-                                  if conv_dim != s.encoder_embed_dim else None)
-        self.encoder = _Encoder(s, keep)
-
-    @property
-    def embed_dim(self) -> int:
-        return self.settings.encoder_embed_dim
-
-    def num_frames(self, num_samples: int) -> int:
-        """Frames the model yields for a waveform of ``num_samples`` samples."""
-        n = int(num_samples)
-        for _, kernel, stride in self.settings.conv_layers:
-            n = (n - kernel) // stride + 1 if n >= kernel else 0
-        crop = self.settings.crop_seq_to_multiple
-        return n - n % crop if crop > 1 else n
-
-    def check_layer(self, layer):
-        """Raise BadInputError (naming the checkpoint and its depth) unless ``layer`` can be extracted."""
-        _check_layer(self.source, self.encoder_layers, self.loaded_layers, layer)
-
-    def forward(self, source: torch.Tensor, layer: int | None = None) -> torch.Tensor:
-        """(B, samples) waveform, already normalised if ``self.normalize`` -> (B, frames, dim)."""
-        x = self.feature_extractor(source).transpose(1, 2)
-        x = self.layer_norm(x)
-        crop = self.settings.crop_seq_to_multiple
-        if crop > 1 and x.shape[1] % crop:
-            x = x[:, : x.shape[1] - x.shape[1] % crop]
-        if self.post_extract_proj is not None:
-            x = self.post_extract_proj(x)
-        return self.encoder(x, layer)
-
-
-def extract(model: Wav2Vec2Encoder, waveform_16k, layer: int | None) -> torch.Tensor:
-    """Features of transformer layer ``layer`` (0-based, fairseq numbering) for a 16 kHz waveform.
-
-    ``waveform_16k``: 1-D numpy array or tensor (samples) -> tensor (frames x dim); a 2-D batch of
-    equal-length waveforms (batch x samples) -> (batch x frames x dim). Each waveform is normalised
-    with ``F.layer_norm`` over its samples exactly when ``model.normalize`` is true (as fairseq's
-    audio tasks do). ``layer=None`` gives the model's final output (fairseq's ``layer=None``).
-    """
-    model.check_layer(layer)
-    if isinstance(waveform_16k, np.ndarray):
-        wav = torch.from_numpy(np.ascontiguousarray(waveform_16k))
-    elif isinstance(waveform_16k, torch.Tensor):
-        wav = waveform_16k.detach()
-    else:
-        raise KitError(f"waveform must be a numpy array or a torch tensor, not {type(waveform_16k).__name__}")
-    if wav.ndim not in (1, 2):
-        raise KitError(f"waveform must be 1-D (samples) or 2-D (batch x samples), not shape {tuple(wav.shape)}")
-    if not wav.is_floating_point():  # fairseq reads audio as floats in [-1, 1] (soundfile's default)
-        raise KitError(f"waveform must hold floating-point samples in [-1, 1], not {wav.dtype}")
-    wav = wav.to(torch.float32)
-    if model.num_frames(wav.shape[-1]) < 1:
-        raise KitError(f"waveform too short: {wav.shape[-1]} samples give no frame "
-                       f"(the model needs at least {_min_samples(model.settings)} samples, "
-                       f"{_min_samples(model.settings) / SAMPLE_RATE * 1000:.0f} ms at 16 kHz)")
-    single = wav.ndim == 1
-    batch = wav.unsqueeze(0) if single else wav
-    with torch.no_grad():
-        if model.normalize:
-            batch = F.layer_norm(batch, batch.shape[-1:])
-        out = model(batch.to(next(model.parameters()).device), layer)
-    return out[0] if single else out
-
-
-def _min_samples(s: Wav2Vec2Settings) -> int:
-    n = max(1, s.crop_seq_to_multiple)
-    for _, kernel, stride in reversed(s.conv_layers):
-        n = (n - 1) * stride + kernel
-    return n
-
-
-# ----------------------------------------------------------------------------------------------
-# Architectures and their compute
-# ----------------------------------------------------------------------------------------------
-
-_FAIRSEQ_CONV = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2  # 320 samples a frame: 50 a second
-
-ARCHITECTURES = {
-    # fairseq's wav2vec_small.pt (BASE, LibriSpeech 960 h): post-norm, group norm in the first conv block only
-    "base": Wav2Vec2Settings(conv_layers=_FAIRSEQ_CONV),
-    # fairseq's wav2vec_vox_new.pt (LARGE, LibriVox 60k h), the features of wav2vec-U: pre-norm, layer norm in every
-    # conv block, conv bias, waveform normalised
-    "large": Wav2Vec2Settings(conv_layers=_FAIRSEQ_CONV, extractor_mode="layer_norm", conv_bias=True,
-                              encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
-                              encoder_attention_heads=16, layer_norm_first=True, normalize=True),
-    # LARGE's layout at a size tests and CI can afford (same 320-sample frame)
-    "tiny": Wav2Vec2Settings(conv_layers=((32, 10, 5),) + ((32, 3, 2),) * 4 + ((32, 2, 2),) * 2,
-                             extractor_mode="layer_norm", conv_bias=True, encoder_layers=2, encoder_embed_dim=64,
-                             encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16, conv_pos_groups=4,
-                             layer_norm_first=True, normalize=True),
-}
-
-
-def architecture_of(settings: Wav2Vec2Settings) -> str | None:
-    """The name in :data:`ARCHITECTURES` whose shapes ``settings`` has (depth, widths, conv stack), else None."""
-    def shape(s):
-        return (s.conv_layers, s.extractor_mode, s.encoder_layers, s.encoder_embed_dim, s.encoder_ffn_embed_dim,
-                s.encoder_attention_heads, s.layer_norm_first, s.conv_pos, s.conv_pos_groups)
-
-    return next((name for name, a in ARCHITECTURES.items() if shape(a) == shape(settings)), None)
-
-
-def count_flops(settings: Wav2Vec2Settings, num_samples: int, layer: int, batch: int = 1) -> dict:
-    """Floating-point operations (2 per multiply-add) of the network up to transformer block ``layer`` (0-based).
-
-    Inputs: the architecture, the waveform length in samples, the layer, the batch size. Output: a dict of GFLOP
-    counts ``conv`` (front end), ``projection`` (feature projection), ``pos_conv``, ``transformer`` and ``total``,
-    and ``frames`` (T, output frames per utterance).
-    The matrix products only, counted exactly; norms, GELU, softmax and residual additions are O(T*D) and left out
-    (under 1% of the total at BASE and LARGE sizes):
-
-    * conv front end: sum over conv blocks i of 2 * C_in * C_out * k * T_i frames, T_i = (T_(i-1) - k) // s + 1
-      (T_0 = samples, C_in = 1 for the first block);
-    * projection: 2 * T * C * D when the last conv width C differs from the model width D;
-    * positional convolution (groups G, kernel K): 2 * T * D * (D / G) * K;
-    * each of the ``layer + 1`` blocks: 8 * T * D^2 (q, k, v and output projections) + 4 * T^2 * D (attention
-      scores and their weighted sum over all heads) + 4 * T * D * F (the two feed-forward matrices, width F).
-
-    With T = 49 frames per second of audio this gives ~4.9 GFLOP per second for the front end, ~14 for BASE up to
-    its last block and ~24 for LARGE up to layer 14.
-    """
-    s = settings
-    t, c_in, conv = int(num_samples), 1, 0
-    for c_out, kernel, stride in s.conv_layers:
-        t = (t - kernel) // stride + 1 if t >= kernel else 0
-        conv += 2 * c_in * c_out * kernel * t
-        c_in = c_out
-    if s.crop_seq_to_multiple > 1:
-        t -= t % s.crop_seq_to_multiple
-    d, f = s.encoder_embed_dim, s.encoder_ffn_embed_dim
-    projection = 2 * t * c_in * d if c_in != d else 0
-    pos_conv = 2 * t * d * (d // s.conv_pos_groups) * s.conv_pos
-    block = 8 * t * d * d + 4 * t * t * d + 4 * t * d * f
-    parts = {"conv": conv, "projection": projection, "pos_conv": pos_conv, "transformer": (int(layer) + 1) * block}
-    out = {k: batch * v / 1e9 for k, v in parts.items()}
-    out["total"] = sum(out.values())
-    out["frames"] = t
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -865,7 +452,7 @@ def load_wav2vec2(path, layer: int | None = None, device="cpu") -> Wav2Vec2Encod
     view = _config_view(state, finetuned=prefix != "")
     settings = _settings_from(path, sd, prefix, view)
     if layer is not None:
-        _check_layer(str(path), settings.encoder_layers, settings.encoder_layers, layer)
+        check_layer_range(str(path), settings.encoder_layers, settings.encoder_layers, layer)
     keep = settings.encoder_layers if layer is None else int(layer) + 1
     theirs = _our_state_dict(sd, prefix, settings, keep, path)
     with warnings.catch_warnings(), torch.device("meta"):  # no random init: every weight is loaded below
@@ -967,7 +554,7 @@ def save_random_checkpoint(path, settings: Wav2Vec2Settings, seed: int = 0) -> P
                     module.bias.zero_()
     state = {"args": None,
              "cfg": {"_name": None, "common": {"_name": None, "seed": int(seed)},
-                     "task": {"_name": "audio_pretraining", "sample_rate": SAMPLE_RATE,
+                     "task": {"_name": "audio_pretraining", "sample_rate": TARGET_SR,
                               "normalize": bool(settings.normalize)},
                      "model": _fairseq_model_config(settings)},
              "model": fairseq_state_dict(model), "criterion": None, "optimizer_history": [],

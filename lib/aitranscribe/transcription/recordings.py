@@ -84,7 +84,7 @@ def _items(reader: AudioReader, utts: list[dict], transform: TrainedTransform, m
 def transcribe_recording(reader: AudioReader, key: str, detect: Detector, transform: TrainedTransform, model,
                          decode, settings: Settings) -> dict:
     """One recording's transcript (see the module docstring). ``decode(items) -> results`` transcribes a chunk of
-    utterances (e.g. :func:`~aitranscribe.decoding.transcribe.transcribe` with the stage's backend and searches)."""
+    utterances (e.g. :func:`~aitranscribe.transcription.transcribe.transcribe` with the stage's backend and searches)."""
     utts = utterances(reader, detect, settings)
     adapt_speakers(transform, reader, utts, key)
     results, chunk = [], []

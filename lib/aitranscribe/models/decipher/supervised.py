@@ -12,12 +12,12 @@ import logging
 import numpy as np
 import torch
 
-from ..models.batching import pad
-from ..models.decipher.frame_classifier import FrameClassifier
-from ..models.decipher.hmm import PhoneHMM
-from ..models.decipher.model import FrameModel
-from ..models.training import fit_labels
-from ..text.phones import SIL
+from ...text.phones import SIL
+from ..batching import pad
+from ..training import fit_labels
+from .frame_classifier import FrameClassifier
+from .hmm import PhoneHMM, label_statistics
+from .model import FrameModel
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,11 @@ def train_reference(model: FrameModel, frames: list[np.ndarray], refs: list[list
     current = model
     for k in range(passes):
         labels = align_split(current, frames, refs)
-        flat = np.concatenate(labels)
-        prior = np.bincount(flat, minlength=len(model.symbols)) + 1.0
-        changes = sum(1 + int((y[1:] != y[:-1]).sum()) for y in labels)
+        log_prior, stay = label_statistics(labels, len(model.symbols))
         torch.manual_seed(seed + k)
         net = fit_labels(FrameClassifier(**model.net.config()), frames, labels, epochs, 32, 1e-3, seed + k)
-        hmm = PhoneHMM(model.hmm.start, model.hmm.end, model.hmm.between, 1 - changes / len(flat))
-        current = FrameModel(net, np.log(prior / prior.sum()), hmm, model.symbols)
-        log.info("supervised reference: pass %d of %d trained on %d aligned frames", k + 1, passes, len(flat))
+        hmm = PhoneHMM(model.hmm.start, model.hmm.end, model.hmm.between, stay)
+        current = FrameModel(net, log_prior, hmm, model.symbols)
+        log.info("supervised reference: pass %d of %d trained on %d aligned frames", k + 1, passes,
+                 sum(len(y) for y in labels))
     return current

@@ -1,0 +1,310 @@
+"""docs/results.md, generated from the committed reports, so that it cannot go stale.
+
+    python -m aitranscribe.results_doc            # write docs/results.md
+    python -m aitranscribe.results_doc --check    # exit 1 when docs/results.md differs from what the reports say
+
+Input: every committed ``reports/<profile>/metrics.json`` with its ``run.json`` (:mod:`aitranscribe.pipeline`), and
+``reports/stability/runs.jsonl`` when present (one JSON line per training run, :func:`stability_record`). Output:
+:data:`HEADER` (how to read the figures, no figure in it), a table of the headline figures of every profile, then
+per profile how to make it, where and at which commit each stage ran, its key figures and every figure of its
+metrics.json, and the stability runs with their median and range. Labels and rounding are the kit's
+(:func:`~aitranscribe.core.metric_labels.label`, :func:`~aitranscribe.core.metric_labels.value_text`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from .core import metric_labels, registry
+from .core.errors import KitError
+from .core.files import atomic_write_text
+from .core.paths import REPO_ROOT
+from .pipeline import read_run
+
+DOC = REPO_ROOT / "docs" / "results.md"
+REPORTS = REPO_ROOT / "reports"
+STABILITY = Path("stability") / "runs.jsonl"  # below the reports directory
+COMMAND = "PYTHONPATH=lib .venv/bin/python -m aitranscribe.results_doc"
+
+HEADER = f"""# Results
+
+Generated from the committed `reports/<profile>/metrics.json` and `run.json` (and `reports/stability/runs.jsonl`)
+by `{COMMAND}`; do not edit it by hand: a test regenerates it and fails when it
+differs. How the methods work: [methods.md](methods.md); how the figures came about, earlier figures and what was
+tried: [research.md](research.md); scaling out: [scale.md](scale.md).
+
+**How to read the figures.** Error rates are on each profile's test split. The method never sees a transcript or a
+speaker label to train or to select: figures marked *report-only* use the references or a supervised model only to
+put the label-free figures in context. "Times real time" is seconds of audio per second of computing on the cores
+named beside the figure; a machine shared with other jobs reads slower, and a virtual machine's speed drifts
+within minutes, so compare speeds measured side by side (research.md says how each was taken).
+
+**Caveats.** The decipherment's chains follow the CPU's floating-point arithmetic: the same code and profile gives
+other error rates on another CPU (and with another corpus or training seed), so compare figures from the same CPU
+and read the stability runs for the spread. Each profile's section names the commit and the CPU every stage ran
+at; stages of one profile may come from different commits (a later partial run replaces only its stages).
+"""
+
+# headline figures, in order; a tuple names one figure under several keys (the first one present is shown)
+HEADLINE = (
+    "inference.per", "inference.wer", "train.per_test", "inference.per_supervised_reference",
+    "inference.wer_supervised_reference", "inference.wer_reference_phones", "features.probe_per",
+    "inference.per_pocketsphinx", "inference.wer_pocketsphinx", "train.per_chance",
+    "train.method", "train.seconds", "train.selected_seed", "train.selected_round",
+    "data.n_utterances", "data.hours", "text.test_oov_rate_report_only",
+    "benchmark.e2e_x_realtime_eager", "benchmark.e2e_x_realtime_eager_slowest_round",
+    "benchmark.e2e_x_realtime_eager_fastest_round", "benchmark.e2e_best_backend",
+    "benchmark.e2e_x_realtime", "benchmark.scale_x_realtime_2_workers",
+    "benchmark.w2v2_large_best_backend", "benchmark.w2v2_large_speedup_best",
+    "benchmark.w2v2_large_peak_fraction_best",
+    "benchmark.w2v2_base_best_backend", "benchmark.w2v2_base_speedup_best",
+)
+SUMMARY = ("inference.per", "inference.wer", "inference.wer_supervised_reference", "train.method", "train.seconds",
+           "benchmark.e2e_x_realtime_eager")
+# the stability runs: what each line of runs.jsonl holds; the figures under their metrics.json keys
+STABILITY_FIELDS = ("corpus_seed", "train_seed", "precision", "cpu", "commit")
+STABILITY_FIGURES = ("inference.per", "inference.wer", "train.seconds")
+RECONSTRUCTED = "†"
+
+
+def committed_profiles(reports: Path) -> list[str]:
+    """Profiles under ``reports`` with a metrics.json that git tracks (a local run of a git-ignored profile such as
+    ``ci`` is left out); every profile with a metrics.json when ``reports`` is not in a git checkout."""
+    found = sorted(p.parent.name for p in reports.glob("*/metrics.json"))
+    try:
+        listed = subprocess.run(["git", "ls-files", "--", "*/metrics.json"], cwd=reports, capture_output=True,
+                                text=True)
+    except OSError:
+        return found
+    if listed.returncode != 0:
+        return found
+    tracked = {Path(line).parent.name for line in listed.stdout.splitlines()}
+    return [p for p in found if p in tracked]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise KitError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _key(metrics: dict, names) -> str | None:
+    """The first of ``names`` (one key or a tuple of a figure's old and new keys) that ``metrics`` holds."""
+    names = (names,) if isinstance(names, str) else names
+    return next((k for k in names if k in metrics), None)
+
+
+def _stage_of(key: str) -> str:
+    stage = registry.BY_KEY.get(key.split(".", 1)[0])
+    return stage.notebook if stage else key.split(".", 1)[0]
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(head: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def _cpu_text(cpu: dict | None) -> str:
+    if not cpu:
+        return "not recorded"
+    flags = cpu.get("flags") or []
+    shown = [f for f in flags if f.startswith("amx") or f == "avx512_bf16"] or flags
+    return f"{cpu.get('model', '?')}, {cpu.get('cores', '?')} cores" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def _versions_text(versions: dict | None) -> str:
+    versions = versions or {}
+    return " / ".join(versions.get(k) or "—" for k in ("python", "torch", "openvino"))
+
+
+def _commit_text(entry: dict) -> str:
+    commit = (entry.get("commit") or "")[:7] or "not recorded"
+    return f"`{commit}` + uncommitted changes" if entry.get("dirty") else f"`{commit}`"
+
+
+def _span(entries: list[dict]) -> str:
+    start, end = entries[0].get("started"), entries[-1].get("finished")
+    if not start or not end:
+        return "not recorded"
+    day, clock = start[:10], start[11:16]
+    return f"{day} {clock}–{end[11:16]}" if end[:10] == day else f"{day} {clock} – {end[:10]} {end[11:16]}"
+
+
+def provenance(run: dict) -> list[str]:
+    """Markdown rows saying which command, commit, CPU and versions made each run of stages (consecutive stages
+    with the same ones share a row)."""
+    groups: list[tuple[tuple, list[str], list[dict]]] = []
+    for name, entry in sorted(run.get("stages", {}).items()):
+        facts = (entry.get("command"), entry.get("commit"), entry.get("dirty"), _cpu_text(entry.get("cpu")),
+                 _versions_text(entry.get("versions")), bool(entry.get("reconstructed")))
+        if groups and groups[-1][0] == facts:
+            groups[-1][1].append(name)
+            groups[-1][2].append(entry)
+        else:
+            groups.append((facts, [name], [entry]))
+    rows = []
+    for facts, names, entries in groups:
+        numbers = names[0][:2] if len(names) == 1 else f"{names[0][:2]}-{names[-1][:2]}"
+        seconds = sum(e.get("seconds") or 0 for e in entries)
+        mark = RECONSTRUCTED if facts[-1] else ""
+        rows.append([f"{numbers}{mark}", f"`{facts[0]}`" if facts[0] else "not recorded", _commit_text(entries[0]),
+                     _span(entries), f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min", facts[3],
+                     facts[4]])
+    return _table(["stages", "command", "commit", "ran (UTC)", "time", "CPU", "Python / torch / OpenVINO"], rows)
+
+
+def _headline_rows(metrics: dict) -> list[list[str]]:
+    rows = []
+    for names in HEADLINE:
+        key = _key(metrics, names)
+        if key is not None:
+            rows.append([_stage_of(key), metric_labels.label(key), metric_labels.value_text(key, metrics[key])])
+    return rows
+
+
+def summary_table(profiles: dict[str, dict]) -> list[str]:
+    """Markdown table of :data:`SUMMARY`'s figures, one column per profile, with the CPU that trained each."""
+    rows = []
+    for names in SUMMARY:
+        keys = {p: _key(d["metrics"], names) for p, d in profiles.items()}
+        shown = next((k for k in keys.values() if k), None)
+        if shown is None:
+            continue
+        rows.append([_stage_of(shown), metric_labels.label(shown)]
+                    + [metric_labels.value_text(k, profiles[p]["metrics"][k]) if k else "—" for p, k in keys.items()])
+    train = registry.info("train").notebook
+    rows.append(["", f"CPU of {train}"] + [_cpu_text(d["run"]["stages"].get(train, {}).get("cpu")) for d in
+                                           profiles.values()])
+    return _table(["stage", "figure", *(f"[{p}](#{p})" for p in profiles)], rows)
+
+
+def profile_section(name: str, metrics: dict, run: dict) -> list[str]:
+    """Markdown of one profile: how to make it, where each stage ran, its key figures, every figure."""
+    params = run.get("params") or f"params/{name}.yaml"
+    lines = [f'<a id="{name}"></a>', f"## {name} (`{params}`)", "",
+             f"Reports: [`reports/{name}/`](../reports/{name}/). To make them: "
+             f"`bash run_all.sh --params {params}`.", "",
+             "Where and at which commit each stage's report was made (`run.json`):", "", *provenance(run)]
+    if any(e.get("reconstructed") for e in run.get("stages", {}).values()):
+        lines += ["", f"{RECONSTRUCTED} Run before run.json recorded each stage: reconstructed from the history of "
+                  "run.json and the notebooks' own times (what is not known is left blank; `run.json` says how)."]
+    lines += ["", "Key figures:", "", *_table(["stage", "figure", "value"], _headline_rows(metrics)), "",
+              f"<details><summary>Every figure of <code>reports/{name}/metrics.json</code></summary>", "",
+              *_table(["figure", "value"], [list(r) for r in metric_labels.rows(metrics)]), "", "</details>"]
+    return lines
+
+
+def stability_record(profile_dir: Path, corpus_seed: int, train_seed: int) -> dict:
+    """One line of runs.jsonl for the profile whose reports are in ``profile_dir``: :data:`STABILITY_FIELDS`
+    (precision, CPU and commit of its training stage from metrics.json and run.json) and
+    :data:`STABILITY_FIGURES` from its metrics.json."""
+    metrics = _read_json(profile_dir / "metrics.json")
+    entry = read_run(profile_dir / "run.json")["stages"].get(registry.info("train").notebook, {})
+    missing = [k for k in STABILITY_FIGURES if k not in metrics]
+    if missing:
+        raise KitError(f"{profile_dir / 'metrics.json'}: no {', '.join(missing)}: run stages 05-06 first")
+    return {"corpus_seed": corpus_seed, "train_seed": train_seed, "precision": metrics.get("train.precision"),
+            "cpu": (entry.get("cpu") or {}).get("model"), "commit": entry.get("commit"),
+            **{k: metrics[k] for k in STABILITY_FIGURES}}
+
+
+def append_stability_run(record: dict, reports: Path = REPORTS) -> Path:
+    """Append ``record`` (:func:`stability_record`) as one line of ``reports/stability/runs.jsonl``."""
+    path = reports / STABILITY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+    return path
+
+
+def read_stability(path: Path) -> list[dict]:
+    """The runs of runs.jsonl; a clear error naming the line when one lacks a field."""
+    runs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KitError(f"{path}, line {number}: not valid JSON ({exc})") from None
+        missing = [k for k in (*STABILITY_FIELDS, *STABILITY_FIGURES) if k not in run]
+        if missing:
+            raise KitError(f"{path}, line {number}: no {', '.join(missing)}")
+        runs.append(run)
+    return runs
+
+
+def stability_section(runs: list[dict]) -> list[str]:
+    """Markdown table of the stability runs, one row per run, and per corpus seed (and over all runs when there
+    are several corpora) the median and the range (max - min) of each figure."""
+    def figures(group):
+        return [[r[k] for r in group if r[k] is not None] for k in STABILITY_FIGURES]
+
+    def summary(label, group):
+        columns = figures(group)
+        median = [metric_labels.value_text(k, statistics.median(v)) if v else "—"
+                  for k, v in zip(STABILITY_FIGURES, columns)]
+        spread = [metric_labels.value_text(k, max(v) - min(v)) if v else "—" for k, v in zip(STABILITY_FIGURES, columns)]
+        return [[f"**{label}: median**", "", "", "", "", *median], [f"{label}: range (max − min)", "", "", "", "",
+                                                                     *spread]]
+
+    rows = []
+    ordered = sorted(runs, key=lambda r: (str(r["corpus_seed"]), str(r["train_seed"]), str(r["precision"])))
+    seeds = list(dict.fromkeys(r["corpus_seed"] for r in ordered))
+    for seed in seeds:
+        group = [r for r in ordered if r["corpus_seed"] == seed]
+        rows += [[r["corpus_seed"], r["train_seed"], r["precision"] or "—", r["cpu"] or "—",
+                  f"`{(r['commit'] or '')[:7]}`", *(metric_labels.value_text(k, r[k]) for k in STABILITY_FIGURES)]
+                 for r in group]
+        rows += summary(f"corpus seed {seed}", group)
+    if len(seeds) > 1:
+        rows += summary("all runs", ordered)
+    head = ["corpus seed", "training seed", "precision", "CPU", "commit",
+            *(metric_labels.label(k) for k in STABILITY_FIGURES)]
+    return ["## Stability: the same profile over seeds and precisions", "",
+            f"`reports/stability/runs.jsonl`, {len(runs)} runs: each trained and transcribed the same profile, "
+            "differing only in the seeds and the precision shown.", "", *_table(head, rows)]
+
+
+def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
+    """The text of docs/results.md from the reports under ``reports`` (``profiles``: default
+    :func:`committed_profiles`)."""
+    names = committed_profiles(reports) if profiles is None else profiles
+    data = {p: {"metrics": _read_json(reports / p / "metrics.json"), "run": read_run(reports / p / "run.json")}
+            for p in names}
+    lines = [HEADER.rstrip("\n"), ""]
+    if data:
+        lines += ["## Headline figures", "", *summary_table(data), ""]
+    for name, d in data.items():
+        lines += [*profile_section(name, d["metrics"], d["run"]), ""]
+    if (reports / STABILITY).is_file():
+        lines += [*stability_section(read_stability(reports / STABILITY)), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare: exit 1 when docs/results.md is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        if not DOC.is_file() or DOC.read_text() != text:
+            print(f"docs/results.md differs from the reports; regenerate it: {COMMAND}", file=sys.stderr)
+            return 1
+        return 0
+    atomic_write_text(DOC, text)
+    print(f"wrote {DOC.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

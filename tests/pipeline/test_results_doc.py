@@ -1,0 +1,103 @@
+"""docs/results.md is generated from the committed reports and says what they say."""
+import difflib
+import json
+import re
+import subprocess
+
+import pytest
+
+from aitranscribe import pipeline, results_doc
+from aitranscribe.core import metric_labels
+from aitranscribe.core.errors import KitError
+
+
+def test_committed_results_doc_is_what_the_reports_say():
+    expected = results_doc.render()
+    written = results_doc.DOC.read_text()
+    diff = "\n".join(list(difflib.unified_diff(written.splitlines(), expected.splitlines(), "docs/results.md",
+                                               "from reports/", lineterm=""))[:40])
+    assert written == expected, f"docs/results.md is stale; regenerate it: {results_doc.COMMAND}\n{diff}"
+
+
+def test_the_header_holds_no_figure():
+    assert not re.search(r"\d", results_doc.HEADER), "the header is prose; figures come from the reports"
+
+
+def _entry(commit, dirty=False, started="2026-01-02T10:00:00Z", finished="2026-01-02T10:30:00Z", seconds=1800.0,
+           model="Some CPU", flags=("avx512_bf16", "amx_bf16")):
+    return {"command": "bash run_all.sh --params params/p.yaml", "commit": commit, "dirty": dirty,
+            "started": started, "finished": finished, "seconds": seconds,
+            "cpu": {"model": model, "cores": 2, "flags": list(flags)},
+            "versions": {"python": "3.11.7", "torch": "2.13.0+cpu", "openvino": "2026.4.1"}}
+
+
+@pytest.fixture
+def reports(tmp_path):
+    """A reports directory with one profile ``p``: metrics.json and a run.json written by the pipeline's own code."""
+    (tmp_path / "p").mkdir()
+    metrics = {"inference.per": 0.1234, "inference.wer": 0.3, "train.seconds": 810.8, "train.method": "decipher",
+               "benchmark.e2e_best_backend": "openvino", "benchmark.e2e_x_realtime_eager": 1164.6}
+    (tmp_path / "p" / "metrics.json").write_text(json.dumps(metrics))
+    run = tmp_path / "p" / "run.json"
+    pipeline.record_stage(run, "params/p.yaml", "05_train", _entry("a" * 40), ["05_train"])
+    pipeline.record_stage(run, "params/p.yaml", "06_inference", _entry("a" * 40, started="2026-01-02T10:30:00Z",
+                                                                       finished="2026-01-02T10:36:00Z", seconds=360),
+                          ["05_train", "06_inference"])
+    pipeline.record_stage(run, "params/p.yaml", "07_benchmark", _entry("b" * 40, dirty=True), ["07_benchmark"])
+    return tmp_path
+
+
+def test_figures_come_from_metrics_json_labelled_and_rounded(reports):
+    text = results_doc.render(reports, ["p"])
+    for key, shown in (("inference.per", "12.3%"), ("inference.wer", "30.0%"), ("train.seconds", "811"),
+                       ("benchmark.e2e_x_realtime_eager", "1,165"), ("benchmark.e2e_best_backend", "openvino")):
+        assert f"| {metric_labels.label(key)} | {shown} |" in text, key
+    path = reports / "p" / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "inference.per": 0.2}))
+    changed = results_doc.render(reports, ["p"])
+    assert "20.0%" in changed and "12.3%" not in changed
+
+
+def test_each_run_of_stages_names_its_commit_time_cpu_and_versions(reports):
+    text = results_doc.render(reports, ["p"])
+    rows = [line for line in text.splitlines() if line.startswith(("| 05-", "| 07 |"))]
+    assert rows[0].startswith("| 05-06 | `bash run_all.sh --params params/p.yaml` | `aaaaaaa` | 2026-01-02 10:00–10:36 "
+                              "| 36.0 min | Some CPU, 2 cores (avx512_bf16, amx_bf16) | 3.11.7 / 2.13.0+cpu / 2026.4.1 |")
+    assert rows[1].startswith("| 07 | ") and "`bbbbbbb` + uncommitted changes" in rows[1]
+    assert "## p (`params/p.yaml`)" in text and "bash run_all.sh --params params/p.yaml`." in text
+
+
+def test_stability_runs_give_median_and_range_per_corpus(reports):
+    (reports / "p" / "metrics.json").write_text(json.dumps(
+        {"inference.per": 0.07, "inference.wer": 0.22, "train.seconds": 900.0, "train.precision": "bf16"}))
+    first = results_doc.stability_record(reports / "p", corpus_seed=0, train_seed=1)
+    assert first["commit"] == "a" * 40 and first["cpu"] == "Some CPU" and first["precision"] == "bf16"
+    results_doc.append_stability_run(first, reports)
+    for train_seed, wer, precision in ((2, 0.20, "bf16"), (3, 0.25, "fp32")):
+        results_doc.append_stability_run({**first, "train_seed": train_seed, "inference.wer": wer,
+                                          "precision": precision}, reports)
+    results_doc.append_stability_run({**first, "corpus_seed": 1, "inference.wer": 0.30}, reports)
+    text = results_doc.render(reports, ["p"])
+    section = text[text.index("## Stability"):]
+    starts = [line[:6] for line in section.splitlines()]
+    assert "4 runs" in section and starts.count("| 0 | ") == 3 and starts.count("| 1 | ") == 1
+    wer_column = [line.split(" | ")[6] for line in section.splitlines() if "median" in line or "range" in line]
+    assert wer_column == ["22.0%", "5.0%", "30.0%", "0.0%", "23.5%", "10.0%"]  # seed 0, seed 1, all runs
+
+
+def test_a_stability_line_without_a_field_is_named(reports):
+    path = reports / results_doc.STABILITY
+    path.parent.mkdir()
+    path.write_text(json.dumps({"corpus_seed": 0, "train_seed": 0}) + "\n")
+    with pytest.raises(KitError, match=r"runs.jsonl, line 1: no precision"):
+        results_doc.render(reports, ["p"])
+
+
+def test_only_profiles_git_tracks_are_documented(tmp_path):
+    for name in ("kept", "local"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text("{}")
+    assert results_doc.committed_profiles(tmp_path) == ["kept", "local"]  # not a git checkout: all
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "kept/metrics.json"], cwd=tmp_path, check=True)
+    assert results_doc.committed_profiles(tmp_path) == ["kept"]
