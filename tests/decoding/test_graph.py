@@ -167,3 +167,45 @@ def test_a_word_the_phone_search_heard_otherwise_is_doubtful(graph_dir):
     assert both[4]["confidence"] < 0.5 * alone[4]["confidence"]
     agree = decoder(scores, None, posteriors, labels)
     assert [w["confidence"] for w in agree] == [w["confidence"] for w in alone]
+
+
+def _sentence_scores(sentences, seed: int, margin: float):
+    """Frame scores of ``sentences`` (silence at both ends) and each one's phones without <SIL> (the model's own)."""
+    rng = np.random.default_rng(seed)
+    scores, own = [], []
+    for sentence in sentences:
+        phones = ["<SIL>"] + [p for w in sentence.split() for p in LEXICON[w]] + ["<SIL>"]
+        scores.append(_scores(phones, rng, margin=margin)[0].astype(np.float32))
+        own.append([p for p in phones if p != "<SIL>"])
+    return scores, own
+
+
+def test_choose_scale_keeps_the_words_faithful_to_the_models_own_phones(graph_dir):
+    """wav2vec-U's label-free rule: at a scale so small that the LM alone speaks, the words no longer spell the
+    model's phones (high UER) and the rule refuses it; the chosen scale is the table's lowest log(ppl) x UER."""
+    from aitranscribe.decoding import tuning
+
+    scores, own = _sentence_scores(["i want to eat pasta", "we need more tea and milk", "i want to drink milk"],
+                                   seed=3, margin=3.0)
+    scale, table = tuning.choose_scale(graph_dir, scores, own, 0.7, [0.001, 1.0], graph_dir.parent / "lm.arpa")
+    assert [row["acoustic_scale"] for row in table] == [0.001, 1.0]
+    assert table[0]["uer"] > 0.5 > 0.1 > table[1]["uer"]
+    assert scale == 1.0 == min(table, key=lambda row: row["score"])["acoustic_scale"]
+    for row in table:
+        assert row["score"] == pytest.approx(np.log(row["word_lm_ppl"]) * row["uer"])
+
+
+def test_choose_scale_is_a_function_of_the_scores_alone(graph_dir):
+    """The rule reads the model's scores and its own phones, never a reference: the same inputs in another order
+    give the same choice and the same table."""
+    from aitranscribe.decoding import tuning
+
+    scores, own = _sentence_scores(["we need two red", "i want to eat pasta", "we want to eat"], seed=4, margin=1.5)
+    scales = [0.2, 0.5, 1.0, 2.0]
+    chosen, table = tuning.choose_scale(graph_dir, scores, own, 0.7, scales, graph_dir.parent / "lm.arpa")
+    order = [2, 0, 1]
+    again, table_again = tuning.choose_scale(graph_dir, [scores[i] for i in order], [own[i] for i in order], 0.7,
+                                             scales, graph_dir.parent / "lm.arpa")
+    assert chosen == again and chosen in scales
+    for a, b in zip(table, table_again):
+        assert a["uer"] == pytest.approx(b["uer"]) and a["word_lm_ppl"] == pytest.approx(b["word_lm_ppl"])

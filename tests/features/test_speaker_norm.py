@@ -8,7 +8,7 @@ from scipy.signal import resample
 from aitranscribe.core.stage import load_summary
 from aitranscribe.features import speaker_norm
 from aitranscribe.features.extract import FrameExtractor, TrainedTransform
-from aitranscribe.io import feature_files, manifest
+from aitranscribe.io import audio, feature_files, manifest
 from aitranscribe.stages import audio_prep, data, features
 from aitranscribe.core.errors import KitError
 from aitranscribe.core.params import stage_spec, validate
@@ -74,18 +74,37 @@ def test_features_stage_with_speaker_normalisation(scratch_params):
 
     data.run(params(data, demo_n_train=18, demo_n_valid=3, demo_n_test=3, demo_n_text=20))
     prep = audio_prep.run(params(audio_prep))
-    record = features.run(params(features, n_clusters=16, pca_dim=32, probe_epochs=0, speaker_norm="vtln_whiten"))
+    record = features.run(params(features, n_clusters=16, pca_dim=32, probe_epochs=0, speaker_norm="vtln_whiten",
+                                 speaker_source="metadata"))
     summary = load_summary(record)
     speakers = set(manifest.read(prep["manifests"], "train").speakers)
     assert set(summary["speaker_norm"]["warps"]) >= speakers
     assert set(summary["speaker_norm"]["warps"].values()) <= set(speaker_norm.WARPS)
+    assert features.metrics({**summary, "seconds": 1}, {})["speaker_source"] == "metadata"
     frames, lengths = feature_files.read_features(record["dir"], "train")
     assert frames.shape[1] == 195 and np.allclose(frames[:, 78:117].mean(0), 0, atol=0.05)  # centre frame, whitened
     transform = TrainedTransform(record)
     assert transform.extractor.norm is not None
-    # a manifest without speaker names is a clear error naming the file
+    # the default groups speakers from the audio; new audio handed to the fitted pipeline with any speaker name (07's
+    # end to end passes the manifest's) gets the transform stage 03 gave the same utterance
+    clustered_record = features.run(params(features, n_clusters=8, pca_dim=16, probe_epochs=0, speaker_norm="whiten"))
+    clustered = load_summary(clustered_record)
+    assert clustered["speakers"]["source"] == "clusters" and clustered["speakers"]["found"] >= 2
+    assert 0 < clustered["speakers"]["purity_report_only"]["train"]["purity"] <= 1
+    m = manifest.read(prep["manifests"], "test")
+    stored, lengths = feature_files.read_features(clustered_record["dir"], "test")
+    transform = TrainedTransform(clustered_record)
+    for i, start in enumerate(np.cumsum(lengths) - lengths):
+        again = transform.extractor(audio.read(m.audio_path(i))[0], m.speakers[i])
+        assert np.array_equal(again, stored[start:start + lengths[i]]), i
     os.remove(f"{prep['manifests']}/train.spk")
+    unnamed = load_summary(features.run(params(features, n_clusters=8, pca_dim=8, probe_epochs=0,
+                                               speaker_norm="whiten")))
+    assert unnamed["speakers"]["found"] == clustered["speakers"]["found"]
+    assert unnamed["speakers"]["purity_report_only"] is None  # no names to compare with
+    # metadata without speaker names is a clear error naming the file
     with pytest.raises(KitError, match="train.spk"):
-        features.run(params(features, n_clusters=8, pca_dim=16, probe_epochs=0, speaker_norm="whiten"))
+        features.run(params(features, n_clusters=8, pca_dim=16, probe_epochs=0, speaker_norm="whiten",
+                            speaker_source="metadata"))
     with pytest.raises(KitError, match="MFCC features only"):
         FrameExtractor(params(features, kind="wav2vec2", checkpoint="x.pt", speaker_norm="whiten"))

@@ -291,3 +291,46 @@ def test_model_folds_its_classifier_only_over_stacked_mfcc_frames(tmp_path):
                                  ("w2v2", {"kind": "wav2vec2", "mfcc_context": 2}, False)]:
         mark_done(tmp_path / name, "h", params)
         assert isinstance(model.inference_net({"dir": str(tmp_path / name)}), StackFolded) == folded, name
+
+
+def test_training_seed_shifts_every_chain_apart_from_the_corpus_seed():
+    from aitranscribe.models import decipher as method
+
+    s = {"seeds": [0, 1, 2], "training_seed": 0}
+    assert method.chain_seeds(s) == [0, 1, 2]  # the default keeps the chains of earlier runs
+    shifted = method.chain_seeds({**s, "training_seed": 2})
+    assert shifted == [2000, 2001, 2002]
+    # a chain draws its restarts and classifiers from seed .. seed + ~100: two training seeds never share a draw
+    assert min(shifted) - max(method.chain_seeds({**s, "training_seed": 1})) > 100
+
+
+def _rounds(*ppl):
+    return [{"round": k + 1, "phone_lm_ppl_train": v} for k, v in enumerate(ppl)]
+
+
+def test_stalled_after_patience_rounds_without_a_lower_perplexity():
+    assert not selftrain._stalled(_rounds(50, 40, 45), 2)  # one round without a better one: not yet
+    assert selftrain._stalled(_rounds(50, 40, 45, 41), 2)  # two: stop
+    assert selftrain._stalled(_rounds(50, 40, 45, 40), 2)  # as good is not better
+    assert not selftrain._stalled(_rounds(50, 40, 45, 39.9), 2)  # a new low in the last two: go on
+    assert not selftrain._stalled(_rounds(50, 40), 2)  # fewer rounds than patience + 1: never
+    assert not selftrain._stalled(_rounds(50, 60, 70, 80, 90), 0)  # patience 0: never stop
+    assert selftrain._stalled(_rounds(30, 31), 1)
+
+
+def test_word_rounds_may_pass_a_short_perplexity_rise_before_the_stop_rule_judges():
+    start, *words = _rounds(40, 46, 44, 38, 35)  # the first word labels raise the perplexity, then it falls
+    s = {"patience": 2, "word_rounds_min": 0}
+    assert selftrain._words_stalled(start, words[:2], s)  # judged at once: stopped before the fall
+    s["word_rounds_min"] = 3
+    assert not selftrain._words_stalled(start, words[:2], s)
+    assert not selftrain._words_stalled(start, words[:3], s) and not selftrain._words_stalled(start, words, s)
+    assert selftrain._words_stalled(start, _rounds(40, 46, 44, 45)[1:], s)  # no new low after the minimum: stop
+
+
+def test_screening_time_counts_chains_run_side_by_side_once():
+    from aitranscribe.models import decipher as method
+
+    assert method.makespan([100, 100, 100], 1) == 300  # one after another
+    assert method.makespan([100, 100, 100], 3) == 100  # all at once
+    assert method.makespan([100, 80, 60, 90], 2) == 190  # 100 + 90 on one worker, 80 + 60 on the other

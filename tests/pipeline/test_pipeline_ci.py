@@ -407,3 +407,53 @@ def test_gan_method_trains_and_transcribes_on_the_ci_corpus(ci_run):
     finally:  # the CI run's own records (the decipher model) stay the current ones
         for path, text in records.items():
             path.write_text(text)
+
+
+def _permute_lines(path: Path, rng) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[i] for i in rng.permutation(len(lines))), encoding="utf-8")
+
+
+def test_no_selection_sees_a_label(ci_run, tmp_path):
+    """The CI profile again, into a fresh data root, with the valid and test references (words, phones) and every
+    split's speaker names shuffled across utterances before stage 02: every choice made without labels is the
+    same (stage 03's speaker clusters and the assignment of every utterance, stage 05's continued chain, selected
+    round, word-round scale and every round's label-free perplexity, stage 06's acoustic scale and transcripts),
+    while the report-only figures that read the references move (so the shuffle took effect)."""
+    import yaml
+
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.stage import load_stage, load_summary
+
+    profile = yaml.safe_load((REPO_ROOT / "params" / "ci.yaml").read_text())
+    profile["common"].update({"data_root": str(tmp_path / "data"), "reports_dir": str(tmp_path / "reports")})
+    path = tmp_path / "ci.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    pipeline.run_profile(str(path), "01", "01")
+    p = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})["data"]
+    manifests = Path(load_stage(p, "data")["manifests"])
+    for split in ("valid", "test"):  # one permutation per split for its words and phones alike
+        for ext in ("wrd", "phn"):
+            _permute_lines(manifests / f"{split}.{ext}", np.random.default_rng(len(split)))
+    for split in ("train", "valid", "test"):
+        _permute_lines(manifests / f"{split}.spk", np.random.default_rng(7))
+    pipeline.run_profile(str(path), "02", "06")
+
+    ours = {"profile": "ci", "data_root": str(tmp_path / "data")}
+    theirs = {"profile": "ci", "data_root": "data"}
+    got, want = ({k: load_stage(q, k) for k in ("features", "train", "inference")} for q in (ours, theirs))
+    read = lambda record, name: json.loads((Path(record["dir"]) / name).read_text())  # noqa: E731
+    assert read(got["features"], "speakers.json")["speakers"] == read(want["features"], "speakers.json")["speakers"]
+    a, b = load_summary(got["train"]), load_summary(want["train"])
+    for key in ("run", "seed", "round", "continued_seed", "word_scale", "metric"):
+        assert a[key] == b[key], key
+    assert [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in a["rounds"]] == \
+        [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in b["rounds"]]
+    assert [r["per_valid_report_only"] for r in a["rounds"]] != [r["per_valid_report_only"] for r in b["rounds"]]
+    c, d = load_summary(got["inference"]), load_summary(want["inference"])
+    assert c["acoustic_scale"] == d["acoustic_scale"] and c["acoustic_scale_tuning"] == d["acoustic_scale_tuning"]
+    hyps = lambda record: [(r["name"], [w["word"] for w in r["words"]], [ph["phone"] for ph in r["phones"]])  # noqa: E731
+                           for r in read(record, "transcripts.json")]
+    assert hyps(got["inference"]) == hyps(want["inference"])
+    assert c["scores"]["eager"]["wer"] != d["scores"]["eager"]["wer"]

@@ -29,7 +29,8 @@ Solvers (label-free; the restart with the best objective on train is selected):
   ``hard``    simulated annealing of a many-to-one map token -> phone under the likelihood of the mapped,
               merged sequence (text phone bigram, per-phone run lengths and token frequencies).
 Report-only, with labels: the same objective at the supervised solution (counted from a forced alignment of
-the references) and after the solver is started there, and test PER of Viterbi decoding with the text
+the references) and after the solver is started there, and PER on ``--eval-split`` (valid unless asked; rows
+before 2026-12-05 read test) of Viterbi decoding with the text
 bigram. A found objective above the supervised one with a worse PER means the objective prefers a wrong
 answer; a supervised basin above every restart means the search fails. One JSON row per run is appended to
 ``reports/research/decipher_screen.jsonl``.
@@ -59,18 +60,19 @@ from aitranscribe.models.decipher.hmm import PhoneHMM, transitions
 from aitranscribe.text.phones import SIL, read_dictionary, read_references
 
 RESULTS = REPO_ROOT / "reports" / "research" / "decipher_screen.jsonl"
+EVAL = "valid"  # the split the report-only PER is measured on (--eval-split; rows before 2026-12-05 used test)
 
 
 def reference_frame_labels(profile: str, features_record: dict, text_record: dict) -> dict[str, list[np.ndarray]]:
-    """Phone of every train and test frame from a forced alignment (report-only), cached in the profile's data."""
-    cache = REPO_ROOT / "data" / profile / "research_frame_labels.npy"
+    """Phone of every train and ``EVAL`` frame from a forced alignment (report-only), cached in the profile's data."""
+    cache = REPO_ROOT / "data" / profile / f"research_frame_labels_{EVAL}.npy"
     if cache.is_file():
         return np.load(cache, allow_pickle=True).item()
     sys.path.insert(0, str(Path(__file__).parent))
     from unit_purity_screen import frame_alignment
 
     labels = {}
-    for split in ("train", "test"):
+    for split in ("train", EVAL):
         feats, lengths = feature_files.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in feature_files.utterances(feats, lengths)]
         labels[split] = frame_alignment(frames, read_references(text_record["references"], split))
@@ -120,7 +122,7 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
         n_tokens = len(symbols) * args.homophones
         perm = rng.permutation(n_tokens)
         tokens, token_labels = {}, {}
-        for split in ("train", "test"):
+        for split in ("train", EVAL):
             phones = [np.array([index[p] for p in majority_phones(l, decipher.run_bounds(l))]) for l in labels[split]]
             frequency = np.bincount(np.concatenate(phones), minlength=len(symbols)) / sum(map(len, phones))
             tokens[split], token_labels[split] = [], []
@@ -133,12 +135,12 @@ def make_tokens(kind: str, args, features_record: dict, labels: dict, symbols: l
                 tokens[split].append(perm[ph * args.homophones + rng.randint(args.homophones, size=len(ph))])
         return tokens, token_labels, n_tokens, stats, None
     if kind == "units":
-        tokens = {split: feature_files.read_units(features_record["centroids"], split) for split in ("train", "test")}
+        tokens = {split: feature_files.read_units(features_record["centroids"], split) for split in ("train", EVAL)}
         return tokens, {s: labels[s] for s in tokens}, int(Path(features_record["centroids"]).name[4:]), stats, None
     bounds, means = {}, {}
     groups = (decipher.unit_groups(feature_files.read_units(features_record["centroids"], "train"), args.groups,
                                    args.seed) if args.bounds == "groups" else None)
-    for split in ("train", "test"):
+    for split in ("train", EVAL):
         feats, lengths = feature_files.read_features(features_record["dir"], split)
         frames = [np.asarray(f, dtype=np.float32) for f in feature_files.utterances(feats, lengths)]
         if args.bounds == "reference":
@@ -440,8 +442,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50000, help="hard: annealing steps per restart")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-split", default="valid", choices=("valid", "test"),
+                        help="split of the report-only PER (valid: choices are never made on test)")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
+    global EVAL
+    EVAL = args.eval_split
     torch.set_num_threads(args.threads)
     setup_logging("WARNING")
     t0 = time.time()
@@ -458,7 +464,7 @@ def main() -> None:
         for split in tokens:
             tokens[split] = [np.minimum((cumulative[[index[p] for p in l]] < draw.rand(len(l), 1)).sum(1), n_tokens - 1)
                              for l in token_labels[split]]
-    refs = read_references(text_record["references"], "test")
+    refs = read_references(text_record["references"], EVAL)
     n_phones = len(symbols)
 
     counts = decipher.token_counts([[index[p] for p in l] for l in token_labels["train"]], tokens["train"],
@@ -469,7 +475,7 @@ def main() -> None:
 
     if args.solver == "hard":
         model = HardMap(tokens["train"], n_tokens, text)
-        per = lambda f: error_rates.per(HardMap.decode(f, tokens["test"], symbols), refs)
+        per = lambda f: error_rates.per(HardMap.decode(f, tokens[EVAL], symbols), refs)
         f_sup = supervised.argmax(0).numpy()
         at_supervised = (model.score(f_sup), per(f_sup))
         f, value = model.climb(f_sup.copy(), rng)
@@ -480,7 +486,7 @@ def main() -> None:
             restarts.append((value, per(f)))
     else:
         stay = torch.full((n_phones,), args.stay or 0.5, dtype=torch.float64)
-        test_hmm = TokenHMM(tokens["test"], text["start"], text["end"], text["between"])
+        test_hmm = TokenHMM(tokens[EVAL], text["start"], text["end"], text["between"])
         per = lambda emit, stay: error_rates.per(viterbi_phones(test_hmm, emit, stay, symbols), refs)
         if args.solver == "skipgrams":
             model = decipher.SkipGramModel(tokens["train"], n_tokens, text["lines"], n_phones,
@@ -531,10 +537,10 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k not in ("profile", "tokens", "solver", "note", "threads")},
         "n_tokens": n_tokens, "train_tokens": int(sum(map(len, tokens["train"]))), "token_purity": round(purity, 3),
         **stats,
-        "supervised": {"objective": round(at_supervised[0], 4), "per_test": round(at_supervised[1], 4)},
-        "solver_from_supervised": {"objective": round(from_supervised[0], 4), "per_test": round(from_supervised[1], 4)},
-        "restarts (objective, per_test)": [(round(v, 4), round(p, 4)) for v, p in restarts],
-        "selected_without_labels": {"objective": round(selected[0], 4), "per_test": round(selected[1], 4)},
+        "supervised": {"objective": round(at_supervised[0], 4), f"per_{EVAL}": round(at_supervised[1], 4)},
+        "solver_from_supervised": {"objective": round(from_supervised[0], 4), f"per_{EVAL}": round(from_supervised[1], 4)},
+        f"restarts (objective, per_{EVAL})": [(round(v, 4), round(p, 4)) for v, p in restarts],
+        "selected_without_labels": {"objective": round(selected[0], 4), f"per_{EVAL}": round(selected[1], 4)},
         "seconds": round(time.time() - t0, 1), "machine": platform.machine(), "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(), "torch": torch.__version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

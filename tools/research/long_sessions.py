@@ -3,8 +3,8 @@ utterances transcribed one by one, x real time, and peak memory of a 3-hour reco
 
     PYTHONPATH=lib .venv/bin/python tools/research/long_sessions.py --profile demo --minutes 50 --hours 3
 
-The session: the profile's **test** sentences (``01_data`` manifests) spoken in turns by two of its voices
-(:func:`aitranscribe.sources.demo.conversation`), written as 44.1 kHz stereo with light noise. "One by one": each
+The session: the profile's ``--split`` sentences (valid unless asked; test for the rows before 2026-12-05) spoken
+in turns by two of its voices (:func:`aitranscribe.sources.demo.conversation`), written as 44.1 kHz stereo with light noise. "One by one": each
 sentence cut out of the same session audio (with its pause before and 0.3 s after) as its own file, transcribed
 without diarization. The 3-hour recording repeats the session and is transcribed in a fresh process, whose peak
 resident memory (``ru_maxrss``) is reported. Labels (the reference turns and words) are used for scoring only.
@@ -33,9 +33,9 @@ SR = audio.TARGET_SR
 OUT_SR = 44100
 
 
-def _test_sentences(p: dict) -> list[str]:
+def _sentences(p: dict, split: str) -> list[str]:
     record = json.loads((Path(p["data_root"]) / p["profile"] / "stages" / "data.json").read_text())
-    return manifest.read(Path(record["dir"]) / "manifests", "test", check_files=False).words
+    return manifest.read(Path(record["dir"]) / "manifests", split, check_files=False).words
 
 
 def _write_stereo(path: Path, x: np.ndarray, repeat: int = 1) -> None:
@@ -63,6 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="demo")
     ap.add_argument("--minutes", type=float, default=50.0)
+    ap.add_argument("--split", default="valid", choices=("valid", "test"),
+                    help="whose sentences make the session (rows before 2026-12-05: test)")
     ap.add_argument("--hours", type=float, default=3.0, help="length of the memory check (0: skip)")
     ap.add_argument("--voices", nargs=2, default=["espeak-us-m1", "espeak-us-f2"])
     ap.add_argument("--work", default=str(REPO_ROOT / "data" / "long_sessions"))
@@ -75,7 +77,7 @@ def main() -> None:
         p = {key: {**values, "data_root": args.data_root} for key, values in p.items()}
     work = Path(args.work)
     voices = {v.name: v for v in demo.VOICES}
-    sentences = _test_sentences(p["data"])
+    sentences = _sentences(p["data"], args.split)
     order = []
     rng = np.random.default_rng(0)
     while sum(len(s.split()) for s in order) < args.minutes * 60 * 2.6:  # ~2.6 spoken words per second
@@ -105,7 +107,7 @@ def main() -> None:
     u_summary, u_results = _run(p, single_dir, diarize=False)
     turns = [(t["start"], t["end"], t["speaker"]) for t in s_results[0]["turns"]]
     scored = der([(a, b, v) for a, b, v, _ in reference], turns)
-    out = {"profile": args.profile, "minutes": round(len(x) / SR / 60, 1), "sentences": len(reference),
+    out = {"profile": args.profile, "split": args.split, "minutes": round(len(x) / SR / 60, 1), "sentences": len(reference),
            "voices": args.voices, "der": round(scored["der"], 4), "der_parts": {k: round(scored[k], 1) for k in
                                                                               ("missed", "false_alarm", "confusion")},
            "speakers_found": s_results[0]["n_speakers"], "utterances_cut": s_results[0]["n_utterances"],

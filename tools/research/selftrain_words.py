@@ -5,8 +5,8 @@
 Each round decodes every train utterance with the current model through a graph (``--labels words``: the lexicon +
 word LM graph; ``phones``: the phone 4-gram graph; ``hmm``: the model's own bigram HMM), takes the best path's
 phone of every frame as its label, trains a new frame classifier on them (``--layers``, ``--hidden``, ``--epochs``)
-and scores it: test PER of the bigram HMM and of the phone graph, test WER through the word graph at
-``--scales``; and the label-free signal of stage 05's selection, the train transcripts' phone-LM perplexity.
+and scores it on ``--split`` (valid unless asked; rows before 2026-12-05 scored test): PER of the bigram HMM and of
+the phone graph, WER through the word graph at ``--scales``; and the label-free signal of stage 05's selection, the train transcripts' phone-LM perplexity.
 Labels are used only to score. Rows go to ``reports/research/selftrain_words.jsonl``.
 """
 from __future__ import annotations
@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--phone-graph", default="/tmp/words_screen/demo/phone_graph")
     ap.add_argument("--save", default="", help="directory for each round's model")
     ap.add_argument("--name", default="")
+    ap.add_argument("--split", default="valid", choices=("valid", "test"),
+                    help="split scored (valid: settings are chosen on valid; rows before 2026-12-05 scored test)")
     args = ap.parse_args(argv)
     setup_logging("INFO")
     p = {"profile": args.profile, "data_root": args.data_root}
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     symbols = model.symbols
     layers = [[int(v) for v in part.split(",")] for part in args.layers.split(":")]
     frames = feature_files.read_utterances(records["features"]["dir"], "train")
-    test = tr.split_items(model, "test", records)
+    held = tr.split_items(model, args.split, records)
     phone_lm = lm.load(records["text"]["phone_lm"])
     base = {"profile": args.profile, "name": args.name, "labels": args.labels, "label_scale": args.label_scale,
             "layers": layers, "hidden": args.hidden, "epochs": args.epochs}
@@ -123,16 +125,16 @@ def main(argv=None) -> int:
                 x, padding = pad(frames[start:start + 64])
                 paths.extend(model.paths(model.net(x, padding), padding))
         ppl = lm.perplexity(phone_lm, [s for s in (" ".join(collapse(q, symbols)) for q in paths) if s])
-        test_scores = model.utterance_scores([it["feats"] for it in test])
-        refs_p, refs_w = [it["ref_phones"] for it in test], [it["ref_words"] for it in test]
+        held_scores = model.utterance_scores([it["feats"] for it in held])
+        refs_p, refs_w = [it["ref_phones"] for it in held], [it["ref_words"] for it in held]
         row = {**base, "round": k, "label_seconds": round(label_seconds, 1), "train_seconds": round(train_seconds, 1),
                "self_loop": round(model.stay, 4), "phone_lm_ppl_train": round(ppl, 3),
-               "per_test_hmm": error_rates.per(model.phones([it["feats"] for it in test]), refs_p)}
-        phone_paths = graph_decode(args.phone_graph, test_scores, model.stay, 1.0)
-        row["per_test_phone_graph"] = error_rates.per([collapse(s, symbols) for s, _ in phone_paths], refs_p)
+               f"per_{args.split}_hmm": error_rates.per(model.phones([it["feats"] for it in held]), refs_p)}
+        phone_paths = graph_decode(args.phone_graph, held_scores, model.stay, 1.0)
+        row[f"per_{args.split}_phone_graph"] = error_rates.per([collapse(s, symbols) for s, _ in phone_paths], refs_p)
         for scale in [float(s) for s in args.scales.split(",")]:
-            hyps = [" ".join(w) for _, w in graph_decode(args.word_graph, test_scores, model.stay, scale)]
-            row[f"wer_test_scale{scale}"] = error_rates.wer(hyps, refs_w)
+            hyps = [" ".join(w) for _, w in graph_decode(args.word_graph, held_scores, model.stay, scale)]
+            row[f"wer_{args.split}_scale{scale}"] = error_rates.wer(hyps, refs_w)
         print(json.dumps(row), flush=True)
         with open(OUT, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="demo")
     ap.add_argument("--data-root", default="data", help="root of the profiles' data (relative to the repository)")
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="valid", choices=("valid", "test"),
+                    help="split scored (valid: settings are chosen on valid; test only for a final report)")
     ap.add_argument("--scales", default="0.1,0.2,0.3,0.5")
     ap.add_argument("--beam", type=float, default=14.0)
     ap.add_argument("--sil-prob", type=float, default=0.25)

@@ -131,6 +131,16 @@ def window_stats(x: np.ndarray, intervals: list[tuple[int, int]],
     return np.stack(stats), np.asarray(centres, dtype=np.int64), np.asarray(owner, dtype=np.int64)
 
 
+def utterance_stats(x: np.ndarray) -> np.ndarray:
+    """The window statistics of :func:`window_stats` over a whole utterance ``x`` (16 kHz, speech only): mean and
+    standard deviation of c1..c29 over its loudest frames, one row of ``2 (N_CEPS - 1)`` floats (no silence check:
+    the utterance is speech already)."""
+    feats, energy, _ = _frame_features(np.asarray(x, dtype=np.float32))
+    keep = energy >= np.quantile(energy, 1.0 - ENERGY_KEEP)
+    f = feats[keep]
+    return np.concatenate([f.mean(0), f.std(0)]).astype(np.float32)
+
+
 def _embed(stats: np.ndarray) -> np.ndarray:
     """Window statistics z-scored over the recording, then scaled to unit length (for cosine similarity)."""
     z = (stats - stats.mean(0)) / (stats.std(0) + 1e-6)
@@ -145,13 +155,13 @@ def _laplacian(similarity: np.ndarray, order: np.ndarray, p: int) -> np.ndarray:
     return np.diag(graph.sum(1)) - graph
 
 
-def _tune(emb: np.ndarray, n_speakers: int | None) -> tuple[np.ndarray, int]:
+def _tune(emb: np.ndarray, n_speakers: int | None, max_speakers: int = MAX_SPEAKERS) -> tuple[np.ndarray, int]:
     """NME-SC: the pruned-affinity Laplacian whose ``p / normalised eigengap`` is smallest, and K (``n_speakers``
-    or the position of the largest gap among the first MAX_SPEAKERS + 1 eigenvalues)."""
+    or the position of the largest gap among the first ``max_speakers`` + 1 eigenvalues)."""
     n = len(emb)
     similarity = emb @ emb.T
     order = np.argsort(-similarity, axis=1, kind="stable")
-    k_max = min(MAX_SPEAKERS, n - 1)
+    k_max = min(max_speakers, n - 1)
     low = MIN_NEIGHBOURS if n_speakers is None else max(3, min(MIN_NEIGHBOURS, n // (2 * n_speakers)))
     low = min(low, n - 1)  # with K known, sparser graphs are tried too: small speakers need small p
     candidates = np.unique(np.geomspace(low, max(low, n // 2), N_NEIGHBOUR_STEPS).round().astype(int))
@@ -169,8 +179,9 @@ def _tune(emb: np.ndarray, n_speakers: int | None) -> tuple[np.ndarray, int]:
     return lap, (k_est if n_speakers is None else n_speakers)
 
 
-def cluster(emb: np.ndarray, n_speakers: int | None, seed: int = 0) -> np.ndarray:
-    """Speaker labels (0..K-1) of unit-length window embeddings ``emb``; K estimated when ``n_speakers`` is None."""
+def cluster(emb: np.ndarray, n_speakers: int | None, seed: int = 0, max_speakers: int = MAX_SPEAKERS) -> np.ndarray:
+    """Speaker labels (0..K-1) of unit-length window embeddings ``emb``; K estimated (1..``max_speakers``) when
+    ``n_speakers`` is None."""
     n = len(emb)
     if n_speakers is None and n < MIN_WINDOWS_TO_ESTIMATE:
         log.warning("diarization: only %d windows with speech, too few to estimate the number of speakers: "
@@ -183,7 +194,7 @@ def cluster(emb: np.ndarray, n_speakers: int | None, seed: int = 0) -> np.ndarra
     sample = np.arange(n)
     if n > MAX_CLUSTER_WINDOWS:
         sample = np.unique(np.linspace(0, n - 1, MAX_CLUSTER_WINDOWS).round().astype(int))
-    lap, k = _tune(emb[sample], n_speakers)
+    lap, k = _tune(emb[sample], n_speakers, max_speakers)
     if k == 1:
         return np.zeros(n, dtype=np.int64)
     _, vectors = eigh(lap, subset_by_index=[0, k - 1])

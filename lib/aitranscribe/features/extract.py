@@ -19,6 +19,7 @@ from . import mfcc, speaker_norm, units
 from ..io.audio import TARGET_SR
 
 NORM_FILE = "speaker_norm.npz"
+SPEAKERS_FILE = "speakers.json"  # stage 03's speaker of every utterance (voice cluster or metadata name) and how
 CALIBRATED_DIR = "calibrated-wav2vec2"  # stage 03's calibrated wav2vec 2.0 model, when its arm needs one
 
 

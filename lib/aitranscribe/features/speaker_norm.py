@@ -8,9 +8,11 @@ Voice differences are the main source of impure units on a multi-voice corpus. F
 * whitening: the speaker's frames (after per-utterance CMVN) are centred and multiplied by the inverse square
   root of their covariance (ZCA), so every speaker's frames have the same first and second moments.
 
-Inputs: utterances grouped by speaker (speaker names come from the manifests' ``.spk``); no transcripts.
-Output: a :class:`SpeakerNorm`, saved as ``.npz`` without pickled objects. A speaker it has not seen
-(new recordings) is normalised from its own audio by :meth:`SpeakerNorm.adapt`.
+Inputs: utterances grouped by speaker (voice clusters of :mod:`.speaker_clusters`, or the manifests' ``.spk``
+names when a profile opts in to metadata); no transcripts. Output: a :class:`SpeakerNorm`, saved as ``.npz``
+without pickled objects. A speaker it has not seen (new recordings) is normalised from its own audio by
+:meth:`SpeakerNorm.adapt`; with voice clusters, an utterance of an unknown speaker takes the transform of its
+cluster (assigned from its audio), or is normalised from its own audio when it is a new voice.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import mfcc, units
+from .speaker_clusters import SpeakerClusters
 from ..core.errors import KitError
 from ..core.files import atomic_path
 
@@ -54,13 +57,15 @@ def _whitener(frames: np.ndarray, who: str) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class SpeakerNorm:
-    """Per-speaker warp, mean and whitening matrix; ``codebook`` chooses warps for new speakers."""
+    """Per-speaker warp, mean and whitening matrix; ``codebook`` chooses warps for new speakers; ``clusters`` (when
+    the speakers are voice clusters) names the speaker of an utterance whose speaker is not known."""
 
     method: str
     codebook: np.ndarray | None
     warps: dict[str, float] = field(default_factory=dict)
     means: dict[str, np.ndarray] = field(default_factory=dict)
     whiteners: dict[str, np.ndarray] = field(default_factory=dict)
+    clusters: SpeakerClusters | None = None
 
     def choose_warp(self, utterances: list[np.ndarray]) -> float:
         """The warp of :data:`WARPS` with the least codebook distortion on ``utterances`` (1.0 without vtln)."""
@@ -77,8 +82,19 @@ class SpeakerNorm:
         self.means[speaker], self.whiteners[speaker] = _whitener(frames, f"speaker {speaker!r}")
         self.warps[speaker] = warp
 
+    def speaker_of(self, x: np.ndarray, speaker: str | None) -> str | None:
+        """The fitted speaker whose transform ``x`` takes: ``speaker`` when fitted; else, with voice clusters, the
+        cluster of ``x`` (None for a new voice, or when ``x`` is too short to be normalised alone: then the nearest
+        cluster); else None (normalised from ``x`` alone)."""
+        if speaker in self.warps or self.clusters is None:
+            return speaker if speaker in self.warps else None
+        alone = mfcc.n_frames(len(x)) >= 2 * mfcc.dim(13, 0)  # enough frames for its own whitening
+        return self.clusters.speaker_of(x, allow_new=alone)
+
     def __call__(self, x: np.ndarray, speaker: str | None, context: int) -> np.ndarray:
-        """Normalised MFCC-39 frames of ``x`` stacked +-``context``; an unknown speaker is adapted on ``x`` alone."""
+        """Normalised MFCC-39 frames of ``x`` stacked +-``context``; an unknown speaker takes its voice cluster's
+        transform (with clusters) or is adapted on ``x`` alone (see :meth:`speaker_of`)."""
+        speaker = self.speaker_of(x, speaker)
         if speaker in self.warps:
             frames = base_frames(x, self.warps[speaker])
             mean, whitener = self.means[speaker], self.whiteners[speaker]
@@ -95,7 +111,8 @@ class SpeakerNorm:
                 np.savez(fh, method=np.array(self.method), codebook=self.codebook if self.codebook is not None else np.zeros(0),
                          speakers=np.array(names, dtype=str), warps=np.array([self.warps[s] for s in names]),
                          means=np.stack([self.means[s] for s in names]),
-                         whiteners=np.stack([self.whiteners[s] for s in names]))
+                         whiteners=np.stack([self.whiteners[s] for s in names]),
+                         **(self.clusters.arrays() if self.clusters is not None else {}))
         return Path(path)
 
     @classmethod
@@ -105,11 +122,13 @@ class SpeakerNorm:
             codebook = z["codebook"] if z["codebook"].size else None
             names = [str(s) for s in z["speakers"]]
             return cls(str(z["method"]), codebook, dict(zip(names, map(float, z["warps"]))),
-                       dict(zip(names, z["means"])), dict(zip(names, z["whiteners"])))
+                       dict(zip(names, z["means"])), dict(zip(names, z["whiteners"])),
+                       SpeakerClusters.from_arrays(z))
 
     def summary(self) -> dict:
-        """Warp factor per speaker."""
-        return {"method": self.method, "warps": {s: self.warps[s] for s in sorted(self.warps)}}
+        """Warp factor per speaker; with voice clusters, their number."""
+        return {"method": self.method, "warps": {s: self.warps[s] for s in sorted(self.warps)},
+                **({"voice_clusters": len(self.clusters.centres)} if self.clusters is not None else {})}
 
 
 def fit(utterances_by_speaker: dict[str, list[np.ndarray]], method: str, seed: int = 0,

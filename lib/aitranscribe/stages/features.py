@@ -1,7 +1,8 @@
 """Stage 03, features: frame features, k-means units, PCA, merged and pooled segments in fairseq's layout.
 
 Inputs: the 02_audio_prep manifests. Outputs in ``<data_root>/<profile>/03_features/<kind>-<hash>/``:
-``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` (with ``speaker_norm``), ``calibrated-wav2vec2/``
+``{split}.npy``/``.lengths`` (frame features), ``speaker_norm.npz`` and ``speakers.json`` (with ``speaker_norm``: the
+normalisation, and who is one speaker, voice clusters of the audio or the corpus's names), ``calibrated-wav2vec2/``
 and ``.json`` (a wav2vec 2.0 arm calibrated on train audio, when one extracts), ``CLUS{K}/`` (centroids, ``{split}.src``), ``pca/``,
 ``precompute_pca{D}/``, ``precompute_pca{D}_cls{K}_mean/`` and ``precompute_pca{D}_cls{K}_mean_pooled/``
 (the segment models' input, with ``{split}.bounds.npy`` mapping every segment to its frames). Each precompute
@@ -10,7 +11,7 @@ k-means and PCA are fitted on train only and applied to every split.
 
 Sharded (``chunk_size`` utterances a shard, run by :mod:`aitranscribe.scale.executor`: in this process, or on Ray
 workers with ``executor: ray``): frame features, then units, PCA, merging and pooling with the fitted transforms.
-Not sharded: the speaker normalisation, k-means and PCA are fitted once, here, on train.
+Not sharded: the speaker grouping and normalisation, k-means and PCA are fitted once, here, on train.
 """
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from ..core.errors import KitError
 from ..core.files import atomic_save_npy, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..core.params import Param
 from ..core.paths import profile_data_dir, resolve
-from ..features import speaker_norm, units
+from ..features import diarize, speaker_clusters, speaker_norm, units
 from ..features.wav2vec2 import backends as wav2vec2_backends
-from ..features.extract import CALIBRATED_DIR, NORM_FILE, FrameExtractor, segment_frames
+from ..features.extract import CALIBRATED_DIR, NORM_FILE, SPEAKERS_FILE, FrameExtractor, segment_frames
 from ..evaluation import probe
 from ..io import audio, feature_files, manifest
 from ..scale import executor, shards
@@ -45,6 +46,12 @@ PARAMS = {
     "mfcc_context": Param(2, int, "mfcc: frames stacked on each side"),
     "speaker_norm": Param("none", str, "mfcc: label-free per-speaker normalisation, see features/speaker_norm.py",
                           speaker_norm.METHODS),
+    "speaker_source": Param("clusters", str, "mfcc with speaker_norm: who counts as one speaker: voice clusters of "
+                                             "the audio (no labels, see features/speaker_clusters.py), or the "
+                                             "corpus's speaker metadata (.spk names: an explicit opt-in)",
+                            ("clusters", "metadata")),
+    "speaker_max_voices": Param(speaker_clusters.MAX_VOICES, int, "speaker_source clusters: most voices the "
+                                                                  "eigengap may choose"),
     "speaker_norm_utterances": Param(200, int, "mfcc: at most this many utterances per speaker fit its normalisation"),
     "checkpoint": Param("", str, "wav2vec2: path of a fairseq wav2vec 2.0 checkpoint .pt"),
     "layer": Param(14, int, "wav2vec2: transformer block index, 0-based as in fairseq"),
@@ -67,14 +74,16 @@ def extract_worker(p: dict, mdir: str, out_dir: str, backend: str = "fp32"):
     run by the arm ``backend``) built once; ``process(shard)`` extracts the shard's ``(split, index)`` utterances -> ``feats`` and ``lengths`` arrays
     (a bad audio file is reported by name and left out)."""
     norm_path = Path(out_dir) / NORM_FILE
-    extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if p["speaker_norm"] != "none" else None,
+    normalised = p["speaker_norm"] != "none"
+    extractor = FrameExtractor(p, speaker_norm.SpeakerNorm.load(norm_path) if normalised else None,
                                backend, Path(out_dir) / CALIBRATED_DIR)
+    speakers = read_json(Path(out_dir) / SPEAKERS_FILE)["speakers"] if normalised else {}
     manifests: dict[str, manifest.Manifest] = {}
 
     def frames(item):
         split, i = item
         m = manifests.setdefault(split, manifest.read(mdir, split, check_files=False))
-        return extractor(audio.read(m.audio_path(i))[0], m.speakers[i] if m.speakers else None)
+        return extractor(audio.read(m.audio_path(i))[0], speakers[split][i] if normalised else None)
 
     def process(shard):
         def name(item):
@@ -246,32 +255,73 @@ def run(p: dict) -> dict:
                                                              _splits(records)), describe)
 
 
-def _speaker_audio(m: manifest.Manifest, limit: int, speakers=None) -> dict[str, list[np.ndarray]]:
-    """Up to ``limit`` utterances of each speaker (of ``speakers`` when given), read from the manifest."""
+def _speaker_audio(m: manifest.Manifest, speakers: list, limit: int) -> dict[str, list[np.ndarray]]:
+    """Up to ``limit`` utterances of each speaker named in ``speakers`` (one name or None per utterance of ``m``)."""
     out: dict[str, list[np.ndarray]] = {}
-    for i, speaker in enumerate(m.speakers):
-        if (speakers is None or speaker in speakers) and len(out.setdefault(speaker, [])) < limit:
+    for i, speaker in enumerate(speakers):
+        if speaker is not None and len(out.setdefault(speaker, [])) < limit:
             out[speaker].append(audio.read(m.audio_path(i))[0])
     return {s: utts for s, utts in out.items() if utts}
 
 
+def group_speakers(p: dict, manifests: dict[str, manifest.Manifest], mdir: Path
+                   ) -> tuple[dict, speaker_clusters.SpeakerClusters | None]:
+    """Who is one speaker, per utterance of every split, and the voice clusters (``speaker_source: clusters``).
+
+    ``clusters``: the train utterances grouped by :mod:`..features.speaker_clusters` (their audio only), the other
+    splits' utterances assigned to a train cluster or left as new voices (None: normalised from their own audio).
+    ``metadata``: the manifests' ``.spk`` names. Returns ``({"source", "speakers": {split: [name or None]},
+    "found", "new_voices": {split: n}, "purity_report_only"}, clusters or None)``; the purity against ``.spk``
+    (when the corpus has it) is report-only and never used."""
+    if p["speaker_source"] == "metadata":
+        for split, m in manifests.items():
+            if not m.speakers:
+                raise KitError(f"{mdir / (split + '.spk')}: speaker names are needed for speaker_source='metadata' "
+                               f"(speaker_source='clusters' needs none)")
+        names = {split: list(m.speakers) for split, m in manifests.items()}
+        return {"source": "metadata", "speakers": names, "found": len(set(names["train"])),
+                "new_voices": {split: len(set(n) - set(names["train"])) for split, n in names.items()},
+                "purity_report_only": None}, None
+    stats = {split: np.stack([diarize.utterance_stats(audio.read(m.audio_path(i))[0]) for i in range(len(m))])
+             for split, m in manifests.items()}
+    clusters, train_labels = speaker_clusters.fit(stats["train"], p["seed"], p["speaker_max_voices"])
+    labels = {split: train_labels if split == "train" else clusters.assign(x) for split, x in stats.items()}
+    names = {split: [None if k == speaker_clusters.NEW_VOICE else speaker_clusters.name(int(k)) for k in ls]
+             for split, ls in labels.items()}
+    grouping = {"source": "clusters", "speakers": names, "found": len(clusters.centres),
+                "new_voices": {split: int((ls == speaker_clusters.NEW_VOICE).sum()) for split, ls in labels.items()},
+                "threshold": round(clusters.threshold, 4), "purity_report_only": None}
+    if all(m.speakers for m in manifests.values()):  # report-only: how the clusters agree with the corpus's names
+        grouping["purity_report_only"] = {split: speaker_clusters.purity(labels[split], manifests[split].speakers)
+                                          for split in manifests}
+    log.info("speakers without names: %d voice clusters on %d train utterances; new voices per split %s",
+             grouping["found"], len(train_labels), grouping["new_voices"])
+    return grouping, clusters
+
+
 def fit_speaker_norm(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> speaker_norm.SpeakerNorm | None:
-    """The per-speaker normalisation: fitted on train; speakers first heard in valid/test adapted on their audio."""
+    """The per-speaker normalisation, fitted on train's speakers (:func:`group_speakers`); a speaker first heard in
+    valid/test (``metadata``) is adapted on its audio; with ``clusters`` a valid/test utterance takes its train
+    cluster's transform, or is a new voice normalised from its own audio. The grouping is written to
+    ``speakers.json``, the normalisation (with the clusters) to ``speaker_norm.npz``; both are read back when there."""
     if p["speaker_norm"] == "none":
         return None
-    path = out_dir / NORM_FILE
-    if path.is_file():
+    path, groups_path = out_dir / NORM_FILE, out_dir / SPEAKERS_FILE
+    if path.is_file() and groups_path.is_file():
         return speaker_norm.SpeakerNorm.load(path)
     manifests = {split: manifest.read(mdir, split) for split in splits}
+    grouping, clusters = group_speakers(p, manifests, mdir)
+    names = grouping["speakers"]
+    norm = speaker_norm.fit(_speaker_audio(manifests["train"], names["train"], p["speaker_norm_utterances"]),
+                            p["speaker_norm"], p["seed"])
+    norm.clusters = clusters
     for split, m in manifests.items():
-        if not m.speakers:
-            raise KitError(f"{mdir / (split + '.spk')}: speaker names are needed for speaker_norm={p['speaker_norm']!r}")
-    norm = speaker_norm.fit(_speaker_audio(manifests["train"], p["speaker_norm_utterances"]), p["speaker_norm"], p["seed"])
-    for split, m in manifests.items():
-        unseen = set(m.speakers) - set(norm.warps)
-        for speaker, utts in _speaker_audio(m, p["speaker_norm_utterances"], unseen).items():
+        unseen = {s for s in names[split] if s is not None} - set(norm.warps)
+        for speaker, utts in _speaker_audio(m, [s if s in unseen else None for s in names[split]],
+                                            p["speaker_norm_utterances"]).items():
             norm.adapt(speaker, utts)
-    log.info("speaker normalisation %s: %d speakers", p["speaker_norm"], len(norm.warps))
+    log.info("speaker normalisation %s: %d speakers (%s)", p["speaker_norm"], len(norm.warps), grouping["source"])
+    atomic_write_json(groups_path, grouping)
     norm.save(path)
     return norm
 
@@ -374,10 +424,16 @@ def _compute(p: dict, out_dir: Path, mdir: Path, splits: list[str]) -> dict:
         "audio_seconds": n_seconds, "extract_seconds": round(extract_seconds, 1),
         "segments": str(dirs["pooled"]), "merged": str(dirs["merged"]), "pca": str(dirs["pca"]), "centroids": str(clus),
         "speaker_norm": norm.summary() if norm is not None else None,
+        "speakers": _speaker_summary(out_dir) if norm is not None else None,
         "executor": p["executor"], "sharded": ["frame features", "units, PCA, merged and pooled segments"],
         "feature_backend": {"arm": arm, "why": why, **({"calibration": calibration} if calibration else {})}
         if arm else None,
     }
+
+
+def _speaker_summary(out_dir: Path) -> dict:
+    """``speakers.json`` without the per-utterance names: source, voices found, new voices, purity (report-only)."""
+    return {k: v for k, v in read_json(out_dir / SPEAKERS_FILE).items() if k != "speakers"}
 
 
 def run_probe(p: dict, record: dict) -> dict:
@@ -416,12 +472,18 @@ LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how th
 }
 
 def metrics(summary: dict, probe_result: dict) -> dict:
-    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only); for wav2vec 2.0
+    """kind, dim, n_clusters, segments_per_second, seconds (compute time), probe_per (report-only); who counts as one
+    speaker (``speaker_source``: clusters, metadata, or none without speaker normalisation), ``speakers_found``
+    and, for clusters, ``speaker_purity_report_only`` (train clusters against the corpus's names); for wav2vec 2.0
     the feature_backend arm used."""
     per = probe_result.get("per")
+    speakers = summary.get("speakers") or {}
+    purity = (speakers.get("purity_report_only") or {}).get("train", {}).get("purity")
     out = {"kind": summary["kind"], "dim": summary["dim"], "n_clusters": summary["n_clusters"],
            "segments_per_second": round(summary["segments_per_second"], 2), "seconds": summary["seconds"],
-           "probe_per": None if per is None else round(per, 3)}
+           "probe_per": None if per is None else round(per, 3),
+           "speaker_source": speakers.get("source", "none"), "speakers_found": speakers.get("found"),
+           "speaker_purity_report_only": None if purity is None else round(purity, 4)}
     if summary.get("feature_backend"):
         out["feature_backend"] = summary["feature_backend"]["arm"]
     return out

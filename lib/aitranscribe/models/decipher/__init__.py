@@ -49,6 +49,8 @@ PARAMS = {
     "refine": Param(3, int, "best restarts refined on token triples"),
     "refine_iters": Param(100, int, "EM iterations on the triples"),
     "seeds": Param([0], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
+    "training_seed": Param(0, int, "the training's own seed, apart from the corpus's (common.seed): every chain seed "
+                                   "is shifted by 1000 x training_seed, so other chains run on the same data"),
     "screen_rounds": Param(2, int, "rounds of every chain before only the most promising one continues"),
     "rounds": Param(2, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
     "patience": Param(0, int, "the continued chain and the word rounds stop after this many rounds without a lower "
@@ -56,14 +58,17 @@ PARAMS = {
     "epochs": Param(3, int, "classifier epochs per round"),
     "hidden": Param(256, int, "hidden units of the frame classifier"),
     "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
+    "word_rounds_min": Param(0, int, "word rounds run before the stop rule (patience) may end them: a perplexity that "
+                                     "rises for a few rounds on the first word labels is allowed"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
-    "parallel_chains": Param(True, bool, "the screening chains at once in processes sharing the cores, locally, when "
-                                         "there are at least as many cores as chains (on 2 cores three 1-thread "
-                                         "chains were slower than one after another)"),
+    "parallel_chains": Param(True, bool, "the screening chains in as many processes as there are cores (at most one "
+                                         "per chain), each on its share of the cores, locally; else one after another "
+                                         "on all cores"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
+SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
     "rounds": ("self-training rounds run", PLAIN), "selected_round": ("selected round", PLAIN),
     "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
@@ -133,13 +138,27 @@ def _screen_job(job: tuple) -> dict:
 
 def _screen_in_processes(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
                          settings: dict, seeds: list[int], rounds: int, log_level: str) -> dict:
-    """Every screening chain at once, each in a process with an equal share of the cores (resuming its finished
-    rounds)."""
-    threads = max(1, machine.cores() // len(seeds))
+    """The screening chains in min(cores, chains) processes, each with an equal share of the cores, a chain at a
+    time (resuming its finished rounds)."""
+    processes = min(len(seeds), machine.cores())
+    threads = max(1, machine.cores() // processes)
     jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level, threads)
             for seed in seeds]
-    with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         return dict(zip(seeds, pool.map(_screen_job, jobs)))
+
+
+def makespan(durations: list[float], processes: int) -> float:
+    """Wall time of jobs of ``durations`` run in order by ``processes`` workers, each taking the next job when free."""
+    free = [0.0] * max(1, processes)
+    for d in durations:
+        free[free.index(min(free))] += d
+    return max(free)
+
+
+def chain_seeds(s: dict) -> list[int]:
+    """The chains' seeds of settings ``s``: ``seeds`` shifted by ``SEED_STRIDE`` x ``training_seed``."""
+    return [int(seed) + SEED_STRIDE * int(s["training_seed"]) for seed in s["seeds"]]
 
 
 def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], p: dict) -> dict:
@@ -150,27 +169,27 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     ``word_rounds`` on word-graph labels (decoded in ``workers`` processes). ``s``: this
     method's settings; ``p``: the stage's parameters (``log_level``). Returns the selection: ``run``,
     ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
-    seeds = [int(seed) for seed in s["seeds"]]
+    seeds = chain_seeds(s)
     if not seeds:
         raise KitError("decipher seeds is empty: give at least one seed")
     settings = {k: s[k] for k in ("groups", "min_run", "tokens", "split", "restarts", "iters", "refine", "refine_iters",
-                                  "epochs", "hidden", "word_rounds", "workers", "patience")}
+                                  "epochs", "hidden", "word_rounds", "workers", "patience", "word_rounds_min")}
     settings["precision"] = precision(s)
     log.info("self-training: the classifier trains in %s", settings["precision"])
     screen = min(s["screen_rounds"], s["rounds"])
     inputs = _inputs(features_record, text_record, symbols)
     run_settings = executor.Settings.of(p)
     if run_settings.executor == "ray" and len(seeds) > 1:
-        at_once = True
+        at_once = len(seeds)
         chains = _screen_on_workers(out_dir, features_record, text_record, symbols, settings, seeds, screen,
                                     run_settings)
-    elif s["parallel_chains"] and 1 < len(seeds) <= machine.cores():
-        log.info("self-training: %d screening chains at once", len(seeds))
-        at_once = True
+    elif s["parallel_chains"] and len(seeds) > 1 and machine.cores() > 1:
+        at_once = min(len(seeds), machine.cores())
+        log.info("self-training: %d screening chains in %d processes", len(seeds), at_once)
         chains = _screen_in_processes(out_dir, features_record, text_record, symbols, settings, seeds, screen,
                                       p.get("log_level", "INFO"))
     else:
-        at_once = False
+        at_once = 1
         chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
     best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
     log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best, screen)
@@ -196,10 +215,10 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
-    # screening chains that ran at once count once (the longest), the rest ran one after another
+    # the screening chains ran ``at_once`` at a time, each taken by the first free process in seed order
     screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
                  for c in chains.values()]
-    seconds = (max(screening) if at_once else sum(screening)) + scale_tuning["seconds"]
+    seconds = makespan(screening, at_once) + scale_tuning["seconds"]
     seconds += sum(r["seconds"] for r in continued["rounds"] if r["round"] > screen)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],

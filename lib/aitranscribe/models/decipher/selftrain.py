@@ -122,6 +122,12 @@ def _stalled(rounds: list[dict], patience: int) -> bool:
     return min(r["phone_lm_ppl_train"] for r in rounds[-patience:]) >= before
 
 
+def _words_stalled(start: dict, rounds: list[dict], s: dict) -> bool:
+    """Whether the word rounds after ``start`` stop: at least ``word_rounds_min`` ran and the last ``patience`` of
+    them (counting ``start`` before them) brought no lower phone-LM perplexity."""
+    return len(rounds) >= s.get("word_rounds_min", 0) and _stalled([start, *rounds], s.get("patience", 0))
+
+
 def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np.ndarray], lines: list[np.ndarray],
               symbols: list[str], s: dict, phone_lm, refs_valid: list[list[str]] | None, quiet: bool = False) -> dict:
     """Decipherment and ``s["rounds"]`` rounds of self-training, resuming finished rounds; returns the rounds.
@@ -177,8 +183,8 @@ def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: d
     ``start["next"]``): each decodes every
     train utterance with the model before it through the lexicon + word LM graph at acoustic ``scale``, and trains
     the next classifier on the frame phones of the best word path (wav2vec-U's self-training idea: the lexicon and
-    the word LM correct the labels). They stop early after ``s["patience"]`` rounds without a lower phone-LM
-    perplexity (0: never). Finished rounds are not redone."""
+    the word LM correct the labels). After ``s["word_rounds_min"]`` rounds (0 if absent) they stop early after
+    ``s["patience"]`` rounds without a lower phone-LM perplexity (0: never). Finished rounds are not redone."""
     with graph.decoding_pool(max(1, s["workers"])) as pool:  # the word graph is read once for all rounds
         return _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid, word_graph, scale,
                             quiet, pool)
@@ -190,7 +196,7 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
     scores = None  # the train frames' scores under ``model`` (a round returns its own)
     rounds = []
     for k in range(start["next"], start["next"] + s["word_rounds"]):
-        if _stalled([start, *rounds], s.get("patience", 0)):
+        if _words_stalled(start, rounds, s):
             log.info("self-training on word labels: no better phone-LM perplexity in %d rounds, stopped at round %d",
                      s["patience"], k - 1)
             break

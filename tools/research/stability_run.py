@@ -1,0 +1,130 @@
+"""Issue 34, item 3: one run of a profile for the stability record, appended to ``reports/stability/runs.jsonl``.
+
+    .venv/bin/python tools/research/stability_run.py --base params/demo.yaml --corpus-seed 2 --training-seed 1 \
+        [--precision auto|fp32|bf16] [--to 06]
+
+The run is the profile ``--base`` with ``common.seed`` = the corpus seed (the demo corpus built with it: sentences
+and voice assignment), ``train.decipher.training_seed`` = the training seed (every chain seed shifted, nothing
+else) and ``train.decipher.precision``; its data live in ``data/<profile>`` where ``<profile>`` is the base's name
+for the base's own seed and ``<base>-seed<N>`` otherwise, so stages 01-04 (and 03) are reused across training seeds
+and precisions by their done-markers, and stage 05-06 outputs are kept apart by their hashes. Stages 01-06 run
+through the notebooks (the pipeline), their reports into ``data/stability-reports/`` (never the committed
+``reports/``); the report-only extras that cost minutes and decide nothing (03's CTC probe, 05's supervised
+reference, 06's reference points and pocketsphinx) are switched off.
+
+The row: corpus seed, training seed, precision (resolved), CPU model, commit (``+dirty`` when the work tree
+differs), test PER and WER (stage 06: phone graph and word graph; the only place test is read), the training's
+``train.seconds``, the selection (chain and round, label-free), the valid PER of that round (report-only), the
+load average seen during the run (``machine_busy`` when above the cores' count plus a half) and when it ran.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from _rows import append_row
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUT = REPO_ROOT / "reports" / "stability" / "runs.jsonl"
+REPORTS = "data/stability-reports"
+
+
+def derived_profile(base: dict, base_name: str, corpus_seed: int, training_seed: int, precision: str) -> dict:
+    """The base profile's sections with the run's seeds and precision, its reports out of ``reports/``."""
+    out = json.loads(json.dumps(base))
+    own_seed = int(base.get("common", {}).get("seed", 0))
+    name = base_name if corpus_seed == own_seed else f"{base_name}-seed{corpus_seed}"
+    out.setdefault("common", {}).update({"profile": name, "seed": corpus_seed, "reports_dir": REPORTS})
+    train = out.setdefault("train", {})
+    train["decipher"] = {**train.get("decipher", {}), "training_seed": training_seed, "precision": precision}
+    train["supervised_epochs"] = 0
+    out.setdefault("features", {})["probe_epochs"] = 0
+    out.setdefault("inference", {})["references"] = False
+    return out
+
+
+def commit() -> str:
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                         text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "lib", "params"], cwd=REPO_ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return sha + ("+dirty" if dirty else "")
+
+
+class LoadWatch:
+    """The 1-minute load average sampled every ``every`` seconds while a run lasts."""
+
+    def __init__(self, every: float = 30.0):
+        self.samples, self.every, self._stop = [os.getloadavg()[0]], every, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", default="params/demo.yaml")
+    ap.add_argument("--corpus-seed", type=int, required=True)
+    ap.add_argument("--training-seed", type=int, default=0)
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    ap.add_argument("--held-out", action="store_true", help="mark the row as a held-out corpus (settings final)")
+    ap.add_argument("--out", default=str(OUT), help="the JSONL file the row is appended to")
+    ap.add_argument("--note", default="")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO_ROOT / "lib"))
+    from aitranscribe import pipeline
+    from aitranscribe.core import machine
+    from aitranscribe.core.logs import setup_logging
+
+    setup_logging("INFO")
+    base_path = Path(args.base)
+    base = yaml.safe_load(base_path.read_text()) or {}
+    profile = derived_profile(base, base.get("common", {}).get("profile", base_path.stem), args.corpus_seed,
+                              args.training_seed, args.precision)
+    name = profile["common"]["profile"]
+    path = REPO_ROOT / "data" / "profiles" / f"{name}-t{args.training_seed}-{args.precision}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(profile, sort_keys=False))
+    sha, t0 = commit(), time.time()
+    with LoadWatch() as watch:
+        pipeline.run_profile(str(path), "01", "06")
+    metrics = json.loads((REPO_ROOT / REPORTS / name / "metrics.json").read_text())
+    summary = json.loads((Path(json.loads((REPO_ROOT / "data" / name / "stages" / "train.json").read_text())["dir"])
+                          / "summary.json").read_text())
+    chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
+    cores = machine.cores()
+    row = {"base": base_path.name, "corpus_seed": args.corpus_seed, "training_seed": args.training_seed,
+           "held_out": args.held_out, "precision": metrics.get("train.precision"),
+           "cpu": machine.cpu().get("model"), "cores": cores, "commit": sha,
+           "test_per": metrics.get("inference.per"), "test_wer": metrics.get("inference.wer"),
+           "train_seconds": metrics.get("train.seconds"), "selected": summary["run"],
+           "rounds": len(summary["rounds"]), "per_valid_report_only": chosen.get("per_valid_report_only"),
+           "speaker_source": metrics.get("features.speaker_source"),
+           "speakers_found": metrics.get("features.speakers_found"),
+           "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
+           "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
+           "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    append_row(Path(args.out), row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
