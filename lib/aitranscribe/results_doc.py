@@ -262,7 +262,7 @@ def stability_section(runs: list[dict]) -> list[str]:
     seeds = list(dict.fromkeys(r["corpus_seed"] for r in ordered))
     for seed in seeds:
         group = [r for r in ordered if r["corpus_seed"] == seed]
-        rows += [[r["corpus_seed"], r["train_seed"], r["precision"] or "—", r["cpu"] or "—",
+        rows += [[f'{r["corpus_seed"]}{" (held out)" if r.get("held_out") else ""}', r["train_seed"], r["precision"] or "—", r["cpu"] or "—",
                   f"`{(r['commit'] or '')[:7]}`", *(metric_labels.value_text(k, r[k]) for k in STABILITY_FIGURES)]
                  for r in group]
         rows += summary(f"corpus seed {seed}", group)
@@ -272,7 +272,8 @@ def stability_section(runs: list[dict]) -> list[str]:
             *(metric_labels.label(k) for k in STABILITY_FIGURES)]
     return ["## Stability: the same profile over seeds and precisions", "",
             f"`reports/stability/runs.jsonl`, {len(runs)} runs: each trained and transcribed the same profile, "
-            "differing only in the seeds and the precision shown.", "", *_table(head, rows)]
+            "differing only in the seeds and the precision shown. A held-out corpus was built with a seed fixed "
+            "before any run on it, after the settings were final.", "", *_table(head, rows)]
 
 
 def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:

@@ -1,7 +1,11 @@
 """Issue 34, item 3: one run of a profile for the stability record, appended to ``reports/stability/runs.jsonl``.
 
     .venv/bin/python tools/research/stability_run.py --base params/demo.yaml --corpus-seed 2 --training-seed 1 \
-        [--precision auto|fp32|bf16] [--to 06]
+        [--precision auto|fp32|bf16] [--held-out]
+    .venv/bin/python tools/research/stability_run.py --from-reports reports/demo --corpus-seed 0   # a run done
+
+With ``--from-reports`` nothing runs: the row is made from a profile run already reported there (its metrics.json,
+run.json and stage 05's summary), e.g. the committed demo run, so the stability record does not train it again.
 
 The run is the profile ``--base`` with ``common.seed`` = the corpus seed (the demo corpus built with it: sentences
 and voice assignment), ``train.decipher.training_seed`` = the training seed (every chain seed shifted, nothing
@@ -12,9 +16,11 @@ through the notebooks (the pipeline), their reports into ``data/stability-report
 ``reports/``); the report-only extras that cost minutes and decide nothing (03's CTC probe, 05's supervised
 reference, 06's reference points and pocketsphinx) are switched off.
 
-The row: corpus seed, training seed, precision (resolved), CPU model, commit (``+dirty`` when the work tree
-differs), test PER and WER (stage 06: phone graph and word graph; the only place test is read), the training's
-``train.seconds``, the selection (chain and round, label-free), the valid PER of that round (report-only), the
+The row (:func:`aitranscribe.results_doc.stability_record`'s fields, appended through
+:func:`~aitranscribe.results_doc.append_stability_run`, so docs/results.md shows it): corpus seed, training seed,
+precision (resolved), CPU model, commit (``+dirty`` when the work tree differs), test PER and WER under their
+metrics.json keys (stage 06: phone graph and word graph; the only place test is read), the training's
+``train.seconds``; and the selection (chain and round, label-free), the valid PER of that round (report-only), the
 load average seen during the run (``machine_busy`` when above the cores' count plus a half) and when it ran.
 """
 from __future__ import annotations
@@ -30,10 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from _rows import append_row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OUT = REPO_ROOT / "reports" / "stability" / "runs.jsonl"
 REPORTS = "data/stability-reports"
 
 
@@ -79,6 +83,15 @@ class LoadWatch:
         self._thread.join()
 
 
+def _selection(data_dir: Path) -> dict:
+    """The training's label-free selection (chain and round), its rounds and that round's valid PER (report-only)."""
+    summary = json.loads((Path(json.loads((data_dir / "stages" / "train.json").read_text())["dir"])
+                          / "summary.json").read_text())
+    chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
+    return {"selected": summary["run"], "rounds": len(summary["rounds"]),
+            "per_valid_report_only": chosen.get("per_valid_report_only")}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="params/demo.yaml")
@@ -86,15 +99,24 @@ def main(argv=None) -> int:
     ap.add_argument("--training-seed", type=int, default=0)
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--held-out", action="store_true", help="mark the row as a held-out corpus (settings final)")
-    ap.add_argument("--out", default=str(OUT), help="the JSONL file the row is appended to")
+    ap.add_argument("--from-reports", type=Path, help="make the row from this profile's reports, run nothing")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT / "lib"))
-    from aitranscribe import pipeline
+    from aitranscribe import pipeline, results_doc
     from aitranscribe.core import machine
     from aitranscribe.core.logs import setup_logging
 
     setup_logging("INFO")
+    if args.from_reports:
+        reports = args.from_reports.resolve()
+        name = reports.name
+        row = results_doc.stability_record(reports, args.corpus_seed, args.training_seed)
+        row.update({"base": f"{name}.yaml", "held_out": args.held_out, **_selection(REPO_ROOT / "data" / name),
+                    "note": args.note or f"the {name} run reported in reports/{name}"})
+        print(json.dumps(row, indent=1))
+        results_doc.append_stability_run(row, REPO_ROOT / "reports")
+        return 0
     base_path = Path(args.base)
     base = yaml.safe_load(base_path.read_text()) or {}
     profile = derived_profile(base, base.get("common", {}).get("profile", base_path.stem), args.corpus_seed,
@@ -107,22 +129,18 @@ def main(argv=None) -> int:
     with LoadWatch() as watch:
         pipeline.run_profile(str(path), "01", "06")
     metrics = json.loads((REPO_ROOT / REPORTS / name / "metrics.json").read_text())
-    summary = json.loads((Path(json.loads((REPO_ROOT / "data" / name / "stages" / "train.json").read_text())["dir"])
-                          / "summary.json").read_text())
-    chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
     cores = machine.cores()
-    row = {"base": base_path.name, "corpus_seed": args.corpus_seed, "training_seed": args.training_seed,
-           "held_out": args.held_out, "precision": metrics.get("train.precision"),
-           "cpu": machine.cpu().get("model"), "cores": cores, "commit": sha,
-           "test_per": metrics.get("inference.per"), "test_wer": metrics.get("inference.wer"),
-           "train_seconds": metrics.get("train.seconds"), "selected": summary["run"],
-           "rounds": len(summary["rounds"]), "per_valid_report_only": chosen.get("per_valid_report_only"),
+    row = {"corpus_seed": args.corpus_seed, "train_seed": args.training_seed,
+           "precision": metrics.get("train.precision"), "cpu": machine.cpu().get("model"), "commit": sha,
+           **{k: metrics.get(k) for k in results_doc.STABILITY_FIGURES},
+           "base": base_path.name, "held_out": args.held_out, "cores": cores, **_selection(REPO_ROOT / "data" / name),
            "speaker_source": metrics.get("features.speaker_source"),
            "speakers_found": metrics.get("features.speakers_found"),
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
            "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    append_row(Path(args.out), row)
+    print(json.dumps(row, indent=1))
+    results_doc.append_stability_run(row, REPO_ROOT / "reports")
     return 0
 
 
