@@ -8,7 +8,7 @@ import pytest
 from aitranscribe.core.errors import BadInputError, KitError
 from aitranscribe.core.params import params_hash, stage_spec, validate
 from aitranscribe.io import audio, manifest
-from aitranscribe.sources import acoustics, demo, voices
+from aitranscribe.sources import acoustics, voices
 from aitranscribe.stages import data
 
 SENTENCE = "the old man walked slowly along the river and sat down on a wooden bench"  # 15 words

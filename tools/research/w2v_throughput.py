@@ -12,7 +12,6 @@ median of ``--repeats`` calls after one warm-up. x real time = audio seconds / w
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import time

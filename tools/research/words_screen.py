@@ -28,7 +28,6 @@ from aitranscribe.decoding import graph
 from aitranscribe.transcription import transcribe as tr
 from aitranscribe.text import error_rates
 from aitranscribe.decoding.phones import collapse
-from aitranscribe.text import lm
 
 OUT = REPO_ROOT / "reports" / "research" / "words_screen.jsonl"
 
