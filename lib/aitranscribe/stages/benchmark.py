@@ -182,15 +182,18 @@ def merged_e2e(rounds: list[dict]) -> dict:
 
 
 def _last_json(stdout: str, label: str) -> dict:
-    """The worker's result: the last line of its output that is a JSON object (libraries it loads, e.g. a compiler,
-    may print after it); KitError naming the arm when there is none."""
+    """The worker's result: the last JSON object its output ends a line with (libraries it loads, e.g. a compiler or
+    a quantizer's progress bar, may print after it, or before it on the same line); KitError naming the arm when
+    there is none."""
+    decoder = json.JSONDecoder()
     for line in reversed(stdout.strip().splitlines()):
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
+        for start in (i for i, c in enumerate(line) if c == "{"):
+            try:
+                value, end = decoder.raw_decode(line, start)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and not line[end:].strip():
+                return value
     raise KitError(f"{label} printed no result (its output ends: {stdout.strip()[-200:]!r})")
 
 
