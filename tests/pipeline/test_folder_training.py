@@ -47,8 +47,8 @@ def test_training_from_a_folder_of_long_recordings(scratch_params, sessions_fold
     audio_prep.run(_params(audio_prep, scratch_params))
     feats = features.run(_params(features, scratch_params, speaker_norm="whiten", n_clusters=64, pca_dim=64,
                                  probe_epochs=0))
-    norm = load_summary(feats)["speaker_norm"]  # fitted per diarized speaker
-    assert set(norm["warps"]) == {f"session{i}:SPEAKER_{k}" for i in range(3) for k in range(2)}
+    norm = load_summary(feats)["speaker_norm"]  # fitted per voice cluster of the audio (no speaker names read)
+    assert all(name.startswith("voice") for name in norm["warps"]) and 4 <= len(norm["warps"]) <= 8  # 6 voices
     text.run(_params(text, scratch_params))
     record = train.run(_params(train, scratch_params, decipher=DECIPHER, supervised_epochs=0))
     assert Path(record["checkpoint"]).is_file()
