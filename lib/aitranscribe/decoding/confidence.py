@@ -11,6 +11,7 @@ setting enters either factor.
 """
 from __future__ import annotations
 
+import editdistance
 import numpy as np
 
 
@@ -26,8 +27,6 @@ def step_confidence(posteriors: np.ndarray, path: np.ndarray) -> np.ndarray:
 def path_agreement(path: np.ndarray, other: np.ndarray, first: int, last: int, silence: int | None = None) -> float:
     """1 - the normalised edit distance between the phones of two step paths over steps ``first..last``
     (inclusive; runs collapsed, ``silence`` dropped): 1 when both searches heard the same phones there."""
-    import editdistance
-
     def phones(ids):
         ids = np.asarray(ids[first:last + 1])
         if not len(ids):

@@ -22,6 +22,7 @@ class GraphWords:
         from .graph import GraphDecoder
 
         self.graph = GraphDecoder(graph_dir, stay, acoustic_scale, beam)
+        self.silence = self.graph.symbols.index(SIL) if SIL in self.graph.symbols else None
 
     def __call__(self, steps: np.ndarray, timing: Timing | None, posteriors: np.ndarray | None = None,
                  phone_path: np.ndarray | None = None) -> list[dict]:
@@ -30,7 +31,6 @@ class GraphWords:
         of the word's path, times its agreement with the phone search's ``phone_path`` ((T,) symbol ids) if given."""
         out = self.graph(steps)
         sure = None if posteriors is None else step_confidence(posteriors, out["steps"])
-        silence = self.graph.symbols.index(SIL) if SIL in self.graph.symbols else None
         words = []
         for w, (first, last) in zip(out["words"], out["spans"]):
             entry = {"word": self.graph.words[w]}
@@ -38,7 +38,7 @@ class GraphWords:
                 entry["start"], entry["end"] = timing.seconds(first, last)
             if sure is not None:
                 agree = (1.0 if phone_path is None
-                         else path_agreement(out["steps"], phone_path, first, last, silence))
+                         else path_agreement(out["steps"], phone_path, first, last, self.silence))
                 entry["confidence"] = round(span_confidence(sure, first, last) * agree, 3)
             words.append(entry)
         return words
