@@ -276,6 +276,29 @@ def stability_section(runs: list[dict]) -> list[str]:
             "before any run on it, after the settings were final.", "", *_table(head, rows)]
 
 
+def metadata_section(runs: list[dict], named: list[dict]) -> list[str]:
+    """Report-only table of the runs normalised per the corpus's speaker names (``speaker_source: metadata``)
+    beside the run with the same seeds and precision on voice clusters, when there is one."""
+    def key(r):
+        return r["corpus_seed"], r["train_seed"], r["precision"]
+
+    clusters = {key(r): r for r in runs}
+    rows = []
+    for r in sorted(named, key=lambda r: (str(r["corpus_seed"]), str(r["train_seed"]))):
+        other = clusters.get(key(r))
+        rows.append([r["corpus_seed"], r["train_seed"], r["precision"] or "—",
+                     *(metric_labels.value_text(k, r[k]) for k in ("inference.per", "inference.wer")),
+                     *((metric_labels.value_text(k, other[k]) for k in ("inference.per", "inference.wer")) if other
+                       else ("—", "—")),
+                     f"{100 * (other['inference.wer'] - r['inference.wer']):+.1f} points" if other else "—"])
+    head = ["corpus seed", "training seed", "precision", "test PER, names", "test WER, names",
+            "test PER, clusters", "test WER, clusters", "WER the names save"]
+    return ["### Report-only: what the corpus's speaker names would add", "",
+            "The same runs with speakers normalised per the corpus's synthesis voice names (`speaker_source: "
+            "metadata`, an oracle a user does not have) instead of the voice clusters found in the audio. "
+            "Not part of the medians above.", "", *_table(head, rows)]
+
+
 def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
     """The text of docs/results.md from the reports under ``reports`` (``profiles``: default
     :func:`committed_profiles`)."""
@@ -288,7 +311,12 @@ def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
     for name, d in data.items():
         lines += [*profile_section(name, d["metrics"], d["run"]), ""]
     if (reports / STABILITY).is_file():
-        lines += [*stability_section(read_stability(reports / STABILITY)), ""]
+        runs = read_stability(reports / STABILITY)
+        named = [r for r in runs if r.get("speaker_source") == "metadata"]
+        runs = [r for r in runs if r.get("speaker_source") != "metadata"]
+        lines += [*stability_section(runs), ""]
+        if named:
+            lines += [*metadata_section(runs, named), ""]
     return "\n".join(lines)
 
 

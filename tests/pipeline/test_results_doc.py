@@ -85,6 +85,18 @@ def test_stability_runs_give_median_and_range_per_corpus(reports):
     assert wer_column == ["22.0%", "5.0%", "30.0%", "0.0%", "23.5%", "10.0%"]  # seed 0, seed 1, all runs
 
 
+def test_runs_on_speaker_names_are_reported_apart_from_the_median(reports):
+    run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a" * 40,
+           "inference.per": 0.08, "inference.wer": 0.24, "train.seconds": 900.0, "speaker_source": "clusters"}
+    results_doc.append_stability_run(run, reports)
+    results_doc.append_stability_run({**run, "inference.wer": 0.20, "speaker_source": "metadata"}, reports)
+    text = results_doc.render(reports, ["p"])
+    stability = text[text.index("## Stability"):text.index("### Report-only")]
+    named = text[text.index("### Report-only"):]
+    assert "1 runs" in stability and "24.0%" in stability and "20.0%" not in stability
+    assert "| 0 | 0 | bf16 | 8.0% | 20.0% | 8.0% | 24.0% | +4.0 points |" in named
+
+
 def test_a_stability_line_without_a_field_is_named(reports):
     path = reports / results_doc.STABILITY
     path.parent.mkdir()

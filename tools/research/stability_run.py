@@ -1,7 +1,7 @@
 """Issue 34, item 3: one run of a profile for the stability record, appended to ``reports/stability/runs.jsonl``.
 
     .venv/bin/python tools/research/stability_run.py --base params/demo.yaml --corpus-seed 2 --training-seed 1 \
-        [--precision auto|fp32|bf16] [--held-out]
+        [--precision auto|fp32|bf16] [--held-out] [--speaker-source metadata]
     .venv/bin/python tools/research/stability_run.py --from-reports reports/demo --corpus-seed 0   # a run done
 
 With ``--from-reports`` nothing runs: the row is made from a profile run already reported there (its metrics.json,
@@ -41,11 +41,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REPORTS = "data/stability-reports"
 
 
-def derived_profile(base: dict, base_name: str, corpus_seed: int, training_seed: int, precision: str) -> dict:
-    """The base profile's sections with the run's seeds and precision, its reports out of ``reports/``."""
+def derived_profile(base: dict, base_name: str, corpus_seed: int, training_seed: int, precision: str,
+                    speaker_source: str | None = None) -> dict:
+    """The base profile's sections with the run's seeds and precision (and ``features.speaker_source`` when
+    given), its reports out of ``reports/``."""
     out = json.loads(json.dumps(base))
     own_seed = int(base.get("common", {}).get("seed", 0))
     name = base_name if corpus_seed == own_seed else f"{base_name}-seed{corpus_seed}"
+    if speaker_source:
+        out.setdefault("features", {})["speaker_source"] = speaker_source
     out.setdefault("common", {}).update({"profile": name, "seed": corpus_seed, "reports_dir": REPORTS})
     train = out.setdefault("train", {})
     train["decipher"] = {**train.get("decipher", {}), "training_seed": training_seed, "precision": precision}
@@ -99,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--training-seed", type=int, default=0)
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     ap.add_argument("--held-out", action="store_true", help="mark the row as a held-out corpus (settings final)")
+    ap.add_argument("--speaker-source", choices=("clusters", "metadata"),
+                    help="override features.speaker_source (metadata: the report-only row of what names would add)")
     ap.add_argument("--from-reports", type=Path, help="make the row from this profile's reports, run nothing")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -120,9 +126,10 @@ def main(argv=None) -> int:
     base_path = Path(args.base)
     base = yaml.safe_load(base_path.read_text()) or {}
     profile = derived_profile(base, base.get("common", {}).get("profile", base_path.stem), args.corpus_seed,
-                              args.training_seed, args.precision)
+                              args.training_seed, args.precision, args.speaker_source)
     name = profile["common"]["profile"]
-    path = REPO_ROOT / "data" / "profiles" / f"{name}-t{args.training_seed}-{args.precision}.yaml"
+    source = f"-{args.speaker_source}" if args.speaker_source else ""
+    path = REPO_ROOT / "data" / "profiles" / f"{name}-t{args.training_seed}-{args.precision}{source}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     sha, t0 = commit(), time.time()
