@@ -334,3 +334,21 @@ def test_screening_time_counts_chains_run_side_by_side_once():
     assert method.makespan([100, 100, 100], 1) == 300  # one after another
     assert method.makespan([100, 100, 100], 3) == 100  # all at once
     assert method.makespan([100, 80, 60, 90], 2) == 190  # 100 + 90 on one worker, 80 + 60 on the other
+
+
+def test_training_time_is_split_into_its_steps():
+    from aitranscribe.models import decipher as method
+
+    def chain(decipher, rounds):
+        return {"decipherment": {"seconds": decipher}, "rounds": rounds}
+
+    phone = [{"round": r, "seconds": 10.0} for r in (1, 2, 3, 4, 5)]
+    words = [{"round": r, "seconds": 20.0, "labels": "words", "label_seconds": 5.0} for r in (6, 7)]
+    chains = {0: chain(50.0, phone[:3]), 1: chain(40.0, phone + words), 2: chain(60.0, phone[:3])}
+    steps = method.seconds_by_step(chains, best=1, screen=3, at_once=2, scale_seconds=7.0)
+    # screening: 80, 70, 90 on two workers -> 70 + 90 on the second; later: rounds 4-5 phone, 6-7 words
+    assert steps == {"screening": 160.0, "phone_rounds": 20.0, "word_scale": 7.0, "word_rounds": 40.0,
+                     "word_labels": 10.0}
+    metrics = method.metrics({"rounds": [], "round": 7, "seed": 1, "decipherment": {}, "seconds": 237.0,
+                              "seconds_by_step": steps})
+    assert metrics["seconds_screening"] == 160.0 and metrics["seconds_word_labels"] == 10.0

@@ -74,6 +74,11 @@ LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is
     "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
     "decipherment_seconds": ("decipherment time (s)", PLAIN),
     "precision": ("classifier training precision", PLAIN),
+    "seconds_screening": ("time: decipherment and screening rounds of every chain (s)", PLAIN),
+    "seconds_phone_rounds": ("time: the continued chain's later phone rounds (s)", PLAIN),
+    "seconds_word_scale": ("time: the word graph's acoustic scale, chosen on valid (s)", PLAIN),
+    "seconds_word_rounds": ("time: word rounds (s)", PLAIN),
+    "seconds_word_labels": ("time: of these, labelling train through the word graph (s)", PLAIN),
 }
 CURVES = (("phone_lm_ppl_train", "train phone-LM perplexity (selection, no labels)"),
           ("label_change", "share of train frames relabelled"),
@@ -215,18 +220,30 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
-    # the screening chains ran ``at_once`` at a time, each taken by the first free process in seed order
-    screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
-                 for c in chains.values()]
-    seconds = makespan(screening, at_once) + scale_tuning["seconds"]
-    seconds += sum(r["seconds"] for r in continued["rounds"] if r["round"] > screen)
+    steps = seconds_by_step(chains, best, screen, at_once, scale_tuning["seconds"])
+    seconds = sum(steps.values()) - steps["word_labels"]  # (the labelling is part of the word rounds)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
             "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
             "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best,
             "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
-            "seconds": round(seconds, 1), "rounds": rounds,
+            "seconds": round(seconds, 1), "seconds_by_step": steps, "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
+
+
+def seconds_by_step(chains: dict, best: int, screen: int, at_once: int, scale_seconds: float) -> dict:
+    """Where the training's time went, in seconds of wall time: ``screening`` (every chain's decipherment and
+    first ``screen`` rounds, ``at_once`` chains at a time, each taken by the first free process in seed order),
+    the continued chain's later ``phone_rounds``, the ``word_scale`` choice, the ``word_rounds`` and, of these, the
+    ``word_labels`` (decoding train through the word graph). ``chains``: seed -> its decipherment and rounds."""
+    screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
+                 for c in chains.values()]
+    later = [r for r in chains[best]["rounds"] if r["round"] > screen]
+    words = [r for r in later if r.get("labels") == "words"]
+    return {"screening": round(makespan(screening, at_once), 1),
+            "phone_rounds": round(sum(r["seconds"] for r in later if r.get("labels") != "words"), 1),
+            "word_scale": round(scale_seconds, 1), "word_rounds": round(sum(r["seconds"] for r in words), 1),
+            "word_labels": round(sum(r.get("label_seconds", 0.0) for r in words), 1)}
 
 
 def _word_scale(checkpoint, frames: list, text_record: dict, s: dict) -> tuple[float, list[dict]]:
@@ -263,6 +280,7 @@ def metrics(summary: dict) -> dict:
             "chains": len(summary["decipherment"]), "seconds": summary["seconds"],
             "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
+            **{f"seconds_{step}": v for step, v in summary.get("seconds_by_step", {}).items()},
             "method": LABEL}
 
 
