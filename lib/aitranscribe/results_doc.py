@@ -271,7 +271,8 @@ def stability_section(runs: list[dict]) -> list[str]:
     head = ["corpus seed", "training seed", "precision", "CPU", "commit",
             *(metric_labels.label(k) for k in STABILITY_FIGURES)]
     return ["## Stability: the same profile over seeds and precisions", "",
-            f"`reports/stability/runs.jsonl`, {len(runs)} runs: each trained and transcribed the same profile, "
+            f"`reports/stability/runs.jsonl`, {len(runs)} run{'' if len(runs) == 1 else 's'}: each trained and "
+            "transcribed the same profile, "
             "differing only in the seeds and the precision shown. A held-out corpus was built with a seed fixed "
             "before any run on it, after the settings were final.", "", *_table(head, rows)]
 

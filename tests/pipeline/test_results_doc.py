@@ -93,7 +93,7 @@ def test_runs_on_speaker_names_are_reported_apart_from_the_median(reports):
     text = results_doc.render(reports, ["p"])
     stability = text[text.index("## Stability"):text.index("### Report-only")]
     named = text[text.index("### Report-only"):]
-    assert "1 runs" in stability and "24.0%" in stability and "20.0%" not in stability
+    assert "1 run:" in stability and "24.0%" in stability and "20.0%" not in stability
     assert "| 0 | 0 | bf16 | 8.0% | 20.0% | 8.0% | 24.0% | +4.0 points |" in named
 
 
