@@ -19,6 +19,37 @@ def test_committed_results_doc_is_what_the_reports_say():
     assert written == expected, f"docs/results.md is stale; regenerate it: {results_doc.COMMAND}\n{diff}"
 
 
+def test_the_readme_status_is_what_the_reports_say():
+    written = results_doc.README.read_text()
+    assert written == results_doc.readme_with_status(written, results_doc.status()), \
+        f"README.md's status is stale; regenerate it: {results_doc.COMMAND}"
+
+
+def test_the_status_gives_the_median_and_range_of_the_runs_and_the_held_out_corpora(reports):
+    path = reports / "p" / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "data.n_speakers": 9, "data.hours": 1.94,
+                                "inference.wer_supervised_reference": 0.19}))
+    one = results_doc.status(reports, "p")
+    assert "12.3% PER / 30.0% WER on test (trained with labels: 19.0%) on an Some CPU" in one
+    assert "14 min of training on 2 cores" in one and "median" not in one and "held out" not in one
+    assert "~1,165x real time" in one and "LARGE" not in one
+    run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a", "base": "p.yaml",
+           "inference.per": 0.1, "inference.wer": 0.3, "train.seconds": 800.0}
+    for train_seed, wer in ((0, 0.30), (1, 0.22), (2, 0.26)):
+        results_doc.append_stability_run({**run, "train_seed": train_seed, "inference.wer": wer}, reports)
+    results_doc.append_stability_run({**run, "inference.wer": 0.1, "speaker_source": "metadata"}, reports)
+    results_doc.append_stability_run({**run, "corpus_seed": 4, "held_out": True, "inference.wer": 0.28}, reports)
+    results_doc.append_stability_run({**run, "corpus_seed": 3, "held_out": True, "inference.wer": 0.25}, reports)
+    runs = results_doc.status(reports, "p")
+    assert "Over 3 training runs of this corpus" in runs and "median 26.0%, range 22.0%–30.0%" in runs
+    assert "on 2 corpora held out from all tuning (one run each): 25.0%, 28.0% WER" in runs
+    readme = "# Kit\n\n" + results_doc.STATUS_START + "\nold\n" + results_doc.STATUS_END + "\n\nmore\n"
+    assert results_doc.readme_with_status(readme, runs) == \
+        f"# Kit\n\n{results_doc.STATUS_START}\n{runs}\n{results_doc.STATUS_END}\n\nmore\n"
+    with pytest.raises(KitError, match="no status markers"):
+        results_doc.readme_with_status("# Kit\n", runs)
+
+
 def test_the_header_holds_no_figure():
     assert not re.search(r"\d", results_doc.HEADER), "the header is prose; figures come from the reports"
 
