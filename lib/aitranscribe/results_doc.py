@@ -249,8 +249,13 @@ def read_stability(path: Path) -> list[dict]:
 def stability_section(runs: list[dict]) -> list[str]:
     """Markdown table of the stability runs, one row per run, and per corpus seed (and over all runs when there
     are several corpora) the median and the range (max - min) of each figure."""
-    def figures(group):
-        return [[r[k] for r in group if r[k] is not None] for k in STABILITY_FIGURES]
+    def figures(group):  # a training time measured on a busy machine is no training time
+        return [[r[k] for r in group if r[k] is not None and not (k == "train.seconds" and r.get("machine_busy"))]
+                for k in STABILITY_FIGURES]
+
+    def shown(r, k):
+        text = metric_labels.value_text(k, r[k])
+        return f"{text} (busy)" if k == "train.seconds" and r.get("machine_busy") else text
 
     def summary(label, group):
         columns = figures(group)
@@ -266,9 +271,10 @@ def stability_section(runs: list[dict]) -> list[str]:
     for seed in seeds:
         group = [r for r in ordered if r["corpus_seed"] == seed]
         rows += [[f'{r["corpus_seed"]}{" (held out)" if r.get("held_out") else ""}', r["train_seed"], r["precision"] or "—", r["cpu"] or "—",
-                  f"`{(r['commit'] or '')[:7]}`", *(metric_labels.value_text(k, r[k]) for k in STABILITY_FIGURES)]
+                  f"`{(r['commit'] or '')[:7]}`", *(shown(r, k) for k in STABILITY_FIGURES)]
                  for r in group]
-        rows += summary(f"corpus seed {seed}", group)
+        if len(group) > 1:
+            rows += summary(f"corpus seed {seed}", group)
     if len(seeds) > 1:
         rows += summary("all runs", ordered)
     head = ["corpus seed", "training seed", "precision", "CPU", "commit",
@@ -277,7 +283,8 @@ def stability_section(runs: list[dict]) -> list[str]:
             f"`reports/stability/runs.jsonl`, {len(runs)} run{'' if len(runs) == 1 else 's'}: each trained and "
             "transcribed the same profile, "
             "differing only in the seeds and the precision shown. A held-out corpus was built with a seed fixed "
-            "before any run on it, after the settings were final.", "", *_table(head, rows)]
+            "before any run on it, after the settings were final. A training time marked *busy* was measured "
+            "beside other jobs (load above the cores) and is left out of the medians.", "", *_table(head, rows)]
 
 
 def metadata_section(runs: list[dict], named: list[dict]) -> list[str]:
@@ -343,12 +350,15 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
             "cores")
     runs = read_stability(reports / STABILITY) if (reports / STABILITY).is_file() else []
     runs = [r for r in runs if r.get("speaker_source") != "metadata"]
-    own = sorted(r["inference.wer"] for r in runs if r["corpus_seed"] == corpus_seed
-                 and not r.get("held_out") and r.get("base", f"{profile}.yaml") == f"{profile}.yaml")
+    own = [r for r in runs if r["corpus_seed"] == corpus_seed and not r.get("held_out")
+           and r.get("base", f"{profile}.yaml") == f"{profile}.yaml"]
     if len(own) > 1:
-        text += (f". Over {len(own)} training runs of this corpus (training seeds, bf16 and fp32 classifiers) the "
-                 f"test WER has median {pct('inference.wer', statistics.median(own))}, range "
-                 f"{pct('inference.wer', own[0])}–{pct('inference.wer', own[-1])}")
+        wers = sorted(r["inference.wer"] for r in own)
+        seeds = ", ".join(str(s) for s in sorted({r["train_seed"] for r in own}))
+        precisions = " and ".join(sorted({str(r["precision"]) for r in own}))
+        text += (f". Over {len(own)} training runs of this corpus (training seeds {seeds}; {precisions}) the test "
+                 f"WER has median {pct('inference.wer', statistics.median(wers))}, range "
+                 f"{pct('inference.wer', wers[0])}–{pct('inference.wer', wers[-1])}")
     held = [r for r in runs if r.get("held_out")]
     if held:
         wers = ", ".join(pct("inference.wer", r["inference.wer"]) for r in sorted(held, key=lambda r: r["corpus_seed"]))
