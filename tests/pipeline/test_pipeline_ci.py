@@ -486,3 +486,33 @@ def test_no_selection_sees_a_label(tmp_path):
                            for r in read(record, "transcripts.json")]
     assert hyps(got["inference"]) == hyps(want["inference"])
     assert c["scores"]["eager"]["per"] != d["scores"]["eager"]["per"]
+
+
+def test_two_continued_chains_are_selected_across(ci_run, tmp_path):
+    """``continued_chains: 2`` (small settings, the CI corpus): the two chains with the lowest screening perplexity
+    both go on, one after another, through a phone round and a word round; the third stops after screening; the
+    selection takes the lowest perplexity of every round of every chain; the word rounds' time counts both."""
+    from aitranscribe.core.stage import load_stage
+    from aitranscribe.models import decipher
+    from aitranscribe.text.phones import read_dictionary
+
+    p = {"profile": "ci", "data_root": str(REPO_ROOT / "data")}
+    records = {k: load_stage(p, k) for k in ("features", "text")}
+    s = {**{name: spec.default for name, spec in decipher.PARAMS.items()},
+         "seeds": [0, 1, 2], "restarts": 2, "iters": 30, "refine": 1, "refine_iters": 10, "epochs": 1,
+         "screen_rounds": 1, "rounds": 2, "word_rounds": 1, "word_scales": [0.5], "workers": 1,
+         "continued_chains": 2, "parallel_chains": False}
+    summary = decipher.train(s, tmp_path, records["features"], records["text"],
+                             read_dictionary(records["text"]["dict_phn"]), {"executor": "local", "log_level": "WARNING"})
+    screened = {r["seed"]: r["phone_lm_ppl_train"] for r in summary["rounds"] if r["round"] == 1}
+    assert summary["continued_seeds"] == sorted(screened, key=screened.get)[:2]
+    rounds = {seed: [r["round"] for r in summary["rounds"] if r["seed"] == seed] for seed in screened}
+    for seed in summary["continued_seeds"]:
+        assert rounds[seed] == [1, 2, 3], rounds  # screening, a phone round, a word round
+    (stopped,) = set(screened) - set(summary["continued_seeds"])
+    assert rounds[stopped] == [1]
+    best = min(summary["rounds"], key=lambda r: r["phone_lm_ppl_train"])
+    assert (summary["seed"], summary["round"]) == (best["seed"], best["round"])
+    words = [r for r in summary["rounds"] if r.get("labels") == "words"]
+    assert len(words) == 2 and summary["seconds_by_step"]["word_rounds"] == pytest.approx(
+        sum(r["seconds"] for r in words), abs=0.2)

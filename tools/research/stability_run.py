@@ -105,6 +105,13 @@ def main(argv=None) -> int:
     ap.add_argument("--held-out", action="store_true", help="mark the row as a held-out corpus (settings final)")
     ap.add_argument("--speaker-source", choices=("clusters", "metadata"),
                     help="override features.speaker_source (metadata: the report-only row of what names would add)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY[.KEY]=VALUE",
+                    help="a setting under trial (YAML value), e.g. train.decipher.continued_chains=2; the row goes "
+                         "to reports/research/<--research>.jsonl, never into the stability record")
+    ap.add_argument("--research", help="with --set: the research file's name")
+    ap.add_argument("--reuse-chains-from", type=Path,
+                    help="with --set: a stage-05 directory of the same corpus and training seed whose chains' finished "
+                         "rounds are copied in first (the kit resumes them: a finished round is never redone)")
     ap.add_argument("--from-reports", type=Path, help="make the row from this profile's reports, run nothing")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -127,14 +134,28 @@ def main(argv=None) -> int:
     base = yaml.safe_load(base_path.read_text()) or {}
     profile = derived_profile(base, base.get("common", {}).get("profile", base_path.stem), args.corpus_seed,
                               args.training_seed, args.precision, args.speaker_source)
+    if bool(args.set) != bool(args.research):
+        ap.error("--set and --research go together: a trial's rows are research, not the stability record")
+    changed = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = profile
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = changed[key] = yaml.safe_load(value)
     name = profile["common"]["profile"]
     source = f"-{args.speaker_source}" if args.speaker_source else ""
-    path = REPO_ROOT / "data" / "profiles" / f"{name}-t{args.training_seed}-{args.precision}{source}.yaml"
+    trial = f"-{args.research}" if args.research else ""
+    path = REPO_ROOT / "data" / "profiles" / f"{name}-t{args.training_seed}-{args.precision}{source}{trial}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     sha, t0 = commit(), time.time()
     with LoadWatch() as watch:
-        pipeline.run_profile(str(path), "01", "06")
+        pipeline.run_profile(str(path), "01", "04")
+        if args.reuse_chains_from:
+            reuse_chains(args.reuse_chains_from, path)
+        pipeline.run_profile(str(path), "05", "06")
     metrics = json.loads((REPO_ROOT / REPORTS / name / "metrics.json").read_text())
     cores = machine.cores()
     row = {"corpus_seed": args.corpus_seed, "train_seed": args.training_seed,
@@ -147,8 +168,32 @@ def main(argv=None) -> int:
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
            "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     print(json.dumps(row, indent=1))
+    if args.research:
+        row.update({"changed": changed, "reused_chains_from": args.reuse_chains_from.name
+                    if args.reuse_chains_from else None})
+        out = REPO_ROOT / "reports" / "research" / f"{args.research}.jsonl"
+        with open(out, "a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        return 0
     results_doc.append_stability_run(row, REPO_ROOT / "reports")
     return 0
+
+
+def reuse_chains(source: Path, profile_path: Path) -> None:
+    """Copy the chain directories of stage-05 directory ``source`` into the profile's own stage-05 directory
+    (nothing already there is overwritten)."""
+    import shutil
+
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.stages import train
+
+    p = load_profile(profile_path, {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
+    target = train.output_dir(p)
+    for chain in sorted(Path(source).glob("chain-seed*")):
+        if not (target / chain.name).exists():
+            shutil.copytree(chain, target / chain.name)
+    print(f"reused the chains of {source} in {target}")
 
 
 if __name__ == "__main__":

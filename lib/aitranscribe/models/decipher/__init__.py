@@ -51,7 +51,10 @@ PARAMS = {
     "seeds": Param([0], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
     "training_seed": Param(0, int, "the training's own seed, apart from the corpus's (common.seed): every chain seed "
                                    "is shifted by 1000 x training_seed, so other chains run on the same data"),
-    "screen_rounds": Param(2, int, "rounds of every chain before only the most promising one continues"),
+    "screen_rounds": Param(2, int, "rounds of every chain before only the most promising ones continue"),
+    "continued_chains": Param(1, int, "chains continued after screening (the lowest perplexities), one after another, "
+                                      "each through its phone and word rounds; the lowest perplexity of all rounds "
+                                      "is selected"),
     "rounds": Param(2, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
     "patience": Param(0, int, "the continued chain and the word rounds stop after this many rounds without a lower "
                               "perplexity (0: never)"),
@@ -170,8 +173,9 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     """Decipherment and self-training rounds of every chain (resumed), the round selected without labels.
 
     Every chain (one per seed: its own segment groups, tokens, restarts and classifiers) runs ``screen_rounds``
-    rounds; the chain whose best round has the lowest train phone-LM perplexity continues to ``rounds``, then
-    ``word_rounds`` on word-graph labels (decoded in ``workers`` processes). ``s``: this
+    rounds; the ``continued_chains`` chains whose best rounds have the lowest train phone-LM perplexity continue,
+    one after another, to ``rounds``, then ``word_rounds`` on word-graph labels (decoded in ``workers``
+    processes); of all rounds, the lowest perplexity is selected. ``s``: this
     method's settings; ``p``: the stage's parameters (``log_level``). Returns the selection: ``run``,
     ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
     seeds = chain_seeds(s)
@@ -196,49 +200,63 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     else:
         at_once = 1
         chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
-    best = min(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
-    log.info("self-training: chain seed %d continues (lowest train phone-LM perplexity after %d rounds)", best, screen)
-    chains[best] = _chain(out_dir, inputs, symbols, settings, best, s["rounds"])
-    continued = chains[best]
-    word_scale, scale_tuning = None, {"seconds": 0.0}
-    if s["word_rounds"] > 0:
-        start = selftrain.select_round(continued["rounds"])
-        chain_dir = out_dir / f"chain-seed{best}"
-        checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
-
-        def tune() -> dict:
-            t1 = time.time()
-            scale, table = _word_scale(checkpoint, inputs["frames"]["valid"], text_record, s)
-            return {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)}
-
-        scale_tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]},
-                                   tune)
-        word_scale = scale_tuning["scale"]
-        continued["rounds"] += selftrain.run_word_rounds(
-            chain_dir, inputs["frames"], {**start, "next": len(continued["rounds"]) + 1}, inputs["lines"], symbols,
-            {**settings, "seed": best}, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], word_scale)
+    ranked = sorted(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
+    continued = ranked[:max(1, s["continued_chains"])]
+    scale_tunings = {}
+    for seed in continued:  # one after another, each on all cores
+        log.info("self-training: chain seed %d continues (train phone-LM perplexity %s after %d rounds)", seed,
+                 selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"], screen)
+        chains[seed] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"])
+        if s["word_rounds"] > 0:
+            scale_tunings[seed] = _continue_with_words(out_dir, chains[seed], seed, inputs, symbols, settings,
+                                                       text_record, s)
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
-    steps = seconds_by_step(chains, best, screen, at_once, scale_tuning["seconds"])
+    best = continued[0]
+    scale_tuning = scale_tunings.get(chosen["seed"], scale_tunings.get(best, {"seconds": 0.0}))
+    word_scale = scale_tuning.get("scale")
+    steps = seconds_by_step(chains, continued, screen, at_once, sum(t["seconds"] for t in scale_tunings.values()))
     seconds = sum(steps.values()) - steps["word_labels"]  # (the labelling is part of the word rounds)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
             "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
-            "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best,
+            "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best, "continued_seeds": continued,
             "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
             "seconds": round(seconds, 1), "seconds_by_step": steps, "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
 
 
-def seconds_by_step(chains: dict, best: int, screen: int, at_once: int, scale_seconds: float) -> dict:
+def _continue_with_words(out_dir: Path, chain: dict, seed: int, inputs: dict, symbols: list[str], settings: dict,
+                         text_record: dict, s: dict) -> dict:
+    """The word rounds of a continued ``chain`` (its rounds extended in place) from its best phone round, with the
+    word graph's acoustic scale chosen on valid without labels (cached in the chain's ``word_scale.json``)."""
+    start = selftrain.select_round(chain["rounds"])
+    chain_dir = out_dir / f"chain-seed{seed}"
+    checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
+
+    def tune() -> dict:
+        t1 = time.time()
+        scale, table = _word_scale(checkpoint, inputs["frames"]["valid"], text_record, s)
+        return {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)}
+
+    tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)
+    chain["rounds"] += selftrain.run_word_rounds(
+        chain_dir, inputs["frames"], {**start, "next": len(chain["rounds"]) + 1}, inputs["lines"], symbols,
+        {**settings, "seed": seed}, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"],
+        tuning["scale"])
+    return tuning
+
+
+def seconds_by_step(chains: dict, continued: list[int], screen: int, at_once: int, scale_seconds: float) -> dict:
     """Where the training's time went, in seconds of wall time: ``screening`` (every chain's decipherment and
     first ``screen`` rounds, ``at_once`` chains at a time, each taken by the first free process in seed order),
-    the continued chain's later ``phone_rounds``, the ``word_scale`` choice, the ``word_rounds`` and, of these, the
-    ``word_labels`` (decoding train through the word graph). ``chains``: seed -> its decipherment and rounds."""
+    the ``continued`` chains' later ``phone_rounds``, the ``word_scale`` choices, the ``word_rounds`` and, of
+    these, the ``word_labels`` (decoding train through the word graph). ``chains``: seed -> its decipherment and
+    rounds."""
     screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
                  for c in chains.values()]
-    later = [r for r in chains[best]["rounds"] if r["round"] > screen]
+    later = [r for seed in continued for r in chains[seed]["rounds"] if r["round"] > screen]
     words = [r for r in later if r.get("labels") == "words"]
     return {"screening": round(makespan(screening, at_once), 1),
             "phone_rounds": round(sum(r["seconds"] for r in later if r.get("labels") != "words"), 1),
