@@ -287,6 +287,13 @@ def stability_section(runs: list[dict]) -> list[str]:
             "beside other jobs (load above the cores) and is left out of the medians.", "", *_table(head, rows)]
 
 
+def _by_speaker_source(runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The stability runs on voice clusters (the record), and those normalised per the corpus's speaker names
+    (report-only, kept out of every median)."""
+    named = [r for r in runs if r.get("speaker_source") == "metadata"]
+    return [r for r in runs if r.get("speaker_source") != "metadata"], named
+
+
 def metadata_section(runs: list[dict], named: list[dict]) -> list[str]:
     """Report-only table of the runs normalised per the corpus's speaker names (``speaker_source: metadata``)
     beside the run with the same seeds and precision on voice clusters, when there is one."""
@@ -322,9 +329,7 @@ def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
     for name, d in data.items():
         lines += [*profile_section(name, d["metrics"], d["run"]), ""]
     if (reports / STABILITY).is_file():
-        runs = read_stability(reports / STABILITY)
-        named = [r for r in runs if r.get("speaker_source") == "metadata"]
-        runs = [r for r in runs if r.get("speaker_source") != "metadata"]
+        runs, named = _by_speaker_source(read_stability(reports / STABILITY))
         lines += [*stability_section(runs), ""]
         if named:
             lines += [*metadata_section(runs, named), ""]
@@ -348,8 +353,7 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
             f"with labels: {pct('inference.wer_supervised_reference')}) on an {cpu.get('model', 'unrecorded CPU')}, "
             f"speakers found from the audio, {m['train.seconds'] / 60:.0f} min of training on {cpu.get('cores', '?')} "
             "cores")
-    runs = read_stability(reports / STABILITY) if (reports / STABILITY).is_file() else []
-    runs = [r for r in runs if r.get("speaker_source") != "metadata"]
+    runs = _by_speaker_source(read_stability(reports / STABILITY))[0] if (reports / STABILITY).is_file() else []
     own = [r for r in runs if r["corpus_seed"] == corpus_seed and not r.get("held_out")
            and r.get("base", f"{profile}.yaml") == f"{profile}.yaml"]
     if len(own) > 1:

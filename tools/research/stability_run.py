@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _rows import append_row
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -167,14 +168,12 @@ def main(argv=None) -> int:
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
            "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    print(json.dumps(row, indent=1))
     if args.research:
         row.update({"changed": changed, "reused_chains_from": args.reuse_chains_from.name
                     if args.reuse_chains_from else None})
-        out = REPO_ROOT / "reports" / "research" / f"{args.research}.jsonl"
-        with open(out, "a") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+        append_row(REPO_ROOT / "reports" / "research" / f"{args.research}.jsonl", row)
         return 0
+    print(json.dumps(row, indent=1))
     results_doc.append_stability_run(row, REPO_ROOT / "reports")
     return 0
 
