@@ -7,7 +7,12 @@ import pytest
 
 from aitranscribe.decoding.tuning import label_free_score
 from aitranscribe.evaluation import peer
-from aitranscribe.models.decipher.supervised import force_align
+import torch
+
+from aitranscribe.models.decipher.frame_classifier import FrameClassifier
+from aitranscribe.models.decipher.hmm import PhoneHMM
+from aitranscribe.models.decipher.model import FrameModel
+from aitranscribe.models.decipher.supervised import flat_labels, force_align, train_reference
 
 
 def test_forced_alignment_follows_the_reference_order_with_optional_silence():
@@ -60,3 +65,41 @@ def test_the_peer_transcribes_speech_offline():
     x, sr = sf.read(io.BytesIO(out), dtype="float32")
     result = peer.evaluate([resample(x, sr)], ["the cat sat on the mat"], [["ð", "ə", "k", "æ", "t"]])
     assert result["utterances"] == 1 and 0 <= result["wer"] <= 1.5 and result["x_realtime_words"] > 0
+
+
+def test_flat_start_splits_the_frames_evenly_between_silence_and_the_reference_phones():
+    sil, a, b = 0, 1, 2
+    assert flat_labels(8, [a, b], sil).tolist() == [sil, sil, a, a, b, b, sil, sil]
+    assert flat_labels(5, [a, b, a], sil).tolist() == [sil, a, b, a, sil]
+
+
+def _toy_utterances(n, rng):
+    """Utterances of phones a, b, c between silences, each phone a cloud of 4-d frames around its own point."""
+    centres = np.array([[0, 0, 0, 0], [4, 0, 0, 0], [0, 4, 0, 0], [0, 0, 4, 0]], dtype=np.float32)
+    symbols = ["<SIL>", "a", "b", "c"]
+    frames, refs = [], []
+    for _ in range(n):
+        phones = [int(rng.integers(1, 4))]
+        for _ in range(rng.integers(2, 5)):
+            phones.append(int(rng.choice([p for p in (1, 2, 3) if p != phones[-1]])))  # no phone twice in a row
+        ids = [0, *phones, 0]
+        steps = np.repeat(ids, rng.integers(4, 9, size=len(ids)))
+        frames.append((centres[steps] + rng.normal(0, 0.3, (len(steps), 4))).astype(np.float32))
+        refs.append([symbols[p] for p in phones])
+    return frames, refs, symbols
+
+
+def test_supervised_reference_starts_flat_when_the_unsupervised_model_is_at_chance():
+    rng = np.random.default_rng(0)
+    frames, refs, symbols = _toy_utterances(128, rng)
+    valid = _toy_utterances(20, rng)[:2]
+    hmm = PhoneHMM(np.full(4, 0.25), np.full(4, 0.25), (np.ones((4, 4)) - np.eye(4)) / 3, 0.7)
+    torch.manual_seed(3)
+    untrained = FrameModel(FrameClassifier(input_dim=4, vocab=4, hidden=16, context=1), np.log(np.full(4, 0.25)), hmm,
+                           symbols)  # an unsupervised model that learned nothing
+    reference, passes = train_reference(untrained, frames, refs, valid, epochs=30, max_passes=2)
+    first = {row["start"]: row["per_valid"] for row in passes if row["pass"] == 1}
+    assert first["flat"] < 0.1 < first["selected model"]  # even splits beat a chance model's alignment
+    assert [(row["start"], row["pass"]) for row in passes] == [("selected model", 1), ("flat", 1), ("flat", 2)]
+    assert passes[-1]["per_valid"] < 0.1
+    assert reference.symbols == symbols and reference.net.config() == untrained.net.config()

@@ -91,7 +91,8 @@ def evaluate(p: dict, record: dict) -> dict:
     Uses the audio's reference phones: PER of the selected model on valid and test, chance PER, the supervised
     CTC reference, unit purity and the method's own checks (the GAN's objective check).
     """
-    key = {"supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"], "seed": p["seed"]}
+    key = {"supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"], "seed": p["seed"],
+           "supervised_reference": "model or flat start"}  # older ones started from the model only: recomputed
     return stage.cached_step(Path(record["dir"]) / "diagnostics.json", key, lambda: _diagnostics(p, record))
 
 

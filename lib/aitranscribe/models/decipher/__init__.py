@@ -320,12 +320,14 @@ def throughput(model: FrameModel, records: dict, items: list[dict], updates: int
 
 def report_checks(model: FrameModel, summary: dict, inputs) -> dict:
     """Report-only: the supervised reference, ``model``'s architecture trained on force-aligned reference labels
-    (:mod:`.supervised`), saved in ``inputs.out_dir/supervised_reference/model.pt`` (stage 06 decodes it through the
-    same searches), with its valid and test PER. ``inputs``: :class:`~aitranscribe.models.base.ReportInputs`."""
-    frames = feature_files.read_utterances(inputs.features_record["dir"], "train")
-    reference = supervised.train_reference(model, frames, inputs.refs["train"], seed=inputs.seed)
+    (:mod:`.supervised`: from the model's alignment or a flat start; one row per pass in ``passes``), saved in
+    ``inputs.out_dir/supervised_reference/model.pt`` (stage 06 decodes it through the same searches), with its valid
+    and test PER. ``inputs``: :class:`~aitranscribe.models.base.ReportInputs`."""
+    frames = {split: feature_files.read_utterances(inputs.features_record["dir"], split) for split in ("train", "valid")}
+    reference, passes = supervised.train_reference(model, frames["train"], inputs.refs["train"],
+                                                   (frames["valid"], inputs.refs["valid"]), seed=inputs.seed)
     path = inputs.out_dir / "supervised_reference" / "model.pt"
     reference.save(path, {"supervised_reference": True})
-    return {"supervised_reference": {"checkpoint": str(path), "epochs": supervised.EPOCHS, **{
+    return {"supervised_reference": {"checkpoint": str(path), "epochs": supervised.EPOCHS, "passes": passes, **{
         f"per_{split}": phone_error_rate(reference.split_phones(inputs.features_record, split), inputs.refs[split])
         for split in ("valid", "test")}}}

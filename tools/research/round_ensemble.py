@@ -1,0 +1,93 @@
+"""Research (issue 34): does averaging the frame scores of a chain's best rounds narrow the spread over training seeds?
+
+    .venv/bin/python tools/research/round_ensemble.py --profile demo DIR [DIR ...] [--ks 1,3,5] [--name NAME]
+
+Each DIR is a stage-05 decipher folder (``data/<profile>/05_train/decipher-<hash>``) of one training run on the
+profile's corpus. For its continued chain, the ``k`` rounds with the lowest train phone-LM perplexity (label-free,
+as the selection) are read, their scaled likelihoods of every valid frame averaged, and the average decoded as
+stage 06 decodes: phones by the selected round's hybrid HMM, words through stage 04's word graph at the chain's
+acoustic scale. ``k = 1`` is the selected model alone. Valid only (a choice is made here); labels only score.
+One JSON row per run and ``k`` is appended to ``reports/research/round_ensemble.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aitranscribe import models
+from aitranscribe.core import stage
+from aitranscribe.core.logs import setup_logging
+from aitranscribe.core.paths import REPO_ROOT
+from aitranscribe.decoding import graph
+from aitranscribe.decoding.phones import collapse
+from aitranscribe.text import error_rates
+from aitranscribe.transcription import transcribe as tr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _rows import append_row  # noqa: E402
+
+OUT = REPO_ROOT / "reports" / "research" / "round_ensemble.jsonl"
+
+
+def best_rounds(summary: dict, k: int) -> list[dict]:
+    """The ``k`` rounds of the continued chain with the lowest train phone-LM perplexity, lowest first."""
+    own = [r for r in summary["rounds"] if r["seed"] == summary["continued_seed"]]
+    return sorted(own, key=lambda r: r["phone_lm_ppl_train"])[:k]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+", help="stage-05 decipher folders of one profile's corpus")
+    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--data-root", default="data")
+    ap.add_argument("--ks", default="1,3,5")
+    ap.add_argument("--name", default="")
+    args = ap.parse_args(argv)
+    setup_logging("INFO")
+    torch.set_num_threads(1)
+    p = {"profile": args.profile, "data_root": args.data_root}
+    records = {k: stage.load_stage(p, k) for k in ("features", "audio_prep", "text")}
+    ks = [int(k) for k in args.ks.split(",")]
+    for d in map(Path, args.dirs):
+        summary = json.loads((d / "summary.json").read_text())
+        chain_dir = d / f"chain-seed{summary['continued_seed']}"
+        selected = models.load(summary["checkpoint"])
+        items = tr.split_items(selected, "valid", records)
+        feats = [it["feats"] for it in items]
+        refs_phones = [it["ref_phones"] for it in items]
+        refs_words = [it["ref_words"] for it in items]
+        cache = {}
+        for k in ks:
+            t0 = time.time()
+            rounds = best_rounds(summary, k)
+            parts = []
+            for r in rounds:
+                if r["round"] not in cache:
+                    m = models.load(chain_dir / "rounds" / f"round-{r['round']}" / "model.pt")
+                    cache[r["round"]] = m.frame_scores(feats)
+                parts.append(cache[r["round"]])
+            scores = [np.mean([p_[i] for p_ in parts], axis=0) for i in range(len(feats))]
+            phones = [collapse(path, selected.symbols) for path in selected.hmm.best_paths(scores)]
+            dec = graph.GraphDecoder(records["text"]["word_graph"], stay=selected.stay,
+                                     acoustic_scale=summary["word_scale"])
+            words = []
+            for s in scores:
+                res = dec(s.astype(np.float32))
+                words.append(" ".join(dec.words[w] for w in res["words"]))
+            row = {"name": args.name, "profile": args.profile, "run": d.name, "split": "valid", "k": k,
+                   "rounds": [r["round"] for r in rounds], "selected_round": summary["round"],
+                   "training_seed": summary["continued_seed"] // 1000, "precision": summary.get("precision"),
+                   "per": round(error_rates.per(phones, refs_phones), 4),
+                   "wer": round(error_rates.wer(words, refs_words), 4), "seconds": round(time.time() - t0, 1)}
+            append_row(OUT, row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
