@@ -42,6 +42,7 @@ from ..transcription import review, session_figures, workers
 from ..decoding.words import GraphWords
 from ..evaluation import by_voice, peer
 from ..evaluation.confidence import calibration
+from ..models.decipher.supervised import METHOD as SUPERVISED_REFERENCE
 from ..text import error_rates
 from ..io import audio, manifest
 from ..scale import executor, shards
@@ -117,7 +118,8 @@ def _content(p: dict) -> dict | None:
 
 STAGE = stage.StageDef(KEY, needs=("train", "features", "audio_prep", "text"), name=lambda p: (
     f"folder-{Path(p['folder']).name}-{p['backend']}" if p["folder"] else f"{p['split']}-{p['backend']}"),
-    report_only=lambda p: REVIEW_ONLY, content=_content, recorded=lambda p: not p["folder"])
+    report_only=lambda p: REVIEW_ONLY, content=_content, recorded=lambda p: not p["folder"],
+    hashed=lambda p: {"supervised_reference": SUPERVISED_REFERENCE})  # its decode is in the outputs
 
 
 def output_dir(p: dict) -> Path:

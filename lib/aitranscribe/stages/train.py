@@ -26,6 +26,7 @@ from ..core import registry, stage
 from ..core.params import Param, section
 from ..core.stage import load_summary
 from ..evaluation import diagnostics, probe
+from ..models.decipher.supervised import METHOD as SUPERVISED_REFERENCE
 from ..text.error_rates import per as phone_error_rate
 from ..text import lm
 from ..text.phones import read_dictionary, read_references
@@ -92,7 +93,7 @@ def evaluate(p: dict, record: dict) -> dict:
     CTC reference, unit purity and the method's own checks (the GAN's objective check).
     """
     key = {"supervised_epochs": p["supervised_epochs"], "checkpoint": record["checkpoint"], "seed": p["seed"],
-           "supervised_reference": "model or flat start"}  # older ones started from the model only: recomputed
+           "supervised_reference": SUPERVISED_REFERENCE}
     return stage.cached_step(Path(record["dir"]) / "diagnostics.json", key, lambda: _diagnostics(p, record))
 
 

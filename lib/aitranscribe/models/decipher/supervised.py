@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 EPOCHS = 10
 MAX_PASSES = 8
 MIN_GAIN = 0.01  # valid PER (absolute) a pass must gain for another to run
+# how the reference is made, in the keys of what stores it or its decodes (stage 05's diagnostics, stage 06's outputs):
+# a figure made the older way (aligned first with the model only) is recomputed
+METHOD = "first labels from the model's alignment or a flat start"
 
 
 def force_align(scores: np.ndarray, phones: list[int], sil: int) -> np.ndarray:
