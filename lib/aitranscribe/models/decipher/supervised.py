@@ -5,7 +5,7 @@ shows what the kit's decoding does with a good acoustic model on the same featur
 Its first labels come from the better on valid (labels: the reference is report-only) of two alignments: the
 reference phones aligned with the unsupervised model, or a flat start (each utterance's frames split evenly between
 its phones, as HTK's), so the ceiling does not fall with the model it is a ceiling for: aligned only with the
-model, it was 66% valid PER on the people-like corpus, where the model was at chance, against 38% after five
+model, it was 66% valid PER on the people-like corpus, where the model was at chance, against 38% after six
 passes from a flat start (on the demo the model's alignment is far better than a flat start's first passes). Each
 later pass realigns with the model before it, until valid PER gains less than ``MIN_GAIN``.
 
