@@ -23,6 +23,7 @@ from aitranscribe import models
 from aitranscribe.core import stage
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.decoding.phones import collapse
+from aitranscribe.evaluation import by_voice
 from aitranscribe.io import feature_files
 from aitranscribe.models.decipher import supervised
 from aitranscribe.text import error_rates
@@ -32,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _rows import append_row  # noqa: E402
 
 OUT = REPO_ROOT / "reports" / "research" / "conditions_screen.jsonl"
-CONDITIONS = ("room", "noise", "telephone", "level_db")
 
 
 def groups_of(utterance: dict) -> list[str]:
-    """The groups an utterance of ``corpus.json`` counts in."""
-    conditions = [c.replace("_db", "") for c in CONDITIONS if c in utterance] or ["clean"]
+    """The groups an utterance of ``corpus.json`` counts in: each of its conditions on its own (stage 06's report
+    joins them, ``room+noise``)."""
+    conditions = by_voice.condition_of(utterance).split("+")
     engine = utterance.get("engine", "espeak-ng")
     out = ["all", f"engine {engine}", *(f"condition {c}" for c in conditions)]
     return out + ([f"clean {engine}"] if conditions == ["clean"] else [])

@@ -31,6 +31,7 @@ from aitranscribe.transcription import transcribe as tr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _rows import append_row  # noqa: E402
+from words_screen import words_of  # noqa: E402
 
 OUT = REPO_ROOT / "reports" / "research" / "round_ensemble.jsonl"
 
@@ -76,10 +77,7 @@ def main(argv=None) -> int:
             phones = [collapse(path, selected.symbols) for path in selected.hmm.best_paths(scores)]
             dec = graph.GraphDecoder(records["text"]["word_graph"], stay=selected.stay,
                                      acoustic_scale=summary["word_scale"])
-            words = []
-            for s in scores:
-                res = dec(s.astype(np.float32))
-                words.append(" ".join(dec.words[w] for w in res["words"]))
+            words = words_of(dec, [s.astype(np.float32) for s in scores])
             row = {"name": args.name, "profile": args.profile, "run": d.name, "split": "valid", "k": k,
                    "rounds": [r["round"] for r in rounds], "selected_round": summary["round"],
                    "training_seed": summary["continued_seed"] // 1000, "precision": summary.get("precision"),
