@@ -352,3 +352,16 @@ def test_training_time_is_split_into_its_steps():
     metrics = method.metrics({"rounds": [], "round": 7, "seed": 1, "decipherment": {}, "seconds": 237.0,
                               "seconds_by_step": steps})
     assert metrics["seconds_screening"] == 160.0 and metrics["seconds_word_labels"] == 10.0
+
+
+def test_the_triples_model_at_the_observed_cells_is_the_full_models_value_there():
+    rng = np.random.default_rng(3)
+    P, K = 5, 7
+    joint = torch.tensor(rng.dirichlet(np.ones(P ** 3)).reshape(P, P, P), dtype=torch.float32)
+    emit = torch.tensor(rng.dirichlet(np.ones(K), size=(2, P)), dtype=torch.float32)  # a stack of two tables
+    counts = np.zeros((K, K, K))
+    counts[tuple(rng.integers(0, K, (3, 40)))] = 1
+    cells, weights = decipher.observed_triples(counts)
+    assert cells.shape == (3, int((counts > 0).sum())) and float(weights.sum()) == pytest.approx(1.0)
+    full = torch.einsum("pqr,spa,sqb,src->sabc", joint, emit, emit, emit)  # the definition, all K^3 cells
+    assert torch.allclose(decipher.triple_model(joint, emit, cells), full[:, cells[0], cells[1], cells[2]], rtol=1e-5)
