@@ -433,48 +433,48 @@ def _permute_lines(path: Path, rng) -> None:
     path.write_text("".join(lines[i] for i in rng.permutation(len(lines))), encoding="utf-8")
 
 
-def _small_run(root: Path, permute: bool) -> dict:
-    """The notebooks' small defaults (120 train utterances) with two screened chains, word rounds and a tuned
-    acoustic scale, into ``root``; with ``permute`` the valid/test references (words and phones alike) and every
-    split's speaker names are shuffled across utterances after stage 01. Returns the stages' records."""
+def _shuffled_ci_run(root: Path) -> dict:
+    """The CI profile's stages 01-06 into ``root``, the valid/test references (words and phones alike) and every
+    split's speaker names shuffled across utterances after stage 01; its report-only probe and supervised reference
+    left out (they choose nothing). Returns the stages' records."""
     import yaml
 
     from aitranscribe.core import registry
     from aitranscribe.core.params import load_profile
     from aitranscribe.core.stage import load_stage
 
-    profile = {"common": {"profile": "labels", "data_root": str(root / "data"), "reports_dir": str(root / "reports"),
-                          "worker_threads": 1},
-               "data": {"source": "demo"}, "features": {"speaker_norm": "vtln_whiten"},
-               "train": {"decipher": {"seeds": [0, 1], "screen_rounds": 1, "rounds": 2, "word_rounds": 2,
-                                      "word_scales": [0.3, 0.5]}, "supervised_epochs": 2},
-               "inference": {"tune_acoustic_scales": [0.3, 0.5]}}
+    profile = yaml.safe_load((REPO_ROOT / "params" / "ci.yaml").read_text())
+    profile["common"].update(data_root=str(root / "data"), reports_dir=str(root / "reports"))
+    profile["features"]["probe_epochs"] = 0
+    profile["train"]["supervised_epochs"] = 0
     root.mkdir(parents=True, exist_ok=True)
-    path = root / "labels.yaml"
+    path = root / "ci.yaml"
     path.write_text(yaml.safe_dump(profile))
     pipeline.run_profile(str(path), "01", "01")
-    if permute:
-        p = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})["data"]
-        manifests = Path(load_stage(p, "data")["manifests"])
-        for split in ("valid", "test"):  # one permutation per split for its words and phones alike
-            for ext in ("wrd", "phn"):
-                _permute_lines(manifests / f"{split}.{ext}", np.random.default_rng(len(split)))
-        for split in ("train", "valid", "test"):
-            _permute_lines(manifests / f"{split}.spk", np.random.default_rng(7))
+    p = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})["data"]
+    manifests = Path(load_stage(p, "data")["manifests"])
+    for split in ("valid", "test"):  # one permutation per split for its words and phones alike
+        for ext in ("wrd", "phn"):
+            _permute_lines(manifests / f"{split}.{ext}", np.random.default_rng(len(split)))
+    for split in ("train", "valid", "test"):
+        _permute_lines(manifests / f"{split}.spk", np.random.default_rng(7))
     pipeline.run_profile(str(path), "02", "06")
-    return {k: load_stage({"profile": "labels", "data_root": str(root / "data")}, k)
+    records = lambda key: load_stage({"profile": "ci", "data_root": str(root / "data")}, key)  # noqa: E731
+    return {k: records(k) for k in ("features", "train", "inference")}
+
+
+def test_no_selection_sees_a_label(ci_run, tmp_path):
+    """The CI run again with the valid and test references (words, phones) and every split's speaker names shuffled
+    across utterances before stage 02: every choice made without labels is the same (stage 03's speaker clusters and
+    the assignment of every utterance, stage 05's continued chain, selected round, word-round scale and every round's
+    label-free perplexity, stage 06's acoustic scale and transcripts), while the report-only figures that read the
+    references move (so the shuffle took effect). The CI model learns (test_ci_model_learns), so a choice that read
+    the references would see them differ."""
+    from aitranscribe.core.stage import load_stage, load_summary
+
+    want = {k: load_stage({"profile": "ci", "data_root": str(REPO_ROOT / "data")}, k)
             for k in ("features", "train", "inference")}
-
-
-def test_no_selection_sees_a_label(tmp_path):
-    """Two small runs, one with the valid and test references (words, phones) and every split's speaker names
-    shuffled across utterances before stage 02: every choice made without labels is the same (stage 03's speaker
-    clusters and the assignment of every utterance, stage 05's continued chain, selected round, word-round scale and
-    every round's label-free perplexity, stage 06's acoustic scale and transcripts), while the report-only figures
-    that read the references move (so the shuffle took effect)."""
-    from aitranscribe.core.stage import load_summary
-
-    want, got = _small_run(tmp_path / "plain", False), _small_run(tmp_path / "shuffled", True)
+    got = _shuffled_ci_run(tmp_path / "shuffled")
     read = lambda record, name: json.loads((Path(record["dir"]) / name).read_text())  # noqa: E731
     assert read(got["features"], "speakers.json")["speakers"] == read(want["features"], "speakers.json")["speakers"]
     a, b = load_summary(got["train"]), load_summary(want["train"])
