@@ -16,7 +16,7 @@ from aitranscribe.core.params import stage_spec
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.core.registry import STAGES
 
-HEADER = "# Parameters (papermill overrides them; defaults are the smallest sizes)"
+HEADER = "# Parameters (papermill overrides them; the defaults are the CI profile, params/ci.yaml)"
 
 
 def cell_source(params: dict) -> str:

@@ -78,7 +78,7 @@ def test_stages_02_03_end_to_end_small(scratch_params):
     def params(module, **kw):
         return validate({**scratch_params, **kw}, stage_spec(module.PARAMS), "test")
 
-    data.run(params(data, demo_n_train=16, demo_n_valid=3, demo_n_test=3, demo_n_text=20))
+    data.run(params(data, demo_n_train=16, demo_n_valid=3, demo_n_test=3, demo_n_text=20, demo_glosses=False))
     prep = audio_prep.run(params(audio_prep))
     vads = manifest.read_vads(f"{prep['dir']}/test.vads")
     assert len(vads) == 3 and all(iv for iv in vads)
@@ -110,34 +110,35 @@ def test_wav2vec2_features_from_a_fairseq_checkpoint(scratch_params, tmp_path):
     def params(module, **kw):
         return validate({**scratch_params, **kw}, stage_spec(module.PARAMS), "test")
 
-    data.run(params(data, demo_n_train=10, demo_n_valid=2, demo_n_test=2, demo_n_text=10))
+    W2V = {"kind": "wav2vec2", "speaker_norm": "none"}  # speaker normalisation is for MFCC frames only
+    data.run(params(data, demo_n_train=10, demo_n_valid=2, demo_n_test=2, demo_n_text=10, demo_glosses=False))
     audio_prep.run(params(audio_prep))
     ckpt = tmp_path / "wav2vec_small_tiny.pt"
     save_tiny_checkpoint(ckpt, "cfg", finetuned=True, layers=3, dim=32, normalize=True)
-    record = features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8,
+    record = features.run(params(features, **W2V, checkpoint=str(ckpt), layer=1, n_clusters=8,
                                  pca_dim=512, probe_epochs=0))
     feats, lengths = feature_files.read_features(record["dir"], "train")
     assert feats.shape[1] == 32 and lengths.sum() == len(feats)
     assert record["frame_shift_s"] == 40 / 16000  # the tiny model's conv stack strides 40 samples
     assert feature_files.read_features(record["segments"], "test")[0].shape[1] == 32  # PCA clipped to 32
     with pytest.raises(BadInputError, match="3 transformer layers"):
-        features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=14, probe_epochs=0))
+        features.run(params(features, **W2V, checkpoint=str(ckpt), layer=14, probe_epochs=0))
     not_w2v = tmp_path / "lm.pt"
     import torch
     torch.save({"model": {"decoder.embed_tokens.weight": torch.zeros(3, 3)}, "args": None}, not_w2v)
     with pytest.raises(BadInputError, match="lm.pt"):
-        features.run(params(features, kind="wav2vec2", checkpoint=str(not_w2v), probe_epochs=0))
+        features.run(params(features, **W2V, checkpoint=str(not_w2v), probe_epochs=0))
     with pytest.raises(KitError, match="needs the parameter 'checkpoint'"):
-        features.run(params(features, kind="wav2vec2", probe_epochs=0))
+        features.run(params(features, **W2V, probe_epochs=0))
     # a calibrated arm: calibrated once on train audio, checked against fp32, saved beside the features and used by
     # the transform stage 06 applies to new audio; on BASE's un-normalised front end int8 misses the bar (as in 07)
     with pytest.raises(KitError, match="openvino-int8: calibrated on 8 train utterance.*below the bar 0.99"):
-        features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8, probe_epochs=0,
+        features.run(params(features, **W2V, checkpoint=str(ckpt), layer=1, n_clusters=8, probe_epochs=0,
                             feature_backend="openvino-int8"))
     ckpt = tmp_path / "wav2vec_vox_tiny.pt"  # LARGE's layout: a layer norm in every conv block, pre-norm blocks
     save_tiny_checkpoint(ckpt, "cfg", finetuned=False, layers=3, dim=32, normalize=True, extractor_mode="layer_norm",
                          layer_norm_first=True, conv_bias=True)
-    record = features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8,
+    record = features.run(params(features, **W2V, checkpoint=str(ckpt), layer=1, n_clusters=8,
                                  probe_epochs=0, feature_backend="openvino-int8"))
     summary = stage.load_summary(record)
     calibration = summary["feature_backend"]["calibration"]
@@ -145,7 +146,7 @@ def test_wav2vec2_features_from_a_fairseq_checkpoint(scratch_params, tmp_path):
     assert calibration["checked_on"] == 2 and calibration["fidelity"]["cosine_mean"] >= 0.99
     saved = Path(record["dir"]) / CALIBRATED_DIR
     assert (saved / "model.xml").is_file() and (saved / "model.bin").is_file()
-    reference = features.run(params(features, kind="wav2vec2", checkpoint=str(ckpt), layer=1, n_clusters=8,
+    reference = features.run(params(features, **W2V, checkpoint=str(ckpt), layer=1, n_clusters=8,
                                     probe_epochs=0, feature_backend="fp32"))
     int8, fp32 = (feature_files.read_features(r["dir"], "test")[0] for r in (record, reference))
     assert int8.shape == fp32.shape and wav2vec2_backends.fidelity(int8, fp32)["cosine_mean"] >= 0.99

@@ -72,7 +72,7 @@ def test_features_stage_with_speaker_normalisation(scratch_params):
     def params(module, **kw):
         return validate({**scratch_params, **kw}, stage_spec(module.PARAMS), "test")
 
-    data.run(params(data, demo_n_train=18, demo_n_valid=3, demo_n_test=3, demo_n_text=20))
+    data.run(params(data, demo_n_train=18, demo_n_valid=3, demo_n_test=3, demo_n_text=20, demo_glosses=False))
     prep = audio_prep.run(params(audio_prep))
     record = features.run(params(features, n_clusters=16, pca_dim=32, probe_epochs=0, speaker_norm="vtln_whiten",
                                  speaker_source="metadata"))

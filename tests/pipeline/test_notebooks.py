@@ -66,3 +66,17 @@ def test_profiles_are_valid(profile):
     base = (yaml.safe_load(profile.read_text()) or {}).get("extends")  # a variant of another profile shares its data
     name = Path(base).stem if base else profile.stem
     assert all(p["profile"] == name for p in loaded.values())
+
+
+def test_the_notebooks_defaults_are_the_ci_profile(tmp_path):
+    """Every stage's defaults (the notebooks' parameters cells) resolve as params/ci.yaml does, apart from how work
+    is executed: so the notebooks under nbval find the CI run's stages done instead of computing them again."""
+    from aitranscribe.core.params import EXECUTION_ONLY, load_profile
+
+    specs = {s.key: s.load().PARAMS for s in registry.STAGES}
+    bare = tmp_path / "ci.yaml"
+    bare.write_text("common: {profile: ci}\n")
+    ci, defaults = load_profile(REPO_ROOT / "params" / "ci.yaml", specs), load_profile(bare, specs)
+    for key in specs:
+        differ = {name for name in ci[key].keys() | defaults[key].keys() if ci[key].get(name) != defaults[key].get(name)}
+        assert differ <= set(EXECUTION_ONLY), (key, differ)

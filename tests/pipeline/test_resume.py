@@ -52,7 +52,8 @@ def _kill_when(proc: subprocess.Popen, condition, timeout: float = 120.0) -> Non
 
 
 def test_features_killed_mid_extraction_resume(scratch_params, caplog):
-    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=2, demo_n_test=2, demo_n_text=10))
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=2, demo_n_test=2, demo_n_text=10,
+                     demo_glosses=False))
     audio_prep.run(_params(audio_prep, scratch_params))
     p = _params(features, scratch_params, chunk_size=3, n_clusters=8, pca_dim=16, probe_epochs=0)
     out = features.output_dir(p)
@@ -75,7 +76,8 @@ def test_features_killed_mid_extraction_resume(scratch_params, caplog):
 
 
 def test_training_killed_resumes_from_last_checkpoint(scratch_params):
-    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60,
+                     demo_glosses=False))
     audio_prep.run(_params(audio_prep, scratch_params))
     features.run(_params(features, scratch_params, n_clusters=8, pca_dim=16, probe_epochs=0))
     text.run(_params(text, scratch_params, min_phones=1))
@@ -96,7 +98,8 @@ def test_training_killed_resumes_from_last_checkpoint(scratch_params):
 
 
 def test_self_training_killed_resumes_after_its_last_finished_round(scratch_params):
-    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60,
+                     demo_glosses=False))
     audio_prep.run(_params(audio_prep, scratch_params))
     features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
     text.run(_params(text, scratch_params, min_phones=1))
@@ -119,7 +122,8 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
 def test_gan_started_from_the_decipher_method(scratch_params):
     """init: decipher trains the decipher method inside the GAN's output, fits the generator to its labels and
     the GAN starts there; the decipher settings then count in the stage's hash, and only then."""
-    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60))
+    data.run(_params(data, scratch_params, demo_n_train=24, demo_n_valid=4, demo_n_test=4, demo_n_text=60,
+                     demo_glosses=False))
     audio_prep.run(_params(audio_prep, scratch_params))
     features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
     text.run(_params(text, scratch_params, min_phones=1))

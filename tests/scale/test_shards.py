@@ -52,7 +52,7 @@ def _run(p, mdir, out_dir, settings=executor.Settings()):
 
 
 def test_local_run_resumes_only_unmarked_shards_and_names_bad_files(corpus, tmp_path, scratch_params):
-    p = validate(scratch_params, stage_spec(features.PARAMS), "test")
+    p = validate({**scratch_params, "speaker_norm": "none"}, stage_spec(features.PARAMS), "test")  # sharding only
     out = tmp_path / "out"
     plan, report = _run(p, corpus, out)
     assert report.processed == ["00000", "00001", "00002"] and report.skipped == []
@@ -69,7 +69,7 @@ def test_local_run_resumes_only_unmarked_shards_and_names_bad_files(corpus, tmp_
 
 
 def test_a_failing_shard_is_named_and_the_others_are_kept(corpus, tmp_path, scratch_params):
-    p = validate(scratch_params, stage_spec(features.PARAMS), "test")
+    p = validate({**scratch_params, "speaker_norm": "none"}, stage_spec(features.PARAMS), "test")  # sharding only
     out = tmp_path / "out"
     blocked = out / "parts" / "00001.npz.done"
     blocked.mkdir(parents=True)  # its marker cannot be written
@@ -82,6 +82,7 @@ def test_a_failing_shard_is_named_and_the_others_are_kept(corpus, tmp_path, scra
 def test_bad_settings_and_workers_that_cannot_start_are_clear_errors(corpus, tmp_path, scratch_params):
     with pytest.raises(KitError, match="executor must be 'local' or 'ray'"):
         executor.Settings.of({"executor": "spark"})
-    p = validate({**scratch_params, "kind": "wav2vec2"}, stage_spec(features.PARAMS), "test")  # no checkpoint
+    p = validate({**scratch_params, "kind": "wav2vec2", "speaker_norm": "none"}, stage_spec(features.PARAMS),
+                 "test")  # no checkpoint
     with pytest.raises(KitError, match="needs the parameter 'checkpoint'"):
         _run(p, corpus, tmp_path / "out")

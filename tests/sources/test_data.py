@@ -48,7 +48,7 @@ def test_every_voice_speaks_16k_audio():
 
 
 def test_demo_build_small(scratch_params):
-    p = params(scratch_params, demo_n_train=12, demo_n_valid=3, demo_n_test=3, demo_n_text=40)
+    p = params(scratch_params, demo_n_train=12, demo_n_valid=3, demo_n_test=3, demo_n_text=40, demo_glosses=False)
     record = data.run(p)
     summary = load_summary(record)
     assert summary["n_utterances"] == 18 and summary["n_text_sentences"] == 40
@@ -63,7 +63,7 @@ def test_demo_build_small(scratch_params):
     assert test.audio_path(0).stat().st_mtime_ns == mtime
     # other parameters: another output directory
     assert data.run(params(scratch_params, demo_n_train=12, demo_n_valid=3, demo_n_test=3, demo_n_text=40,
-                           seed=1))["dir"] != record["dir"]
+                           demo_glosses=False, seed=1))["dir"] != record["dir"]
 
 
 def test_folder_source_converts_good_and_reports_bad(scratch_params, tmp_path, tone, caplog):

@@ -62,7 +62,7 @@ def _params(scratch, **kw):
 def _corpus(scratch_params, tmp_path, text: bytes):
     """A tiny 01_data corpus whose text file is replaced by ``text``."""
     record = data.run(validate({**scratch_params, "demo_n_train": 4, "demo_n_valid": 1, "demo_n_test": 1,
-                                "demo_n_text": 5}, stage_spec(data.PARAMS), "test"))
+                                "demo_n_text": 5, "demo_glosses": False}, stage_spec(data.PARAMS), "test"))
     with open(record["text"], "wb") as f:
         f.write(text)
     return record

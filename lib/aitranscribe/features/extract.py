@@ -38,7 +38,8 @@ class FrameExtractor:
         self.backend = backend
         self.runner = None
         if self.kind != "mfcc" and p.get("speaker_norm", "none") != "none":
-            raise KitError(f"speaker_norm={p['speaker_norm']!r} applies to MFCC features only, not {self.kind}")
+            raise KitError(f"speaker_norm={p['speaker_norm']!r} applies to MFCC features only, not {self.kind}: "
+                           "set speaker_norm to 'none'")
         if self.kind == "mfcc":
             self.context = p["mfcc_context"]
             self.shift, self.window, self.dim = mfcc.SHIFT, mfcc.WINDOW, mfcc.dim(13, self.context)

@@ -27,11 +27,11 @@ SOURCES = {"demo": demo, "librispeech": librispeech, "folder": folder}
 
 PARAMS = {
     "source": Param("demo", str, "where the corpus comes from", tuple(SOURCES)),
-    "demo_n_train": Param(120, int, "demo: training utterances"),
+    "demo_n_train": Param(600, int, "demo: training utterances"),
     "demo_n_valid": Param(20, int, "demo: validation utterances"),
     "demo_n_test": Param(20, int, "demo: test utterances"),
-    "demo_n_text": Param(400, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
-    "demo_glosses": Param(False, bool, "demo: WordNet's definitions as more text for the lexicon and the word LM"),
+    "demo_n_text": Param(0, int, "demo: unpaired text sentences (0 for all remaining WordNet examples)"),
+    "demo_glosses": Param(True, bool, "demo: WordNet's definitions as more text for the lexicon and the word LM"),
     "demo_voices": Param([], list, "demo: voice names to use (empty for the nine espeak-ng voices)"),
     "demo_unseen_voices": Param([], list, "demo: voices that speak only test utterances, never heard in train or "
                                           "valid (their figures are report-only)"),

@@ -44,7 +44,7 @@ NOTEBOOK = registry.info(KEY).notebook
 PARAMS = {
     "kind": Param("mfcc", str, "frame features: hand-crafted MFCC or a wav2vec 2.0 checkpoint", ("mfcc", "wav2vec2")),
     "mfcc_context": Param(2, int, "mfcc: frames stacked on each side"),
-    "speaker_norm": Param("none", str, "mfcc: label-free per-speaker normalisation, see features/speaker_norm.py",
+    "speaker_norm": Param("vtln_whiten", str, "mfcc: label-free per-speaker normalisation, see features/speaker_norm.py",
                           speaker_norm.METHODS),
     "speaker_source": Param("clusters", str, "mfcc with speaker_norm: who counts as one speaker: voice clusters of "
                                              "the audio (no labels, see features/speaker_clusters.py), or the "

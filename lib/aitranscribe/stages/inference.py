@@ -65,7 +65,7 @@ PARAMS = {
     "phone_search": Param("graph", str, "phones from the phone n-gram graph, or from the model's own decoding",
                           ("graph", "model")),
     "acoustic_scale": Param(0.3, float, "word graph: weight of the acoustic scores against the LM (smaller: more LM)"),
-    "tune_acoustic_scales": Param([], list, "acoustic scales tried on valid, chosen by log word-LM ppl x UER, no labels"),
+    "tune_acoustic_scales": Param([0.3, 0.5], list, "acoustic scales tried on valid, chosen by log word-LM ppl x UER, no labels"),
     "phone_scale": Param(1.0, float, "phone graph: weight of the acoustic scores against the phone LM"),
     "graph_beam": Param(14.0, float, "beam of the graph searches"),
     "references": Param(True, bool, "report-only, on a split with references: the reference phones through the word "

@@ -44,24 +44,24 @@ PARAMS = {
     "min_run": Param(2, int, "least frames of a segment"),
     "tokens": Param(128, int, "k-means tokens of segment means"),
     "split": Param(0.2, float, "chance that a token continues its phone"),
-    "restarts": Param(10, int, "EM restarts from random tables"),
+    "restarts": Param(40, int, "EM restarts from random tables"),
     "iters": Param(300, int, "EM iterations of each restart (token pairs)"),
     "refine": Param(3, int, "best restarts refined on token triples"),
     "refine_iters": Param(100, int, "EM iterations on the triples"),
-    "seeds": Param([0], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
+    "seeds": Param([0, 1, 2, 3], list, "seeds of independent chains (segments, tokens, restarts, classifiers)"),
     "training_seed": Param(0, int, "the training's own seed, apart from the corpus's (common.seed): every chain seed "
                                    "is shifted by 1000 x training_seed, so other chains run on the same data"),
     "screen_rounds": Param(2, int, "rounds of every chain before only the most promising ones continue"),
     "continued_chains": Param(1, int, "chains continued after screening (the lowest perplexities), one after another, "
                                       "each through its phone and word rounds; the lowest perplexity of all rounds "
                                       "is selected"),
-    "rounds": Param(2, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
-    "patience": Param(0, int, "the continued chain and the word rounds stop after this many rounds without a lower "
+    "rounds": Param(4, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
+    "patience": Param(2, int, "the continued chain and the word rounds stop after this many rounds without a lower "
                               "perplexity (0: never)"),
     "epochs": Param(3, int, "classifier epochs per round"),
     "hidden": Param(256, int, "hidden units of the frame classifier"),
-    "word_rounds": Param(1, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
-    "word_rounds_min": Param(0, int, "word rounds run before the stop rule (patience) may end them: a perplexity that "
+    "word_rounds": Param(8, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
+    "word_rounds_min": Param(4, int, "word rounds run before the stop rule (patience) may end them: a perplexity that "
                                      "rises for a few rounds on the first word labels is allowed"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
