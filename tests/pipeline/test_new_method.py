@@ -153,7 +153,7 @@ def test_a_new_method_needs_no_change_outside_its_package(tmp_path):
     profile.write_text(
         f"common: {{profile: toy, data_root: {tmp_path / 'data'}, reports_dir: {tmp_path / 'reports'}}}\n"
         "train: {method: toy, toy: {epochs: 2}}\n"
-        "inference: {backend: openvino, references: false}\n"
+        "inference: {backend: openvino, references: false, tune_acoustic_scales: []}\n"
         "benchmark: {backends: [eager, openvino], e2e_rounds: 1, e2e_utterances: 3, scale_workers: 0,\n"
         "            w2v2_backends: [fp32], w2v2_batch_sizes: [1], w2v2_repeats: 3, train_updates: 2}\n")
     env = {**os.environ, "AITRANSCRIBE_METHODS": "toy_method",

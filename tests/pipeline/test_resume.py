@@ -105,7 +105,7 @@ def test_self_training_killed_resumes_after_its_last_finished_round(scratch_para
     text.run(_params(text, scratch_params, min_phones=1))
     p = _params(train, scratch_params, method="decipher", supervised_epochs=0, decipher={
         "groups": 6, "tokens": 16, "restarts": 2, "iters": 20, "refine": 1, "refine_iters": 10, "rounds": 3,
-        "epochs": 1, "hidden": 16})
+        "epochs": 1, "hidden": 16, "seeds": [0], "patience": 0, "word_rounds": 1, "word_rounds_min": 0})
     rounds = train.output_dir(p) / "chain-seed0" / "rounds"
     proc = _start("train", p)
     _kill_when(proc, lambda: (rounds / "round-1" / "round.json").is_file(), timeout=300)
@@ -128,7 +128,7 @@ def test_gan_started_from_the_decipher_method(scratch_params):
     features.run(_params(features, scratch_params, n_clusters=32, pca_dim=16, probe_epochs=0))
     text.run(_params(text, scratch_params, min_phones=1))
     tiny = {"groups": 6, "tokens": 16, "restarts": 2, "iters": 20, "refine": 1, "refine_iters": 10, "rounds": 1,
-            "screen_rounds": 1, "word_rounds": 0, "epochs": 1, "hidden": 16}
+            "screen_rounds": 1, "word_rounds": 0, "epochs": 1, "hidden": 16, "seeds": [0]}
     # the control's recipe (docs/research.md): T outputs, a fresh D stepped twice before each G step, one-hot fakes
     gan = {"updates": 20, "eval_every": 10, "batch_size": 8, "disc_dim": 16, "init_epochs": 2, "d_steps": 2,
            "d_reset_every": 1, "fake": "sampled", "generator_crop": True}
