@@ -127,8 +127,8 @@ def observed_triples(counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 def triple_model(joint: torch.Tensor, emit: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """P(tokens a, b, c) of a phone triple ``joint`` (P, P, P) through ``emit`` (..., P, K) at the triples ``cells``
     (3, N) -> (..., N): the sum over p, q, r of joint[p, q, r] emit[p, a] emit[q, b] emit[r, c], as two matrix
-    products over all (a, q, c), then the sum over q at the N cells only (with its gradient, about half the time of
-    the full (K, K, K) model on the demo's sizes)."""
+    products over all (a, q, c), then the sum over q at the N cells only (a chain's decipherment 2.3x faster than
+    with the full (K, K, K) model on the CI corpus, 1.25x on the demo's, whose audio has more distinct triples)."""
     *lead, P, K = emit.shape
     a, b, c = cells
     first = (emit.transpose(-1, -2) @ joint.reshape(P, P * P)).reshape(*lead, K, P, P)   # [a, q, r]
