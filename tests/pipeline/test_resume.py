@@ -18,11 +18,15 @@ from aitranscribe.stages import audio_prep, data, features, text, train
 pytestmark = pytest.mark.slow  # runs pipeline stages end to end
 
 SCRIPT = """
-import json, sys
+import json, sys, time
 from aitranscribe.core import params
 from aitranscribe.core.logs import setup_logging
+from aitranscribe.scale import executor
 from aitranscribe.stages import {module} as m
-p = json.loads(sys.argv[1])
+p, pause = json.loads(sys.argv[1]), float(sys.argv[2])
+if pause:  # each shard takes at least `pause` s longer, so the test's kill lands between shards on a busy machine too
+    process_shard = executor.process_shard
+    executor.process_shard = lambda *a: (process_shard(*a), time.sleep(pause))[0]
 setup_logging("WARNING")
 m.run(params.validate(p, params.stage_spec(m.PARAMS), "test"))
 """
@@ -32,8 +36,8 @@ def _params(module, common, **kw):
     return validate({**common, **kw}, stage_spec(module.PARAMS), "test")
 
 
-def _start(module: str, p: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(module=module), json.dumps(p)],
+def _start(module: str, p: dict, shard_pause: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(module=module), json.dumps(p), str(shard_pause)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -58,9 +62,10 @@ def test_features_killed_mid_extraction_resume(scratch_params, caplog):
     p = _params(features, scratch_params, chunk_size=3, n_clusters=8, pca_dim=16, probe_epochs=0)
     out = features.output_dir(p)
     parts = out / "parts" / "frames" / "train"
-    proc = _start("features", p)
+    proc = _start("features", p, shard_pause=1.0)  # without it, CI's busy machine once killed after the last shard
     _kill_when(proc, lambda: len(list(parts.glob("*.npz.done"))) >= 2)
     finished = sorted(parts.glob("*.npz.done"))  # shards with their done-marker
+    assert len(finished) < 8  # killed mid-extraction: some train shards not yet done
     assert not (out / stage.DONE).exists()  # no stage marker
     for marker in finished:  # every marked shard is whole (a kill can only leave hidden temporary files)
         with np.load(marker.with_suffix("")) as z:
