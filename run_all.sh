@@ -126,7 +126,7 @@ case "$mode" in
   setup) say "set-up complete" ;;
   test)
     say "running the test suite"
-    "$VENV/bin/python" -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q
+    "$VENV/bin/python" -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q --durations=25  # prints the 25 slowest: where the suite's time goes
     ;;
   run)
     [ -f "$params" ] || die "$params: no such parameter profile"
