@@ -86,6 +86,21 @@ def test_ci_benchmark_recorded(ci_run):
     assert metrics["benchmark.scale_x_realtime_1_worker"] > 0 and metrics["benchmark.scale_x_realtime_2_workers"] > 0
 
 
+def test_ci_benchmark_runs_the_intel_arms_where_their_environment_is(ci_run):
+    """With .venv-intel set up, stage 07's stock-2.8 and ipex arms run, end to end too (they once failed there
+    importing the feature package's speaker clustering); without it they are skipped, saying how to add them."""
+    from aitranscribe import backends
+    from aitranscribe.core.stage import load_stage, load_summary
+
+    summary = load_summary(load_stage({"profile": "ci", "data_root": str(REPO_ROOT / "data")}, "benchmark"))
+    intel = [arm for arm in ("stock-2.8", "ipex") if arm in summary["params"]["backends"]]
+    if backends.INTEL_PYTHON.is_file():
+        assert not set(intel) & set(summary["skipped"]), summary["skipped"]
+        assert all(summary["backends"][arm]["e2e"] for arm in intel)
+    else:
+        assert all("--setup-intel" in summary["skipped"][arm] for arm in intel), summary["skipped"]
+
+
 def test_ci_profile_reports(ci_run):
     timings, _ = ci_run
     for notebook in timings:

@@ -99,12 +99,16 @@ INTEL_MISSING = ("needs .venv-intel: `bash run_all.sh --setup-intel --params <pr
 
 
 def _intel_env(names) -> dict | None:
-    """``{"venv_intel": exists}`` when the backends ``names`` include one that runs in .venv-intel, else None: the
-    stage's input content (:class:`~aitranscribe.core.stage.StageDef`), so that once .venv-intel is built the stage
-    runs again in the same directory, where only the backends without a raw result are measured."""
+    """``{"venv_intel": its installed requirements}`` (False when it is missing) when the backends ``names`` include
+    one that runs in .venv-intel, else None: the stage's input content (:class:`~aitranscribe.core.stage.StageDef`),
+    so that once .venv-intel is built, or its pinned packages change (run_all.sh's stamp), the stage runs again in
+    the same directory, where only the backends without a raw result (missing or failed) are measured."""
     if all(backend_table.environment(name) == backend_table.STOCK for name in names if name in backend_table.TABLE):
         return None
-    return {"venv_intel": INTEL_PYTHON.is_file()}
+    stamp = INTEL_PYTHON.parent.parent / ".requirements"
+    if not INTEL_PYTHON.is_file():
+        return {"venv_intel": False}
+    return {"venv_intel": stamp.read_text().split() if stamp.is_file() else True}
 
 
 STAGE = stage.StageDef(KEY, needs=("audio_prep", "features", "text", "train"), name=lambda p: "bench",
