@@ -25,12 +25,14 @@ import yaml
 from .core import metric_labels, registry
 from .core.errors import KitError
 from .core.files import atomic_write_text
+from .core.params import params_hash
 from .core.paths import REPO_ROOT
 from .pipeline import read_run
 
 DOC = REPO_ROOT / "docs" / "results.md"
 REPORTS = REPO_ROOT / "reports"
 STABILITY = Path("stability") / "runs.jsonl"  # below the reports directory
+SUPERSEDED = Path("stability") / "superseded.jsonl"  # runs at profile settings changed since: kept, not the record
 COMMAND = "PYTHONPATH=lib .venv/bin/python -m aitranscribe.results_doc"
 
 HEADER = f"""# Results
@@ -220,6 +222,12 @@ def stability_record(profile_dir: Path, corpus_seed: int, train_seed: int) -> di
             **{k: metrics[k] for k in STABILITY_FIGURES}}
 
 
+def profile_settings(profile: dict) -> str:
+    """A short hash of a parsed profile (its settings, not its comments): a stability run records the settings of
+    the base profile it varied, and the record holds runs of one set of settings only."""
+    return params_hash(profile)
+
+
 def append_stability_run(record: dict, reports: Path = REPORTS) -> Path:
     """Append ``record`` (:func:`stability_record`) as one line of ``reports/stability/runs.jsonl``."""
     path = reports / STABILITY
@@ -242,7 +250,14 @@ def read_stability(path: Path) -> list[dict]:
         missing = [k for k in (*STABILITY_FIELDS, *STABILITY_FIGURES) if k not in run]
         if missing:
             raise KitError(f"{path}, line {number}: no {', '.join(missing)}")
-        runs.append(run)
+        runs.append({**run, "line": number})
+    lines = {}
+    for run in runs:
+        lines.setdefault(run.get("settings"), []).append(run.pop("line"))
+    if len(lines) > 1:
+        listed = "; ".join(f"{key or 'not recorded'} on line(s) {', '.join(map(str, n))}" for key, n in lines.items())
+        raise KitError(f"{path} mixes profile settings ({listed}): the record is the runs of one set of settings; "
+                       f"move the runs at earlier settings to {path.parent / SUPERSEDED.name}")
     return runs
 
 
@@ -331,6 +346,11 @@ def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
     if (reports / STABILITY).is_file():
         runs, named = _by_speaker_source(read_stability(reports / STABILITY))
         lines += [*stability_section(runs), ""]
+        if (reports / SUPERSEDED).is_file():
+            earlier = [line for line in (reports / SUPERSEDED).read_text().splitlines() if line.strip()]
+            lines += [f"{len(earlier)} earlier run{'' if len(earlier) == 1 else 's'}, at profile settings changed "
+                      f"since, {'is' if len(earlier) == 1 else 'are'} kept in `reports/{SUPERSEDED.as_posix()}` "
+                      "(not in the figures above).", ""]
         if named:
             lines += [*metadata_section(runs, named), ""]
     return "\n".join(lines)

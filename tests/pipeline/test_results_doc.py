@@ -144,6 +144,28 @@ def test_a_stability_line_without_a_field_is_named(reports):
         results_doc.render(reports, ["p"])
 
 
+def test_the_record_holds_one_set_of_profile_settings(reports):
+    """Runs of a base profile whose settings changed are not mixed into one median: the record names the lines,
+    and the runs moved to superseded.jsonl are counted under the table, not in it."""
+    settings = results_doc.profile_settings({"train": {"decipher": {"word_rounds": 24}}})
+    assert settings == results_doc.profile_settings({"train": {"decipher": {"word_rounds": 24}}})
+    changed = results_doc.profile_settings({"train": {"decipher": {"word_rounds": 36}}})
+    assert changed != settings
+    run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a" * 40,
+           "inference.per": 0.08, "inference.wer": 0.24, "train.seconds": 900.0, "settings": settings}
+    results_doc.append_stability_run(run, reports)
+    results_doc.append_stability_run({**run, "train_seed": 1, "inference.wer": 0.20, "settings": changed}, reports)
+    with pytest.raises(KitError, match=r"runs.jsonl mixes profile settings .* line\(s\) 1; .* line\(s\) 2\): .*superseded"):
+        results_doc.render(reports, ["p"])
+    path = reports / results_doc.STABILITY
+    first, second = path.read_text().splitlines()
+    path.write_text(second + "\n")
+    (reports / results_doc.SUPERSEDED).write_text(first + "\n")
+    text = results_doc.render(reports, ["p"])
+    assert "1 run:" in text and "20.0%" in text and "24.0%" not in text
+    assert "1 earlier run, at profile settings changed since, is kept in `reports/stability/superseded.jsonl`" in text
+
+
 def test_only_profiles_git_tracks_are_documented(tmp_path):
     for name in ("kept", "local"):
         (tmp_path / name).mkdir()

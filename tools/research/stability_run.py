@@ -20,7 +20,8 @@ The row (:func:`aitranscribe.results_doc.stability_record`'s fields, appended th
 :func:`~aitranscribe.results_doc.append_stability_run`, so docs/results.md shows it): corpus seed, training seed,
 precision (resolved), CPU model, commit (``+dirty`` when the work tree differs), test PER and WER under their
 metrics.json keys (stage 06: phone graph and word graph; the only place test is read), the training's
-``train.seconds``; and the selection (chain and round, label-free), the valid PER of that round (report-only), the
+``train.seconds``; the base profile's settings (:func:`aitranscribe.results_doc.profile_settings`: the record holds
+one set); and the selection (chain and round, label-free), the valid PER of that round (report-only), the
 load average seen during the run (``machine_busy`` when above the cores' count plus a half) and when it ran.
 """
 from __future__ import annotations
@@ -111,8 +112,10 @@ def main(argv=None) -> int:
                          "to reports/research/<--research>.jsonl, never into the stability record")
     ap.add_argument("--research", help="with --set: the research file's name")
     ap.add_argument("--reuse-chains-from", type=Path,
-                    help="with --set: a stage-05 directory of the same corpus and training seed whose chains' finished "
-                         "rounds are copied in first (the kit resumes them: a finished round is never redone)")
+                    help="a stage-05 directory of the same corpus and training seed whose chains' finished rounds are "
+                         "copied in first (the kit resumes them: a finished round is never redone), e.g. after a "
+                         "change of settings that leaves those rounds as they were; the row's train.seconds is then "
+                         "left blank (it timed only the rounds not reused)")
     ap.add_argument("--from-reports", type=Path, help="make the row from this profile's reports, run nothing")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -126,8 +129,9 @@ def main(argv=None) -> int:
         reports = args.from_reports.resolve()
         name = reports.name
         row = results_doc.stability_record(reports, args.corpus_seed, args.training_seed)
+        settings = results_doc.profile_settings(yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text()))
         row.update({"base": f"{name}.yaml", "held_out": args.held_out, **_selection(REPO_ROOT / "data" / name),
-                    "note": args.note or f"the {name} run reported in reports/{name}"})
+                    "settings": settings, "note": args.note or f"the {name} run reported in reports/{name}"})
         print(json.dumps(row, indent=1))
         results_doc.append_stability_run(row, REPO_ROOT / "reports")
         return 0
@@ -167,10 +171,12 @@ def main(argv=None) -> int:
            "speakers_found": metrics.get("features.speakers_found"),
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
-           "note": args.note, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+           "settings": results_doc.profile_settings(base), "note": args.note,
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if args.reuse_chains_from:
+        row.update({"reused_chains_from": args.reuse_chains_from.name, "train.seconds": None})
     if args.research:
-        row.update({"changed": changed, "reused_chains_from": args.reuse_chains_from.name
-                    if args.reuse_chains_from else None})
+        row["changed"] = changed
         append_row(REPO_ROOT / "reports" / "research" / f"{args.research}.jsonl", row)
         return 0
     print(json.dumps(row, indent=1))
