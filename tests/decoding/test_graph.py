@@ -76,6 +76,25 @@ def test_a_phone_lexicon_and_phone_lm_decode_phones(tmp_path):
     assert [SYMBOLS[r[0]] for r in out["runs"]] == "<SIL> w i n i d t u <SIL>".split()
 
 
+def test_a_graph_of_the_same_inputs_comes_from_the_cache_and_other_inputs_are_built(graph_dir, tmp_path):
+    arpa = graph_dir.parent / "lm.arpa"
+    cache = tmp_path / "cache"
+    built = graph.build_graph(LEXICON, arpa, SYMBOLS, tmp_path / "a", sil_prob=0.3, cache_dir=cache)
+    again = graph.build_graph(LEXICON, arpa, SYMBOLS, tmp_path / "b", sil_prob=0.3, cache_dir=cache)
+    assert not built["cached"] and again["cached"] and again["key"] == built["key"]
+    assert again["arcs"] == built["arcs"] and list(cache.iterdir()) == [cache / built["key"]]
+    for name in graph.FILES:  # the same files as a graph built without the cache, linked, not copied
+        assert (tmp_path / "b" / name).read_bytes() == (graph_dir / name).read_bytes()
+        assert (tmp_path / "b" / name).stat().st_ino == (cache / built["key"] / name).stat().st_ino
+    out = graph.GraphDecoder(tmp_path / "b", stay=0.7)(_scores(LEXICON["pasta"], np.random.default_rng(3))[0])
+    assert out["words"]
+    other = graph.build_graph(LEXICON, arpa, SYMBOLS, tmp_path / "c", sil_prob=0.5, cache_dir=cache)
+    assert not other["cached"] and other["key"] != built["key"] and len(list(cache.iterdir())) == 2
+    (tmp_path / "text.txt").write_text("".join(s + "\n" for s in TEXT[:4]))  # another LM: another graph
+    arpa2 = lm.train_arpa(tmp_path / "text.txt", tmp_path / "lm.arpa", order=3, memory="100M")
+    assert not graph.build_graph(LEXICON, arpa2, SYMBOLS, tmp_path / "d", sil_prob=0.3, cache_dir=cache)["cached"]
+
+
 def test_a_missing_graph_is_a_clear_error(tmp_path):
     with pytest.raises(KitError, match="not a decoding graph directory"):
         graph.GraphDecoder(tmp_path, stay=0.5)

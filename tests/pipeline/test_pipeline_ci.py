@@ -473,25 +473,31 @@ def _shuffled_ci_run(root: Path) -> dict:
             _permute_lines(manifests / f"{split}.{ext}", np.random.default_rng(len(split)))
     for split in ("train", "valid", "test"):
         _permute_lines(manifests / f"{split}.spk", np.random.default_rng(7))
+    cache = REPO_ROOT / "data" / ".graph-cache"  # the CI run's graphs: stage 04 links them when its inputs are equal
+    if cache.is_dir():
+        (root / "data" / ".graph-cache").symlink_to(cache, target_is_directory=True)
     pipeline.run_profile(str(path), "02", "06")
     records = lambda key: load_stage({"profile": "ci", "data_root": str(root / "data")}, key)  # noqa: E731
-    return {k: records(k) for k in ("features", "train", "inference")}
+    return {k: records(k) for k in ("features", "text", "train", "inference")}
 
 
 def test_no_selection_sees_a_label(ci_run, tmp_path):
     """The CI run again with the valid and test references (words, phones) and every split's speaker names shuffled
     across utterances before stage 02: every choice made without labels is the same (stage 03's speaker clusters and
-    the assignment of every utterance, stage 05's continued chain, selected round, word-round scale and every round's
+    the assignment of every utterance, stage 04's word graph inputs (its graph is then linked from the CI run's
+    graph cache instead of built again), stage 05's continued chain, selected round, word-round scale and every round's
     label-free perplexity, stage 06's acoustic scale and transcripts), while the report-only figures that read the
     references move (so the shuffle took effect). The CI model learns (test_ci_model_learns), so a choice that read
     the references would see them differ."""
     from aitranscribe.core.stage import load_stage, load_summary
 
     want = {k: load_stage({"profile": "ci", "data_root": str(REPO_ROOT / "data")}, k)
-            for k in ("features", "train", "inference")}
+            for k in ("features", "text", "train", "inference")}
     got = _shuffled_ci_run(tmp_path / "shuffled")
     read = lambda record, name: json.loads((Path(record["dir"]) / name).read_text())  # noqa: E731
     assert read(got["features"], "speakers.json")["speakers"] == read(want["features"], "speakers.json")["speakers"]
+    graphs = load_summary(got["text"])["graphs"], load_summary(want["text"])["graphs"]
+    assert graphs[0]["words"]["key"] == graphs[1]["words"]["key"]  # stage 04's word graph from the same inputs
     a, b = load_summary(got["train"]), load_summary(want["train"])
     for key in ("run", "seed", "round", "continued_seed", "word_scale", "metric"):
         assert a[key] == b[key], key

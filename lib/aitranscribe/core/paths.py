@@ -15,6 +15,12 @@ def profile_data_dir(params) -> Path:
     return resolve(params["data_root"]) / params["profile"]
 
 
+def graph_cache_dir(params) -> Path:
+    """``<data_root>/.graph-cache``: decoding graphs by the hash of their inputs, shared by the profiles under one
+    data root (:func:`aitranscribe.decoding.graph.build_graph`); safe to delete."""
+    return resolve(params["data_root"]) / ".graph-cache"
+
+
 def profile_reports_dir(params) -> Path:
     """``<reports_dir>/<profile>``: executed notebooks, HTML and metrics.json of one profile."""
     return resolve(params["reports_dir"]) / params["profile"]

@@ -15,12 +15,21 @@ graph serves every model and is searched by Kaldi's FasterDecoder without being 
 
 Files of a graph directory: ``HLG.fst`` (Kaldi's const FST), ``words.txt`` and ``phones.txt`` (symbol tables),
 ``lang.json`` (symbols, number of disambiguation symbols, each word's pronunciation ids).
+
+A graph is a function of its inputs alone (the lexicon's entries over the symbols, the ARPA file's bytes, the
+symbols' order, the silence probability and :data:`GRAPH_VERSION`): with a ``cache_dir``, ``build_graph`` keeps
+each graph it builds there under the hash of those inputs (``<key>/``, hard links to the output's files) and links
+an equal graph from there instead of building it again (minutes for the demo's word graph). The cache may be
+deleted at any time.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
+import os
+import shutil
 import math
 import time
 from collections import defaultdict
@@ -36,6 +45,7 @@ log = logging.getLogger(__name__)
 
 EPS = "<eps>"
 FILES = ("HLG.fst", "words.txt", "phones.txt", "lang.json")
+GRAPH_VERSION = 1  # raise when build_graph builds a different graph from the same inputs: cached ones are not reused
 
 
 def with_disambiguation(lexicon: list[tuple[str, list[str]]]) -> tuple[list[tuple[str, list[str]]], int]:
@@ -103,12 +113,30 @@ def _lexicon_fst(lexicon, phone_ids: dict[str, int], word_ids: dict[str, int], s
     return fst
 
 
-def build_graph(lexicon: dict[str, list[str]], arpa, symbols: list[str], out_dir, sil_prob: float = 0.0) -> dict:
-    """Write HLG (lexicon ``word -> phones`` over the model's ``symbols``, the ARPA LM, the phone topology) into
-    ``out_dir``; words with a phone outside ``symbols`` are left out. Returns sizes and seconds."""
-    import kaldifst
-    import kaldilm
+def graph_key(entries: list[tuple[str, list[str]]], arpa, symbols: list[str], sil_prob: float) -> str:
+    """The hash of everything a graph is built from (see the module docstring)."""
+    digest = hashlib.sha256(json.dumps([GRAPH_VERSION, entries, list(symbols), sil_prob]).encode())
+    with open(arpa, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
+
+def _link_files(source: Path, target: Path, names=FILES) -> None:
+    """``target`` (a new directory) with hard links to ``source``'s files (copies across file systems)."""
+    target.mkdir(parents=True)
+    for name in names:
+        try:
+            os.link(source / name, target / name)
+        except OSError:
+            shutil.copy2(source / name, target / name)
+
+
+def build_graph(lexicon: dict[str, list[str]], arpa, symbols: list[str], out_dir, sil_prob: float = 0.0,
+                cache_dir=None) -> dict:
+    """Write HLG (lexicon ``word -> phones`` over the model's ``symbols``, the ARPA LM, the phone topology) into
+    ``out_dir``; words with a phone outside ``symbols`` are left out. Returns sizes, seconds and the inputs' ``key``
+    (``cached``: linked from ``cache_dir``, see the module docstring)."""
     t0 = time.time()
     out_dir = Path(out_dir)
     known = set(symbols)
@@ -118,6 +146,29 @@ def build_graph(lexicon: dict[str, list[str]], arpa, symbols: list[str], out_dir
                  len(lexicon) - len(entries), len(lexicon))
     if not entries:
         raise KitError(f"{arpa}: no lexicon word can be spelled with the model's phones")
+    key = graph_key(entries, arpa, symbols, sil_prob)
+    cached = Path(cache_dir) / key if cache_dir else None
+    if cached is not None and (cached / "result.json").is_file():
+        with atomic_path(out_dir) as tmp:
+            _link_files(cached, tmp)
+        result = {**json.loads((cached / "result.json").read_text()), "cached": True,
+                  "seconds": round(time.time() - t0, 1)}
+        log.info("decoding graph HLG: the same inputs' graph from the cache (%s): %s", cached, result)
+        return result
+    result = {**_build(entries, arpa, symbols, out_dir, sil_prob), "key": key}
+    result["seconds"] = round(time.time() - t0, 1)
+    log.info("decoding graph HLG: %s", result)
+    if cached is not None:
+        with atomic_path(cached) as tmp:
+            _link_files(out_dir, tmp)
+            atomic_write_json(tmp / "result.json", result)
+    return {**result, "cached": False}
+
+
+def _build(entries, arpa, symbols: list[str], out_dir: Path, sil_prob: float) -> dict:
+    import kaldifst
+    import kaldilm
+
     disambiguated, largest = with_disambiguation(entries)
     phone_ids = {EPS: 0, **{s: i + 1 for i, s in enumerate(symbols)}}
     for k in range(largest + 1):
@@ -148,9 +199,7 @@ def build_graph(lexicon: dict[str, list[str]], arpa, symbols: list[str], out_dir
         atomic_write_json(tmp / "lang.json", {
             "symbols": symbols, "disambiguation": largest, "sil_prob": sil_prob,
             "words": [w for w, _ in entries], "pronunciations": [[phone_ids[p] for p in ph] for _, ph in entries]})
-    result = {"words": len(entries), "disambiguation": largest, **sizes, "seconds": round(time.time() - t0, 1)}
-    log.info("decoding graph HLG: %s", result)
-    return result
+    return {"words": len(entries), "disambiguation": largest, **sizes}
 
 
 def _topology(n_phones: int, n_disambiguation: int):

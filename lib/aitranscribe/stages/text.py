@@ -25,6 +25,7 @@ from ..core import registry, stage
 from ..core.errors import BadInputError, KitError
 from ..core.files import atomic_write_text
 from ..core.params import Param
+from ..core.paths import graph_cache_dir
 from ..io import manifest
 from ..decoding import graph
 from ..text import lm, phonemize
@@ -179,9 +180,11 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
     symbols = [ph for ph, _ in final_counts.most_common()] + [SIL]  # dict.phn.txt's order: the models' outputs
     graphs = {}
     if p["graphs"]:
+        cache = graph_cache_dir(p)
         graphs["words"] = graph.build_graph(lexicon_filtered, word_arpa, symbols, out_dir / "graphs" / "words",
-                                         sil_prob=p["sil_prob"])
-        graphs["phones"] = graph.build_graph({s: [s] for s in symbols}, phone_arpa, symbols, out_dir / "graphs" / "phones")
+                                            sil_prob=p["sil_prob"], cache_dir=cache)
+        graphs["phones"] = graph.build_graph({s: [s] for s in symbols}, phone_arpa, symbols,
+                                             out_dir / "graphs" / "phones", cache_dir=cache)
 
     references = _write_references(data_record, out_dir / "references", inventory)
     sil_share = sum(line.count(SIL) for line in phone_lines) / max(1, sum(len(line) for line in phone_lines))
