@@ -270,7 +270,7 @@ def stability_section(runs: list[dict]) -> list[str]:
 
     def shown(r, k):
         text = metric_labels.value_text(k, r[k])
-        return f"{text} (busy)" if k == "train.seconds" and r.get("machine_busy") else text
+        return f"{text} (busy)" if k == "train.seconds" and r.get("machine_busy") and r[k] is not None else text
 
     def summary(label, group):
         columns = figures(group)
@@ -286,7 +286,8 @@ def stability_section(runs: list[dict]) -> list[str]:
     for seed in seeds:
         group = [r for r in ordered if r["corpus_seed"] == seed]
         rows += [[f'{r["corpus_seed"]}{" (held out)" if r.get("held_out") else ""}', r["train_seed"], r["precision"] or "—", r["cpu"] or "—",
-                  f"`{(r['commit'] or '')[:7]}`", *(shown(r, k) for k in STABILITY_FIGURES)]
+                  f"`{(r['commit'] or '')[:7]}{'+dirty' if str(r['commit']).endswith('+dirty') else ''}`",
+                  *(shown(r, k) for k in STABILITY_FIGURES)]
                  for r in group]
         if len(group) > 1:
             rows += summary(f"corpus seed {seed}", group)
@@ -299,7 +300,9 @@ def stability_section(runs: list[dict]) -> list[str]:
             "transcribed the same profile, "
             "differing only in the seeds and the precision shown. A held-out corpus was built with a seed fixed "
             "before any run on it, after the settings were final. A training time marked *busy* was measured "
-            "beside other jobs (load above the cores) and is left out of the medians.", "", *_table(head, rows)]
+            "beside other jobs (load above the cores) and is left out of the medians; a run that resumed the "
+            "finished rounds of an earlier run (`reused_chains_from`) has none. A commit marked *+dirty* ran with "
+            "uncommitted changes in `lib/` or `params/`.", "", *_table(head, rows)]
 
 
 def _by_speaker_source(runs: list[dict]) -> tuple[list[dict], list[dict]]:
