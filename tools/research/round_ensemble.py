@@ -8,6 +8,15 @@ as the selection) are read, their scaled likelihoods of every valid frame averag
 stage 06 decodes: phones by the selected round's hybrid HMM, words through stage 04's word graph at the chain's
 acoustic scale. ``k = 1`` is the selected model alone. Valid only (a choice is made here); labels only score.
 One JSON row per run and ``k`` is appended to ``reports/research/round_ensemble.jsonl``.
+
+    .venv/bin/python tools/research/round_ensemble.py --profile demo-seed1 DIR [DIR ...] --chains 3 [--name NAME]
+
+With ``--chains R``, across chains instead: when every screening chain is weak, are several together better than
+the best one? Every chain's model of screening round ``R`` scores every valid frame; the chains are ranked by their
+train phone-LM perplexity at that round (label-free, as the screening ranks them); the scaled likelihoods of the
+best ``k`` are averaged and decoded with the best chain's hybrid HMM, for every ``k``. Per ``k``: the valid
+transcripts' phone-LM perplexity (label-free: it reads no reference) and valid PER (report-only); one JSON row
+per run to ``reports/research/chain_ensemble.jsonl``.
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ from aitranscribe.core.logs import setup_logging
 from aitranscribe.core.paths import REPO_ROOT
 from aitranscribe.decoding import graph
 from aitranscribe.decoding.phones import collapse
-from aitranscribe.text import error_rates
+from aitranscribe.text import error_rates, lm
 from aitranscribe.transcription import transcribe as tr
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -34,6 +43,7 @@ from _rows import append_row  # noqa: E402
 from words_screen import words_of  # noqa: E402
 
 OUT = REPO_ROOT / "reports" / "research" / "round_ensemble.jsonl"
+CHAINS_OUT = REPO_ROOT / "reports" / "research" / "chain_ensemble.jsonl"
 
 
 def best_rounds(summary: dict, k: int) -> list[dict]:
@@ -49,11 +59,17 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", default="data")
     ap.add_argument("--ks", default="1,3,5")
     ap.add_argument("--name", default="")
+    ap.add_argument("--chains", type=int, metavar="R", help="across the chains' screening round R instead")
     args = ap.parse_args(argv)
     setup_logging("INFO")
     torch.set_num_threads(1)
     p = {"profile": args.profile, "data_root": args.data_root}
     records = {k: stage.load_stage(p, k) for k in ("features", "audio_prep", "text")}
+    if args.chains:
+        for d in map(Path, args.dirs):
+            append_row(CHAINS_OUT, {"name": args.name, "profile": args.profile, **across_chains(d, records,
+                                                                                                args.chains)})
+        return 0
     ks = [int(k) for k in args.ks.split(",")]
     for d in map(Path, args.dirs):
         summary = json.loads((d / "summary.json").read_text())
@@ -85,6 +101,37 @@ def main(argv=None) -> int:
                    "wer": round(error_rates.wer(words, refs_words), 4), "seconds": round(time.time() - t0, 1)}
             append_row(OUT, row)
     return 0
+
+
+def across_chains(d: Path, records: dict, screening_round: int) -> dict:
+    """The row of ``--chains`` for the stage-05 folder ``d`` (see the module docstring)."""
+    t0 = time.time()
+    chains = []
+    for chain_dir in sorted(d.glob("chain-seed*")):
+        round_dir = chain_dir / "rounds" / f"round-{screening_round}"
+        if (round_dir / "round.json").is_file():
+            chains.append((json.loads((round_dir / "round.json").read_text())["phone_lm_ppl_train"], chain_dir.name,
+                           models.load(round_dir / "model.pt")))
+    chains.sort(key=lambda c: c[0])
+    best = chains[0][2]
+    items = tr.split_items(best, "valid", records)
+    feats, refs = [it["feats"] for it in items], [it["ref_phones"] for it in items]
+    scores = [m.frame_scores(feats) for _, _, m in chains]
+    phone_lm = lm.load(records["text"]["phone_lm"])
+
+    def decoded(frame_scores):
+        return [collapse(path, best.symbols) for path in best.hmm.best_paths(frame_scores)]
+
+    single = [{"chain": name, "phone_lm_ppl_train": ppl, "per_valid_report_only": round(error_rates.per(
+        decoded(s), refs), 4)} for (ppl, name, _), s in zip(chains, scores)]
+    ensembles = []
+    for k in range(1, len(chains) + 1):
+        phones = decoded([np.mean([s[i] for s in scores[:k]], axis=0) for i in range(len(feats))])
+        ensembles.append({"k": k, "chains": [c[1] for c in chains[:k]],
+                          "phone_lm_ppl_valid": round(lm.perplexity(phone_lm, [" ".join(x) for x in phones if x]), 3),
+                          "per_valid_report_only": round(error_rates.per(phones, refs), 4)})
+    return {"run": d.name, "round": screening_round, "single": single, "ensembles": ensembles,
+            "seconds": round(time.time() - t0, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 if __name__ == "__main__":
