@@ -361,8 +361,8 @@ def render(reports: Path = REPORTS, profiles: list[str] | None = None) -> str:
 
 def status(reports: Path = REPORTS, profile: str = "demo") -> str:
     """The README's status paragraph: ``profile``'s test error rates, its supervised ceiling, training time and CPU,
-    the stability runs of its corpus (median and range of the test WER, when there are several) and of the
-    held-out corpora, and its speeds, all from the committed reports."""
+    the stability runs of its corpus (median and range of the test WER, when there are several), of the other
+    corpora and of the held-out ones, and its speeds, all from the committed reports."""
     m = _read_json(reports / profile / "metrics.json")
     run = read_run(reports / profile / "run.json")
     entry = run["stages"].get(registry.info("train").notebook, {})
@@ -386,6 +386,13 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
         text += (f". Over {len(own)} training runs of this corpus (training seeds {seeds}; {precisions}) the test "
                  f"WER has median {pct('inference.wer', statistics.median(wers))}, range "
                  f"{pct('inference.wer', wers[0])}–{pct('inference.wer', wers[-1])}")
+    other = [r for r in runs if r not in own and not r.get("held_out")]
+    if other:
+        wers = sorted(r["inference.wer"] for r in other)
+        corpora = ", ".join(str(c) for c in sorted({r["corpus_seed"] for r in other}))
+        text += (f"; over {len(other)} run{'' if len(other) == 1 else 's'} on other corpora (corpus seeds {corpora}) "
+                 + (f"median {pct('inference.wer', statistics.median(wers))}, range {pct('inference.wer', wers[0])}–"
+                    f"{pct('inference.wer', wers[-1])}" if len(other) > 1 else pct("inference.wer", wers[0])) + " WER")
     held = [r for r in runs if r.get("held_out")]
     if held:
         wers = ", ".join(pct("inference.wer", r["inference.wer"]) for r in sorted(held, key=lambda r: r["corpus_seed"]))

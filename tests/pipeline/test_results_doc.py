@@ -43,6 +43,12 @@ def test_the_status_gives_the_median_and_range_of_the_runs_and_the_held_out_corp
     runs = results_doc.status(reports, "p")
     assert "Over 3 training runs of this corpus" in runs and "median 26.0%, range 22.0%–30.0%" in runs
     assert "on 2 corpora held out from all tuning (one run each): 25.0%, 28.0% WER" in runs
+    assert "other corpora" not in runs
+    for train_seed, wer in ((0, 0.24), (1, 0.98)):  # a run that fails on another corpus is in the status too
+        results_doc.append_stability_run({**run, "corpus_seed": 1, "train_seed": train_seed, "inference.wer": wer},
+                                         reports)
+    runs = results_doc.status(reports, "p")
+    assert "over 2 runs on other corpora (corpus seeds 1) median 61.0%, range 24.0%–98.0% WER" in runs
     readme = "# Kit\n\n" + results_doc.STATUS_START + "\nold\n" + results_doc.STATUS_END + "\n\nmore\n"
     assert results_doc.readme_with_status(readme, runs) == \
         f"# Kit\n\n{results_doc.STATUS_START}\n{runs}\n{results_doc.STATUS_END}\n\nmore\n"
