@@ -28,9 +28,9 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
-import math
 import time
 from collections import defaultdict
 from pathlib import Path
