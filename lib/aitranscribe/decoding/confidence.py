@@ -14,6 +14,8 @@ from __future__ import annotations
 import editdistance
 import numpy as np
 
+from ..text.phones import runs
+
 
 def step_confidence(posteriors: np.ndarray, path: np.ndarray) -> np.ndarray:
     """(T,) posterior of each step's phone on ``path`` (phone index per step) from (T, V) ``posteriors``."""
@@ -31,8 +33,7 @@ def path_agreement(path: np.ndarray, other: np.ndarray, first: int, last: int, s
         ids = np.asarray(ids[first:last + 1])
         if not len(ids):
             return []
-        runs = ids[np.r_[True, ids[1:] != ids[:-1]]]
-        return [int(i) for i in runs if i != silence]
+        return [int(i) for i in ids[runs(ids)[0]] if i != silence]
 
     a, b = phones(path), phones(other)
     if not a and not b:

@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..text.phones import SIL
+from ..text.phones import SIL, runs
 from .confidence import span_confidence, step_confidence
 from .timing import Timing
-
-
-def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last index of every run of one id in ``ids``."""
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    return starts, np.r_[starts[1:], len(ids)] - 1
 
 
 def collapse(ids, symbols: list[str]) -> list[str]:
@@ -19,7 +13,7 @@ def collapse(ids, symbols: list[str]) -> list[str]:
     ids = np.asarray(ids)
     if not len(ids):
         return []
-    return [symbols[i] for i in ids[_runs(ids)[0]] if symbols[i] != SIL]
+    return [symbols[i] for i in ids[runs(ids)[0]] if symbols[i] != SIL]
 
 
 def path_phones(ids: np.ndarray, spans: list, symbols: list[str], timing: Timing | None,
@@ -31,7 +25,7 @@ def path_phones(ids: np.ndarray, spans: list, symbols: list[str], timing: Timing
     if not len(ids):
         return []
     phones = []
-    for first, last in zip(*_runs(ids)):
+    for first, last in zip(*runs(ids)):
         if symbols[ids[first]] == SIL:
             continue
         phone = {"phone": symbols[ids[first]]}

@@ -41,6 +41,12 @@ def read_dictionary(path) -> list[str]:
     return [line.split()[0] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of every run of one id in the 1-D ``ids`` (non-empty)."""
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return starts, np.r_[starts[1:], len(ids)] - 1
+
+
 def phone_lines(path, symbols: list[str], merge_runs: bool = True, limit: int = 0, seed: int = 0) -> list[np.ndarray]:
     """The phone text as index arrays (runs of one phone merged unless ``merge_runs`` is off); at most ``limit``
     lines drawn with ``seed`` when ``limit`` is set. A symbol missing from ``symbols`` is an error naming the line."""
@@ -55,7 +61,7 @@ def phone_lines(path, symbols: list[str], merge_runs: bool = True, limit: int = 
         except KeyError as exc:
             raise KitError(f"{path}: line {number} has the symbol {exc} missing from the phone dictionary") from None
         if len(seq):
-            lines.append(seq[np.r_[True, seq[1:] != seq[:-1]]] if merge_runs else seq)
+            lines.append(seq[runs(seq)[0]] if merge_runs else seq)
     if not lines:
         raise KitError(f"{path}: no phone text")
     return lines
