@@ -238,8 +238,9 @@ def append_stability_run(record: dict, reports: Path = REPORTS) -> Path:
 
 
 def read_stability(path: Path) -> list[dict]:
-    """The runs of runs.jsonl; a clear error naming the line when one lacks a field."""
-    runs = []
+    """The runs of runs.jsonl; a clear error naming the line when one lacks a field, or the lines of each set of
+    profile settings when they are not all one."""
+    runs, lines = [], {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -250,10 +251,8 @@ def read_stability(path: Path) -> list[dict]:
         missing = [k for k in (*STABILITY_FIELDS, *STABILITY_FIGURES) if k not in run]
         if missing:
             raise KitError(f"{path}, line {number}: no {', '.join(missing)}")
-        runs.append({**run, "line": number})
-    lines = {}
-    for run in runs:
-        lines.setdefault(run.get("settings"), []).append(run.pop("line"))
+        runs.append(run)
+        lines.setdefault(run.get("settings"), []).append(number)
     if len(lines) > 1:
         listed = "; ".join(f"{key or 'not recorded'} on line(s) {', '.join(map(str, n))}" for key, n in lines.items())
         raise KitError(f"{path} mixes profile settings ({listed}): the record is the runs of one set of settings; "
