@@ -25,7 +25,7 @@ import yaml
 from .core import metric_labels, registry
 from .core.errors import KitError
 from .core.files import atomic_write_text
-from .core.params import params_hash
+from .core.params import load_profile, params_hash
 from .core.paths import REPO_ROOT
 from .pipeline import read_run
 
@@ -222,10 +222,13 @@ def stability_record(profile_dir: Path, corpus_seed: int, train_seed: int) -> di
             **{k: metrics[k] for k in STABILITY_FIGURES}}
 
 
-def profile_settings(profile: dict) -> str:
-    """A short hash of a parsed profile (its settings, not its comments): a stability run records the settings of
-    the base profile it varied, and the record holds runs of one set of settings only."""
-    return params_hash(profile)
+def profile_settings(path) -> str:
+    """A short hash of the settings the profile file ``path`` resolves to: its values over the stages' defaults (a
+    changed default changes it too), not its comments, not the benchmark's section (it moves no figure of the
+    record). A stability run records the settings of the base profile it varied, and the record holds runs of one
+    set of settings only."""
+    resolved = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})
+    return params_hash({key: section for key, section in resolved.items() if key != "benchmark"})
 
 
 def append_stability_run(record: dict, reports: Path = REPORTS) -> Path:

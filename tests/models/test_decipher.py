@@ -345,10 +345,11 @@ def test_training_time_is_split_into_its_steps():
     phone = [{"round": r, "seconds": 10.0} for r in (1, 2, 3, 4, 5)]
     words = [{"round": r, "seconds": 20.0, "labels": "words", "label_seconds": 5.0} for r in (6, 7)]
     chains = {0: chain(50.0, phone[:3]), 1: chain(40.0, phone + words), 2: chain(60.0, phone[:3])}
-    steps = method.seconds_by_step(chains, continued=[1], screen=3, at_once=2, scale_seconds=7.0)
+    steps = method.seconds_by_step(chains, continued=[1], screen=3, at_once=2, scale_seconds=7.0,
+                                   ensemble_seconds=4.0)
     # screening: 80, 70, 90 on two workers -> 70 + 90 on the second; later: rounds 4-5 phone, 6-7 words
-    assert steps == {"screening": 160.0, "phone_rounds": 20.0, "word_scale": 7.0, "word_rounds": 40.0,
-                     "word_labels": 10.0}
+    assert steps == {"screening": 160.0, "start_ensemble": 4.0, "phone_rounds": 20.0, "word_scale": 7.0,
+                     "word_rounds": 40.0, "word_labels": 10.0}
     metrics = method.metrics({"rounds": [], "round": 7, "seed": 1, "decipherment": {}, "seconds": 237.0,
                               "seconds_by_step": steps})
     assert metrics["seconds_screening"] == 160.0 and metrics["seconds_word_labels"] == 10.0

@@ -150,12 +150,17 @@ def test_a_stability_line_without_a_field_is_named(reports):
         results_doc.render(reports, ["p"])
 
 
-def test_the_record_holds_one_set_of_profile_settings(reports):
+def test_the_record_holds_one_set_of_profile_settings(reports, tmp_path):
     """Runs of a base profile whose settings changed are not mixed into one median: the record names the lines,
     and the runs moved to superseded.jsonl are counted under the table, not in it."""
-    settings = results_doc.profile_settings({"train": {"decipher": {"word_rounds": 24}}})
-    assert settings == results_doc.profile_settings({"train": {"decipher": {"word_rounds": 24}}})
-    changed = results_doc.profile_settings({"train": {"decipher": {"word_rounds": 36}}})
+    def profile(name, text):
+        (tmp_path / name).write_text(text)
+        return results_doc.profile_settings(tmp_path / name)
+
+    settings = profile("a.yaml", "train:\n  decipher:\n    word_rounds: 24\n")
+    assert settings == profile("b.yaml", "# a comment\ntrain:\n  decipher: {word_rounds: 24}\nbenchmark: {repeats: 3}\n")
+    assert settings == profile("c.yaml", "train:\n  decipher: {word_rounds: 24, patience: 2}\n")  # the default
+    changed = profile("d.yaml", "train:\n  decipher:\n    word_rounds: 36\n")
     assert changed != settings
     run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a" * 40,
            "inference.per": 0.08, "inference.wer": 0.24, "train.seconds": 900.0, "settings": settings}

@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     ks = [int(k) for k in args.ks.split(",")]
     for d in map(Path, args.dirs):
         summary = json.loads((d / "summary.json").read_text())
-        chain_dir = d / f"chain-seed{summary['continued_seed']}"
+        chain_dir = d / summary.get("chain_dirs", {}).get(str(summary["continued_seed"]),
+                                                          f"chain-seed{summary['continued_seed']}")
         selected = models.load(summary["checkpoint"])
         items = tr.split_items(selected, "valid", records)
         feats = [it["feats"] for it in items]

@@ -95,6 +95,7 @@ def _selection(data_dir: Path) -> dict:
                           / "summary.json").read_text())
     chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
     return {"selected": summary["run"], "rounds": len(summary["rounds"]),
+            "ensemble_k": summary["start_ensemble"]["k"] if summary.get("start_ensemble", {}).get("used") else 1,
             "per_valid_report_only": chosen.get("per_valid_report_only")}
 
 
@@ -129,7 +130,7 @@ def main(argv=None) -> int:
         reports = args.from_reports.resolve()
         name = reports.name
         row = results_doc.stability_record(reports, args.corpus_seed, args.training_seed)
-        settings = results_doc.profile_settings(yaml.safe_load((REPO_ROOT / "params" / f"{name}.yaml").read_text()))
+        settings = results_doc.profile_settings(REPO_ROOT / "params" / f"{name}.yaml")
         row.update({"base": f"{name}.yaml", "held_out": args.held_out, **_selection(REPO_ROOT / "data" / name),
                     "settings": settings, "note": args.note or f"the {name} run reported in reports/{name}"})
         print(json.dumps(row, indent=1))
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
            "speakers_found": metrics.get("features.speakers_found"),
            "load_mean": round(sum(watch.samples) / len(watch.samples), 2), "load_max": round(max(watch.samples), 2),
            "machine_busy": max(watch.samples) > cores + 0.5, "wall_seconds": round(time.time() - t0, 1),
-           "settings": results_doc.profile_settings(base), "note": args.note,
+           "settings": results_doc.profile_settings(base_path), "note": args.note,
            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if args.reuse_chains_from:
         row.update({"reused_chains_from": args.reuse_chains_from.name, "train.seconds": None})

@@ -30,7 +30,7 @@ from ..training import cross_entropy_step, steps_per_second
 from ...text import lm
 from ...text.phones import phone_lines, read_references
 from ...text.error_rates import per as phone_error_rate
-from . import selftrain, supervised
+from . import ensemble, selftrain, supervised
 from .model import FrameModel
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ PARAMS = {
     "continued_chains": Param(1, int, "chains continued after screening (the lowest perplexities), one after another, "
                                       "each through its phone and word rounds; the lowest perplexity of all rounds "
                                       "is selected"),
+    "start_ensemble": Param(True, bool, "the best screening chain's next round also runs from the averaged scores of "
+                                        "the k best chains (k by the lowest valid phone-LM perplexity, no labels); "
+                                        "the lower train perplexity decides which it continues from"),
     "rounds": Param(4, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
     "patience": Param(2, int, "the continued chain and the word rounds stop after this many rounds without a lower "
                               "perplexity (0: never)"),
@@ -78,6 +81,8 @@ LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is
     "decipherment_seconds": ("decipherment time (s)", PLAIN),
     "precision": ("classifier training precision", PLAIN),
     "seconds_screening": ("time: decipherment and screening rounds of every chain (s)", PLAIN),
+    "ensemble_k": ("screening chains averaged for the continued chain's start (1: its own labels)", PLAIN),
+    "seconds_start_ensemble": ("time: the continued chain's start from several chains (s)", PLAIN),
     "seconds_phone_rounds": ("time: the continued chain's later phone rounds (s)", PLAIN),
     "seconds_word_scale": ("time: the word graph's acoustic scale, chosen on valid (s)", PLAIN),
     "seconds_word_rounds": ("time: word rounds (s)", PLAIN),
@@ -106,10 +111,12 @@ def _inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dic
 
 
 def _chain(out_dir: Path, inputs: dict, symbols: list[str], settings: dict, seed: int, rounds: int,
-           quiet: bool = False) -> dict:
-    return selftrain.run_chain(out_dir / f"chain-seed{seed}", inputs["frames"], inputs["units"], inputs["lines"],
-                               symbols, {**settings, "seed": seed, "rounds": rounds}, inputs["phone_lm"],
-                               inputs["refs_valid"], quiet)
+           quiet: bool = False, chain_dir: Path | None = None, patience_from: int = 0) -> dict:
+    """Chain ``seed`` run (resumed) to ``rounds`` rounds in ``chain_dir`` (default ``out_dir/chain-seed<seed>``)."""
+    return selftrain.run_chain(chain_dir or out_dir / f"chain-seed{seed}", inputs["frames"], inputs["units"],
+                               inputs["lines"], symbols,
+                               {**settings, "seed": seed, "rounds": rounds, "patience_from": patience_from},
+                               inputs["phone_lm"], inputs["refs_valid"], quiet)
 
 
 def chain_worker(out_dir: str, features_record: dict, text_record: dict, symbols: list[str], settings: dict):
@@ -175,7 +182,8 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     Every chain (one per seed: its own segment groups, tokens, restarts and classifiers) runs ``screen_rounds``
     rounds; the ``continued_chains`` chains whose best rounds have the lowest train phone-LM perplexity continue,
     one after another, to ``rounds``, then ``word_rounds`` on word-graph labels (decoded in ``workers``
-    processes); of all rounds, the lowest perplexity is selected. ``s``: this
+    processes); of all rounds, the lowest perplexity is selected. With ``start_ensemble`` the best chain may continue
+    from the averaged scores of the best screening chains (:func:`_start_from_ensemble`). ``s``: this
     method's settings; ``p``: the stage's parameters (``log_level``). Returns the selection: ``run``,
     ``checkpoint``, ``rule``, ``metric``, ``seconds``, ``seed``/``round`` chosen, every round's signals."""
     seeds = chain_seeds(s)
@@ -202,37 +210,73 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
         chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
     ranked = sorted(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
     continued = ranked[:max(1, s["continued_chains"])]
+    chain_dirs = {seed: out_dir / f"chain-seed{seed}" for seed in seeds}
+    start = {"k": 1, "used": False, "seconds": 0.0}
+    if s["start_ensemble"] and len(seeds) > 1 and s["rounds"] > screen:
+        start = _start_from_ensemble(out_dir, ranked, chains, chain_dirs, inputs, symbols, settings, screen,
+                                     s["rounds"])
     scale_tunings = {}
     for seed in continued:  # one after another, each on all cores
         log.info("self-training: chain seed %d continues (train phone-LM perplexity %s after %d rounds)", seed,
                  selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"], screen)
-        chains[seed] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"])
+        chains[seed] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"], chain_dir=chain_dirs[seed],
+                              patience_from=screen if start["used"] and seed == ranked[0] else 0)
         if s["word_rounds"] > 0:
-            scale_tunings[seed] = _continue_with_words(out_dir, chains[seed], seed, inputs, symbols, settings,
-                                                       text_record, s)
+            scale_tunings[seed] = _continue_with_words(chain_dirs[seed], chains[seed], seed, inputs, symbols,
+                                                       settings, text_record, s)
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
     chosen = selftrain.select_round(rounds)
     name = f"seed{chosen['seed']}-round-{chosen['round']}"
     best = continued[0]
     scale_tuning = scale_tunings.get(chosen["seed"], scale_tunings.get(best, {"seconds": 0.0}))
     word_scale = scale_tuning.get("scale")
-    steps = seconds_by_step(chains, continued, screen, at_once, sum(t["seconds"] for t in scale_tunings.values()))
+    steps = seconds_by_step(chains, continued, screen, at_once, sum(t["seconds"] for t in scale_tunings.values()),
+                            start["seconds"])
     seconds = sum(steps.values()) - steps["word_labels"]  # (the labelling is part of the word rounds)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
-            "checkpoint": str(out_dir / f"chain-seed{chosen['seed']}" / "rounds" / f"round-{chosen['round']}" / "model.pt"),
+            "checkpoint": str(chain_dirs[chosen["seed"]] / "rounds" / f"round-{chosen['round']}" / "model.pt"),
             "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best, "continued_seeds": continued,
+            "chain_dirs": {str(seed): d.name for seed, d in chain_dirs.items()},
+            "start_ensemble": start,
             "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
             "seconds": round(seconds, 1), "seconds_by_step": steps, "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
 
 
-def _continue_with_words(out_dir: Path, chain: dict, seed: int, inputs: dict, symbols: list[str], settings: dict,
+def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_dirs: dict, inputs: dict,
+                         symbols: list[str], settings: dict, screen: int, rounds: int) -> dict:
+    """The best screening chain's start (:mod:`.ensemble`): with ``k > 1`` chains averaged, its phone rounds run
+    both from its own labels and from the average's, and the lower train phone-LM perplexity of their rounds decides
+    (label-free; a tie keeps its own) which goes on to the word rounds; ``chain_dirs`` then names the winner's
+    directory. Returns the choice (``k``, ``chains``, ``table``), ``used``, both starts' lowest perplexities and the
+    seconds spent on the start (the losing start's rounds included)."""
+    best = ranked[0]
+    model_rounds = {seed: selftrain.select_round(chains[seed]["rounds"])["round"] for seed in ranked}
+    start = ensemble.start(out_dir, ranked, chain_dirs, model_rounds, screen, inputs["frames"], inputs["phone_lm"],
+                           lambda paths: selftrain.relabel(chain_dirs[best], paths, inputs["lines"], symbols, settings))
+    if start["k"] == 1:
+        return {**{k: v for k, v in start.items() if k != "dir"}, "used": False}
+    own = _chain(out_dir, inputs, symbols, settings, best, rounds)
+    joint = _chain(out_dir, inputs, symbols, settings, best, rounds, chain_dir=Path(start["dir"]), patience_from=screen)
+    lowest = {name: selftrain.select_round(run["rounds"])["phone_lm_ppl_train"] for name, run in
+              (("own", own), ("ensemble", joint))}
+    used = lowest["ensemble"] < lowest["own"]
+    lost = own if used else joint
+    log.info("self-training: chain seed %d's phone rounds from %d chains' average reach a train phone-LM perplexity "
+             "of %s, from its own labels %s: it goes on from %s", best, start["k"], lowest["ensemble"], lowest["own"],
+             "the average" if used else "its own labels")
+    if used:
+        chain_dirs[best] = Path(start["dir"])
+    return {**{k: v for k, v in start.items() if k != "dir"}, "used": used, "lowest_ppl": lowest,
+            "seconds": round(start["seconds"] + sum(r["seconds"] for r in lost["rounds"] if r["round"] > screen), 1)}
+
+
+def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, symbols: list[str], settings: dict,
                          text_record: dict, s: dict) -> dict:
-    """The word rounds of a continued ``chain`` (its rounds extended in place) from its best phone round, with the
-    word graph's acoustic scale chosen on valid without labels (cached in the chain's ``word_scale.json``)."""
+    """The word rounds of a continued ``chain`` in ``chain_dir`` (its rounds extended in place) from its best phone
+    round, with the word graph's acoustic scale chosen on valid without labels (cached in ``word_scale.json``)."""
     start = selftrain.select_round(chain["rounds"])
-    chain_dir = out_dir / f"chain-seed{seed}"
     checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
 
     def tune() -> dict:
@@ -248,17 +292,18 @@ def _continue_with_words(out_dir: Path, chain: dict, seed: int, inputs: dict, sy
     return tuning
 
 
-def seconds_by_step(chains: dict, continued: list[int], screen: int, at_once: int, scale_seconds: float) -> dict:
+def seconds_by_step(chains: dict, continued: list[int], screen: int, at_once: int, scale_seconds: float,
+                    ensemble_seconds: float = 0.0) -> dict:
     """Where the training's time went, in seconds of wall time: ``screening`` (every chain's decipherment and
     first ``screen`` rounds, ``at_once`` chains at a time, each taken by the first free process in seed order),
-    the ``continued`` chains' later ``phone_rounds``, the ``word_scale`` choices, the ``word_rounds`` and, of
+    the ``start_ensemble`` (``ensemble_seconds``), the ``continued`` chains' later ``phone_rounds``, the ``word_scale`` choices, the ``word_rounds`` and, of
     these, the ``word_labels`` (decoding train through the word graph). ``chains``: seed -> its decipherment and
     rounds."""
     screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
                  for c in chains.values()]
     later = [r for seed in continued for r in chains[seed]["rounds"] if r["round"] > screen]
     words = [r for r in later if r.get("labels") == "words"]
-    return {"screening": round(makespan(screening, at_once), 1),
+    return {"screening": round(makespan(screening, at_once), 1), "start_ensemble": round(ensemble_seconds, 1),
             "phone_rounds": round(sum(r["seconds"] for r in later if r.get("labels") != "words"), 1),
             "word_scale": round(scale_seconds, 1), "word_rounds": round(sum(r["seconds"] for r in words), 1),
             "word_labels": round(sum(r.get("label_seconds", 0.0) for r in words), 1)}
@@ -296,6 +341,7 @@ def metrics(summary: dict) -> dict:
     """Rounds run, the round and chain selected, chains, training and decipherment seconds."""
     return {"rounds": len(summary["rounds"]), "selected_round": summary["round"], "selected_seed": summary["seed"],
             "chains": len(summary["decipherment"]), "seconds": summary["seconds"],
+            "ensemble_k": summary["start_ensemble"]["k"] if summary.get("start_ensemble", {}).get("used") else 1,
             "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
             **{f"seconds_{step}": v for step, v in summary.get("seconds_by_step", {}).items()},

@@ -57,7 +57,8 @@ def _split(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
 
 
 def _decipherment(out_dir: Path, frames, units, lines, n_phones: int, s: dict, quiet: bool) -> dict:
-    """Tokens, segment bounds, the selected table and the first frame labels; cached in ``decipherment.npz``."""
+    """Tokens, segment bounds, the selected table and the first frame labels; cached in ``decipherment.npz`` (read
+    from there when it exists: ``frames`` and ``units`` are then not needed)."""
     path = out_dir / "decipherment.npz"
     if path.is_file():
         z = np.load(path)
@@ -109,6 +110,28 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     return model, entry, decoded, scores
 
 
+def _redecipher(paths: list[np.ndarray], first: dict, objective, n_phones: int, s: dict) -> tuple[list, float]:
+    """The next round's frame labels from train ``paths``: each segment's majority phone gives the decipherment
+    ``first`` (tokens, segment bounds) a new table, refined by EM on ``objective`` (the token triples), whose Viterbi
+    labels over the tokens are returned with its objective."""
+    segment_phones = [decipher.majority(p, b) for p, b in zip(paths, first["bounds"])]
+    table = decipher.table_from_labels(segment_phones, first["tokens"], n_phones, s["tokens"])
+    table = decipher.em(objective.loglik, table, s["refine_iters"])
+    return _frame_labels(s["hmm_tokens"], table, first["tokens"], first["bounds"]), round(float(objective.loglik(table)), 4)
+
+
+def relabel(chain_dir: Path, paths: list[np.ndarray], lines: list[np.ndarray], symbols: list[str], s: dict) -> list:
+    """The frame labels a round of the chain in ``chain_dir`` (its ``decipherment.npz``) gives its next round when
+    its train paths are ``paths``: the decipherment restarted from them, as after every round (:func:`run_chain`).
+    ``s``: the chain's settings (tokens, split, refine_iters)."""
+    n_phones = len(symbols)
+    trans = transitions(lines, n_phones)
+    s = {**s, "hmm_tokens": PhoneHMM(trans["start"], trans["end"], trans["between"], s["split"])}
+    first = _decipherment(chain_dir, None, None, lines, n_phones, s, quiet=True)
+    objective = decipher.SkipGramModel(first["tokens"], s["tokens"], lines, n_phones, split=s["split"])
+    return _redecipher(paths, first, objective, n_phones, s)[0]
+
+
 def _finished(round_dir: Path) -> dict | None:
     path = round_dir / "round.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -135,7 +158,8 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
     ``frames``: train and valid utterances (frames x D); ``units``: the train frames' k-means units; ``lines``:
     the phone text (index arrays); ``s``: groups, min_run, tokens, split, restarts, iters, refine, refine_iters,
     rounds, epochs, hidden, seed, patience (the chain stops early after that many rounds without a lower phone-LM
-    perplexity; 0: never). ``refs_valid`` (report-only, may be None) give each round a valid PER.
+    perplexity; 0: never), patience_from (optional: the rounds before it do not count, e.g. a chain restarted on new
+    labels after them). ``refs_valid`` (report-only, may be None) give each round a valid PER.
     """
     n_phones = len(symbols)
     trans = transitions(lines, n_phones)
@@ -144,7 +168,7 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
     labels, objective = first["labels"], None
     rounds = []
     for k in range(1, s["rounds"] + 1):
-        if _stalled(rounds, s.get("patience", 0)):
+        if _stalled(rounds[s.get("patience_from", 0):], s.get("patience", 0)):
             log.info("self-training, seed %d: no better phone-LM perplexity in %d rounds, the chain stops at round %d",
                      s["seed"], s["patience"], k - 1)
             break
@@ -160,13 +184,9 @@ def run_chain(out_dir: Path, frames: dict[str, list[np.ndarray]], units: list[np
         round_dir.mkdir(parents=True, exist_ok=True)
         model.save(round_dir / "model.pt", {"round": k})
         # the round's labels restart the decipherment; its Viterbi labels train the next round (if one follows)
-        segment_phones = [decipher.majority(p, b) for p, b in zip(decoded, first["bounds"])]
         if objective is None:
             objective = decipher.SkipGramModel(first["tokens"], s["tokens"], lines, n_phones, split=s["split"])
-        table = decipher.table_from_labels(segment_phones, first["tokens"], n_phones, s["tokens"])
-        table = decipher.em(objective.loglik, table, s["refine_iters"])
-        entry["redecipher_objective"] = round(float(objective.loglik(table)), 4)
-        labels = _frame_labels(s["hmm_tokens"], table, first["tokens"], first["bounds"])
+        labels, entry["redecipher_objective"] = _redecipher(decoded, first, objective, n_phones, s)
         atomic_save_npy(round_dir / "next_labels.npy", np.concatenate(labels).astype(np.int16))
         entry["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(round_dir / "round.json", entry)
