@@ -485,8 +485,8 @@ def test_no_selection_sees_a_label(ci_run, tmp_path):
     """The CI run again with the valid and test references (words, phones) and every split's speaker names shuffled
     across utterances before stage 02: every choice made without labels is the same (stage 03's speaker clusters and
     the assignment of every utterance, stage 04's word graph inputs (its graph is then linked from the CI run's
-    graph cache instead of built again), stage 05's continued chain, selected round, word-round scale and every round's
-    label-free perplexity, stage 06's acoustic scale and transcripts), while the report-only figures that read the
+    graph cache instead of built again), stage 05's continued chain, its start from several chains (k and whether it
+    was used), selected round, word-round scale and every round's label-free perplexity, stage 06's acoustic scale and transcripts), while the report-only figures that read the
     references move (so the shuffle took effect). The CI model learns (test_ci_model_learns), so a choice that read
     the references would see them differ."""
     from aitranscribe.core.stage import load_stage, load_summary
@@ -499,8 +499,10 @@ def test_no_selection_sees_a_label(ci_run, tmp_path):
     graphs = load_summary(got["text"])["graphs"], load_summary(want["text"])["graphs"]
     assert graphs[0]["words"]["key"] == graphs[1]["words"]["key"]  # stage 04's word graph from the same inputs
     a, b = load_summary(got["train"]), load_summary(want["train"])
-    for key in ("run", "seed", "round", "continued_seed", "word_scale", "metric"):
+    for key in ("run", "seed", "round", "continued_seed", "word_scale", "metric", "chain_dirs"):
         assert a[key] == b[key], key
+    start = lambda summary: {k: v for k, v in summary["start_ensemble"].items() if k != "seconds"}  # noqa: E731
+    assert start(a) == start(b)  # the chains averaged for the continued chain's start, and whether it used them
     assert [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in a["rounds"]] == \
         [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in b["rounds"]]
     assert [r["per_valid_report_only"] for r in a["rounds"]] != [r["per_valid_report_only"] for r in b["rounds"]]
