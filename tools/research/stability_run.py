@@ -186,8 +186,9 @@ def main(argv=None) -> int:
 
 
 def reuse_chains(source: Path, profile_path: Path) -> None:
-    """Copy the chain directories of stage-05 directory ``source`` into the profile's own stage-05 directory
-    (nothing already there is overwritten)."""
+    """Copy the chain directories of stage-05 directory ``source`` (the screening chains, the chain started from
+    several chains and its cached choice) into the profile's own stage-05 directory (nothing already there is
+    overwritten)."""
     import shutil
 
     from aitranscribe.core import registry
@@ -196,9 +197,13 @@ def reuse_chains(source: Path, profile_path: Path) -> None:
 
     p = load_profile(profile_path, {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     target = train.output_dir(p)
-    for chain in sorted(Path(source).glob("chain-seed*")):
+    target.mkdir(parents=True, exist_ok=True)
+    for chain in sorted([*Path(source).glob("chain-seed*"), *Path(source).glob("ensemble-k*")]):
         if not (target / chain.name).exists():
             shutil.copytree(chain, target / chain.name)
+    choice = Path(source) / "ensemble_start.json"
+    if choice.is_file() and not (target / choice.name).exists():
+        shutil.copy(choice, target / choice.name)
     print(f"reused the chains of {source} in {target}")
 
 
