@@ -91,11 +91,13 @@ class LoadWatch:
 
 def _selection(data_dir: Path) -> dict:
     """The training's label-free selection (chain and round), its rounds and that round's valid PER (report-only)."""
+    from aitranscribe.models import decipher
+
     summary = json.loads((Path(json.loads((data_dir / "stages" / "train.json").read_text())["dir"])
                           / "summary.json").read_text())
     chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
     return {"selected": summary["run"], "rounds": len(summary["rounds"]),
-            "ensemble_k": summary["start_ensemble"]["k"] if summary.get("start_ensemble", {}).get("used") else 1,
+            "ensemble_k": decipher.ensemble_k(summary),
             "per_valid_report_only": chosen.get("per_valid_report_only")}
 
 

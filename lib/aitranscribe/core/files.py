@@ -82,6 +82,15 @@ def atomic_torch_save(path, state: dict) -> Path:
     return Path(path)
 
 
+def link_or_copy(source, target) -> None:
+    """``target`` as a hard link to the file ``source`` (a copy where links fail, e.g. across file systems): for
+    outputs that are never written to again."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def read_json(path) -> dict:
     """A JSON file's content."""
     return json.loads(Path(path).read_text())

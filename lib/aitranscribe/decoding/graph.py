@@ -29,8 +29,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -38,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import KitError
-from ..core.files import atomic_path, atomic_write_json, atomic_write_text
+from ..core.files import atomic_path, atomic_write_json, atomic_write_text, link_or_copy
 from ..text.phones import SIL
 
 log = logging.getLogger(__name__)
@@ -126,10 +124,7 @@ def _link_files(source: Path, target: Path, names=FILES) -> None:
     """``target`` (a new directory) with hard links to ``source``'s files (copies across file systems)."""
     target.mkdir(parents=True)
     for name in names:
-        try:
-            os.link(source / name, target / name)
-        except OSError:
-            shutil.copy2(source / name, target / name)
+        link_or_copy(source / name, target / name)
 
 
 def build_graph(lexicon: dict[str, list[str]], arpa, symbols: list[str], out_dir, sil_prob: float = 0.0,

@@ -255,8 +255,9 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
     model_rounds = {seed: selftrain.select_round(chains[seed]["rounds"])["round"] for seed in ranked}
     start = ensemble.start(out_dir, ranked, chain_dirs, model_rounds, screen, inputs["frames"], inputs["phone_lm"],
                            lambda paths: selftrain.relabel(chain_dirs[best], paths, inputs["lines"], symbols, settings))
+    choice = {k: v for k, v in start.items() if k != "dir"}
     if start["k"] == 1:
-        return {**{k: v for k, v in start.items() if k != "dir"}, "used": False}
+        return {**choice, "used": False}
     own = _chain(out_dir, inputs, symbols, settings, best, rounds)
     joint = _chain(out_dir, inputs, symbols, settings, best, rounds, chain_dir=Path(start["dir"]), patience_from=screen)
     lowest = {name: selftrain.select_round(run["rounds"])["phone_lm_ppl_train"] for name, run in
@@ -268,7 +269,7 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
              "the average" if used else "its own labels")
     if used:
         chain_dirs[best] = Path(start["dir"])
-    return {**{k: v for k, v in start.items() if k != "dir"}, "used": used, "lowest_ppl": lowest,
+    return {**choice, "used": used, "lowest_ppl": lowest,
             "seconds": round(start["seconds"] + sum(r["seconds"] for r in lost["rounds"] if r["round"] > screen), 1)}
 
 
@@ -337,11 +338,17 @@ def selected_step(summary: dict) -> int:
     return summary["round"]
 
 
+def ensemble_k(summary: dict) -> int:
+    """The screening chains averaged for the continued chain's start in ``summary`` (1: it went on from its own)."""
+    start = summary.get("start_ensemble", {})
+    return start["k"] if start.get("used") else 1
+
+
 def metrics(summary: dict) -> dict:
     """Rounds run, the round and chain selected, chains, training and decipherment seconds."""
     return {"rounds": len(summary["rounds"]), "selected_round": summary["round"], "selected_seed": summary["seed"],
             "chains": len(summary["decipherment"]), "seconds": summary["seconds"],
-            "ensemble_k": summary["start_ensemble"]["k"] if summary.get("start_ensemble", {}).get("used") else 1,
+            "ensemble_k": ensemble_k(summary),
             "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
             **{f"seconds_{step}": v for step, v in summary.get("seconds_by_step", {}).items()},

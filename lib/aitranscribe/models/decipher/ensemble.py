@@ -12,7 +12,6 @@ paths, as after any round. The choice is cached in ``ensemble_start.json``.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...core.files import atomic_save_npy, atomic_write_json, read_json
+from ...core.files import atomic_save_npy, atomic_write_json, link_or_copy, read_json
 from ...core.stage import cached_step
 from ...decoding.phones import collapse
 from ...text import lm
@@ -53,16 +52,6 @@ def choose_k(models: list[FrameModel], frames: list[np.ndarray], phone_lm) -> tu
     return chosen["k"], table
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """``source``'s files hard-linked (copied where links fail) into the new directory ``target``."""
-    def link(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-    shutil.copytree(source, target, copy_function=link)
-
-
 def start(out_dir: Path, ranked: list[int], chain_dirs: dict[int, Path], model_rounds: dict[int, int], screen: int,
           frames: dict[str, list[np.ndarray]], phone_lm, relabel: Callable[[list[np.ndarray]], list[np.ndarray]]) -> dict:
     """The continued chain's start for the screening chains ``ranked`` (seeds, best first) in ``chain_dirs``, each
@@ -90,9 +79,10 @@ def start(out_dir: Path, ranked: list[int], chain_dirs: dict[int, Path], model_r
         partial = out_dir / f".{target.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        os.link(chain_dirs[best] / "decipherment.npz", partial / "decipherment.npz")
+        link_or_copy(chain_dirs[best] / "decipherment.npz", partial / "decipherment.npz")
         for r in range(1, screen + 1):
-            _link_tree(chain_dirs[best] / "rounds" / f"round-{r}", partial / "rounds" / f"round-{r}")
+            shutil.copytree(chain_dirs[best] / "rounds" / f"round-{r}", partial / "rounds" / f"round-{r}",
+                            copy_function=link_or_copy)
         models = [load(seed) for seed in choice["chains"]]
         labels = relabel(models[0].hmm.best_paths(mean_scores(models, frames["train"])))
         last = partial / "rounds" / f"round-{screen}" / "next_labels.npy"
