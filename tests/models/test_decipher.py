@@ -366,3 +366,21 @@ def test_the_triples_model_at_the_observed_cells_is_the_full_models_value_there(
     assert cells.shape == (3, int((counts > 0).sum())) and float(weights.sum()) == pytest.approx(1.0)
     full = torch.einsum("pqr,spa,sqb,src->sabc", joint, emit, emit, emit)  # the definition, all K^3 cells
     assert torch.allclose(decipher.triple_model(joint, emit, cells), full[:, cells[0], cells[1], cells[2]], rtol=1e-5)
+
+
+def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_where_they_were():
+    """``both_starts: false`` runs the method as before the setting existed: stage 05's directory (its parameter
+    hash) is the one without the setting; on, it is another."""
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.paths import REPO_ROOT
+    from aitranscribe.models import decipher as method
+    from aitranscribe.stages import train
+
+    p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
+    records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
+    assert p["decipher"]["both_starts"] is False and method.NEUTRAL == {"both_starts": False}
+    before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k != "both_starts"}}
+    assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
+    on = {**p, "decipher": {**p["decipher"], "both_starts": True}}
+    assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1]

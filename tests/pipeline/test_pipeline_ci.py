@@ -542,3 +542,47 @@ def test_two_continued_chains_are_selected_across(ci_run, tmp_path):
     words = [r for r in summary["rounds"] if r.get("labels") == "words"]
     assert len(words) == 2 and summary["seconds_by_step"]["word_rounds"] == pytest.approx(
         sum(r["seconds"] for r in words), abs=0.2)
+
+
+def test_both_starts_go_on_and_the_selection_spans_them(ci_run, tmp_path):
+    """``both_starts`` on the CI run's own chains (copied; the CI corpus's best chain has an average of several
+    chains as a second start): the best chain's own start and the average's both run their phone and word rounds,
+    the own start's rounds are the CI run's (resumed, not redone), the average's come as rows of their own
+    (``start: average``, in ``average_dir``), and the selection takes the lowest perplexity across every row."""
+    import shutil
+
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.stage import load_stage, load_summary
+    from aitranscribe.models import decipher
+    from aitranscribe.text.phones import read_dictionary
+
+    p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
+    record = load_stage(p, "train")
+    before = load_summary(record)
+    assert before["start_ensemble"]["k"] > 1, "the CI corpus's best chain no longer has a second start"
+    for d in Path(record["dir"]).iterdir():
+        if d.name.startswith(("chain-seed", "ensemble")):
+            shutil.copytree(d, tmp_path / d.name) if d.is_dir() else shutil.copy(d, tmp_path / d.name)
+    records = {k: load_stage(p, k) for k in ("features", "text")}
+    s = {**p["decipher"], "both_starts": True}
+    summary = decipher.train(s, tmp_path, records["features"], records["text"],
+                             read_dictionary(records["text"]["dict_phn"]), {"executor": "local", "log_level": "WARNING"})
+    best = before["continued_seed"]
+    average = [r for r in summary["rounds"] if r.get("start") == "average"]
+    own = [r for r in summary["rounds"] if r["seed"] == best and "start" not in r]
+    assert average and summary["average_dir"] == f"ensemble-k{before['start_ensemble']['k']}-seed{best}"
+    assert {r["seed"] for r in average} == {best} and min(r["round"] for r in average) == s["screen_rounds"] + 1
+    assert any(r.get("labels") == "words" for r in average) and any(r.get("labels") == "words" for r in own)
+    if not before["start_ensemble"]["used"]:  # the CI run went on from its own start: those rounds are resumed
+        assert [(r["round"], r["phone_lm_ppl_train"]) for r in own] == \
+            [(r["round"], r["phone_lm_ppl_train"]) for r in before["rounds"] if r["seed"] == best]
+    chosen = min(summary["rounds"], key=lambda r: r["phone_lm_ppl_train"])
+    assert summary["run"] == decipher.round_name(chosen) and summary["metric"] == chosen["phone_lm_ppl_train"]
+    assert summary["start_ensemble"]["used"] == (chosen.get("start") == "average")
+    assert Path(summary["checkpoint"]).is_file()
+    assert Path(summary["checkpoint"]).parts[-4] == (summary["average_dir"] if summary["start_ensemble"]["used"]
+                                                     else f"chain-seed{chosen['seed']}")
+    assert [r["selected"] for r in decipher.table(summary)].count(True) == 1
+    assert summary["seconds_by_step"]["word_rounds"] == pytest.approx(
+        sum(r["seconds"] for r in summary["rounds"] if r.get("labels") == "words"), abs=0.5)

@@ -162,6 +162,9 @@ def test_the_record_holds_one_set_of_profile_settings(reports, tmp_path):
     assert settings == profile("c.yaml", "train:\n  decipher: {word_rounds: 24, patience: 2}\n")  # the default
     changed = profile("d.yaml", "train:\n  decipher:\n    word_rounds: 36\n")
     assert changed != settings
+    # a setting under trial changes the settings only when it is on (off, the method runs as before it existed)
+    assert settings == profile("e.yaml", "train:\n  decipher: {word_rounds: 24, both_starts: false}\n")
+    assert settings != profile("f.yaml", "train:\n  decipher: {word_rounds: 24, both_starts: true}\n")
     run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a" * 40,
            "inference.per": 0.08, "inference.wer": 0.24, "train.seconds": 900.0, "settings": settings}
     results_doc.append_stability_run(run, reports)

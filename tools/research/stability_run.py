@@ -95,7 +95,7 @@ def _selection(data_dir: Path) -> dict:
 
     summary = json.loads((Path(json.loads((data_dir / "stages" / "train.json").read_text())["dir"])
                           / "summary.json").read_text())
-    chosen = next(r for r in summary["rounds"] if (r["seed"], r["round"]) == (summary["seed"], summary["round"]))
+    chosen = next(r for r in summary["rounds"] if decipher.round_name(r) == summary["run"])
     return {"selected": summary["run"], "rounds": len(summary["rounds"]),
             "ensemble_k": decipher.ensemble_k(summary),
             "per_valid_report_only": chosen.get("per_valid_report_only")}

@@ -58,6 +58,9 @@ PARAMS = {
     "start_ensemble": Param(True, bool, "the best screening chain's next round also runs from the averaged scores of "
                                         "the k best chains (k by the lowest valid phone-LM perplexity, no labels); "
                                         "the lower train perplexity decides which it continues from"),
+    "both_starts": Param(False, bool, "with start_ensemble: both starts (its own labels and the average's) go on "
+                                      "through the phone and word rounds, and the selection spans all their rounds "
+                                      "(instead of the phone rounds' lower perplexity choosing one)"),
     "rounds": Param(4, int, "self-training rounds; the one with the lowest phone-LM perplexity is kept"),
     "patience": Param(2, int, "the continued chain and the word rounds stop after this many rounds without a lower "
                               "perplexity (0: never)"),
@@ -74,6 +77,10 @@ PARAMS = {
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
+# settings under trial and the value at which the method runs as it ran before they existed: at that value they
+# are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
+NEUTRAL = {"both_starts": False}
+OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
     "rounds": ("self-training rounds run", PLAIN), "selected_round": ("selected round", PLAIN),
@@ -212,45 +219,77 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     continued = ranked[:max(1, s["continued_chains"])]
     chain_dirs = {seed: out_dir / f"chain-seed{seed}" for seed in seeds}
     start = {"k": 1, "used": False, "seconds": 0.0}
+    both = s["both_starts"] and s["start_ensemble"]
     if s["start_ensemble"] and len(seeds) > 1 and s["rounds"] > screen:
         start = _start_from_ensemble(out_dir, ranked, chains, chain_dirs, inputs, symbols, settings, screen,
-                                     s["rounds"])
-    scale_tunings = {}
-    for seed in continued:  # one after another, each on all cores
-        log.info("self-training: chain seed %d continues (train phone-LM perplexity %s after %d rounds)", seed,
+                                     s["rounds"], both)
+    # the continued chains: (seed, start, directory); with both starts the best chain's average start is one more
+    runs = [(seed, OWN, chain_dirs[seed]) for seed in continued]
+    average_dir = start.pop("dir", None)  # (a path of this machine: not in the summary)
+    if average_dir is not None:
+        runs.insert(1, (ranked[0], AVERAGE, Path(average_dir)))
+    scale_tunings, later = {}, {}
+    for seed, origin, chain_dir in runs:  # one after another, each on all cores
+        name = chain_name(seed, origin)
+        log.info("self-training: chain %s continues (train phone-LM perplexity %s after %d rounds)", name,
                  selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"], screen)
-        chains[seed] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"], chain_dir=chain_dirs[seed],
-                              patience_from=screen if start["used"] and seed == ranked[0] else 0)
+        restarted = origin == AVERAGE or (start["used"] and seed == ranked[0] and not both)
+        later[name] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"], chain_dir=chain_dir,
+                             patience_from=screen if restarted else 0)
         if s["word_rounds"] > 0:
-            scale_tunings[seed] = _continue_with_words(chain_dirs[seed], chains[seed], seed, inputs, symbols,
-                                                       settings, text_record, s)
+            scale_tunings[name] = _continue_with_words(chain_dir, later[name], seed, inputs, symbols, settings,
+                                                       text_record, s)
+    for seed, origin, _ in runs:
+        if origin == OWN:
+            chains[seed] = later[chain_name(seed, origin)]
     rounds = [{"seed": seed, **r} for seed, chain in chains.items() for r in chain["rounds"]]
+    if average_dir is not None:
+        rounds += [{"seed": ranked[0], "start": AVERAGE, **r} for r in later[chain_name(ranked[0], AVERAGE)]["rounds"]
+                   if r["round"] > screen]
     chosen = selftrain.select_round(rounds)
-    name = f"seed{chosen['seed']}-round-{chosen['round']}"
+    chosen_name = chain_name(chosen["seed"], chosen.get("start", OWN))
+    name = f"{chosen_name}-round-{chosen['round']}"
+    if average_dir is not None:
+        start["used"] = chosen.get("start") == AVERAGE
+    dirs = {chain_name(seed, origin): d for seed, origin, d in runs}
     best = continued[0]
-    scale_tuning = scale_tunings.get(chosen["seed"], scale_tunings.get(best, {"seconds": 0.0}))
+    scale_tuning = scale_tunings.get(chosen_name, scale_tunings.get(chain_name(best, OWN), {"seconds": 0.0}))
     word_scale = scale_tuning.get("scale")
     steps = seconds_by_step(chains, continued, screen, at_once, sum(t["seconds"] for t in scale_tunings.values()),
-                            start["seconds"])
+                            start["seconds"], [r for r in rounds if r.get("start") == AVERAGE])
     seconds = sum(steps.values()) - steps["word_labels"]  # (the labelling is part of the word rounds)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
-            "checkpoint": str(chain_dirs[chosen["seed"]] / "rounds" / f"round-{chosen['round']}" / "model.pt"),
+            "checkpoint": str(dirs.get(chosen_name, chain_dirs[chosen["seed"]]) / "rounds" / f"round-{chosen['round']}"
+                              / "model.pt"),
             "round": chosen["round"], "seed": chosen["seed"], "continued_seed": best, "continued_seeds": continued,
             "chain_dirs": {str(seed): d.name for seed, d in chain_dirs.items()},
+            **({"average_dir": Path(average_dir).name} if average_dir is not None else {}),
             "start_ensemble": start,
             "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
             "seconds": round(seconds, 1), "seconds_by_step": steps, "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
 
 
+def chain_name(seed: int, origin: str = "own") -> str:
+    """A continued chain's name: ``seed<seed>``, or ``seed<seed>-average`` for its start from several chains when
+    both starts go on (``both_starts``)."""
+    return f"seed{seed}" if origin == OWN else f"seed{seed}-{origin}"
+
+
+def round_name(row: dict) -> str:
+    """The name of a round ``row`` of a summary's ``rounds``, as the summary's ``run`` names the selected one."""
+    return f"{chain_name(row['seed'], row.get('start', OWN))}-round-{row['round']}"
+
+
 def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_dirs: dict, inputs: dict,
-                         symbols: list[str], settings: dict, screen: int, rounds: int) -> dict:
+                         symbols: list[str], settings: dict, screen: int, rounds: int, both: bool = False) -> dict:
     """The best screening chain's start (:mod:`.ensemble`): with ``k > 1`` chains averaged, its phone rounds run
     both from its own labels and from the average's, and the lower train phone-LM perplexity of their rounds decides
     (label-free; a tie keeps its own) which goes on to the word rounds; ``chain_dirs`` then names the winner's
-    directory. Returns the choice (``k``, ``chains``, ``table``), ``used``, both starts' lowest perplexities and the
-    seconds spent on the start (the losing start's rounds included)."""
+    directory. With ``both`` nothing is decided here: both go on (``dir`` names the average's directory). Returns the
+    choice (``k``, ``chains``, ``table``), ``used``, both starts' lowest perplexities and the seconds spent on the
+    start (the losing start's rounds included; with ``both`` only the choice and the average's labels)."""
     best = ranked[0]
     model_rounds = {seed: selftrain.select_round(chains[seed]["rounds"])["round"] for seed in ranked}
     start = ensemble.start(out_dir, ranked, chain_dirs, model_rounds, screen, inputs["frames"], inputs["phone_lm"],
@@ -258,6 +297,8 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
     choice = {k: v for k, v in start.items() if k != "dir"}
     if start["k"] == 1:
         return {**choice, "used": False}
+    if both:
+        return {**choice, "used": False, "dir": start["dir"]}
     own = _chain(out_dir, inputs, symbols, settings, best, rounds)
     joint = _chain(out_dir, inputs, symbols, settings, best, rounds, chain_dir=Path(start["dir"]), patience_from=screen)
     lowest = {name: selftrain.select_round(run["rounds"])["phone_lm_ppl_train"] for name, run in
@@ -294,15 +335,16 @@ def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, 
 
 
 def seconds_by_step(chains: dict, continued: list[int], screen: int, at_once: int, scale_seconds: float,
-                    ensemble_seconds: float = 0.0) -> dict:
+                    ensemble_seconds: float = 0.0, average_rounds: list[dict] = ()) -> dict:
     """Where the training's time went, in seconds of wall time: ``screening`` (every chain's decipherment and
     first ``screen`` rounds, ``at_once`` chains at a time, each taken by the first free process in seed order),
     the ``start_ensemble`` (``ensemble_seconds``), the ``continued`` chains' later ``phone_rounds``, the ``word_scale`` choices, the ``word_rounds`` and, of
     these, the ``word_labels`` (decoding train through the word graph). ``chains``: seed -> its decipherment and
-    rounds."""
+    rounds; ``average_rounds``: the later rounds of the best chain's start from several chains when both starts
+    went on."""
     screening = [c["decipherment"]["seconds"] + sum(r["seconds"] for r in c["rounds"] if r["round"] <= screen)
                  for c in chains.values()]
-    later = [r for seed in continued for r in chains[seed]["rounds"] if r["round"] > screen]
+    later = [r for seed in continued for r in chains[seed]["rounds"] if r["round"] > screen] + list(average_rounds)
     words = [r for r in later if r.get("labels") == "words"]
     return {"screening": round(makespan(screening, at_once), 1), "start_ensemble": round(ensemble_seconds, 1),
             "phone_rounds": round(sum(r["seconds"] for r in later if r.get("labels") != "words"), 1),
@@ -325,12 +367,15 @@ def _word_scale(checkpoint, frames: list, text_record: dict, s: dict) -> tuple[f
 
 def history(summary: dict) -> list[dict]:
     """One row per chain and round: ``run`` (the chain), ``step`` (the round) and the round's signals."""
-    return [{"run": f"chain seed {r['seed']}", "step": r["round"], **r} for r in summary["rounds"]]
+    return [{"run": f"chain seed {r['seed']}" + (" from the average" if r.get("start") == AVERAGE else ""),
+             "step": r["round"], **r} for r in summary["rounds"]]
 
 
 def table(summary: dict) -> list[dict]:
     """One row per chain seed and round: label-free signals, report-only valid PER, seconds, selected or not."""
-    return [{**r, "selected": f"seed{r['seed']}-round-{r['round']}" == summary["run"]} for r in summary["rounds"]]
+    both = "average_dir" in summary  # both starts went on: each row says which
+    return [{**({"start": r.get("start", OWN)} if both else {}), **r, "selected": round_name(r) == summary["run"]}
+            for r in summary["rounds"]]
 
 
 def selected_step(summary: dict) -> int:
