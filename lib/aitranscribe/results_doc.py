@@ -225,13 +225,13 @@ def stability_record(profile_dir: Path, corpus_seed: int, train_seed: int) -> di
 def profile_settings(path) -> str:
     """A short hash of the settings the profile file ``path`` resolves to: its values over the stages' defaults (a
     changed default changes it too), not its comments, not the benchmark's section (it moves no figure of the
-    record), not a setting under trial at its neutral value (:func:`aitranscribe.stages.train.without_neutral`). A
+    record), not a setting under trial at its neutral value (:func:`aitranscribe.models.without_neutral`). A
     stability run records the settings of the base profile it varied, and the record holds runs of one set of
     settings only."""
-    from .stages import train
+    from .models import without_neutral
 
     resolved = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})
-    resolved["train"] = {**resolved["train"], **train.without_neutral(resolved["train"])}
+    resolved["train"] = {**resolved["train"], **without_neutral(resolved["train"])}
     return params_hash({key: section for key, section in resolved.items() if key != "benchmark"})
 
 

@@ -14,7 +14,8 @@ batch_size) -> dict`` (the benchmark's training-speed probe). Optional: ``uses(s
 settings change its result), ``precision(settings)``, ``reference_throughput(records, symbols, updates)`` (the
 method's training speed at its published sizes, reported whichever method trained the model). Inference, the
 benchmark and the reports use only these and the :class:`~aitranscribe.models.base.AcousticModel` interface.
-``LABELS`` labels the figures its ``metrics`` adds. A method package outside the kit is listed by its module name in
+``LABELS`` labels the figures its ``metrics`` adds; ``NEUTRAL`` (optional) maps settings under trial to the value at
+which the method runs as before they existed (:func:`without_neutral`). A method package outside the kit is listed by its module name in
 the environment variable ``AITRANSCRIBE_METHODS`` (every process of a run inherits it).
 """
 from __future__ import annotations
@@ -30,6 +31,18 @@ from .base import AcousticModel
 
 METHODS = {decipher.NAME: decipher, gan.NAME: gan}
 EXTRA_METHODS = "AITRANSCRIBE_METHODS"  # importable method packages outside the kit, comma-separated
+
+
+def without_neutral(p: dict) -> dict:
+    """Each method's settings in ``p`` (stage 05's parameters) without the settings under trial that hold their
+    neutral value (a method's ``NEUTRAL``: the method then runs as before they existed, so outputs made before them
+    stay found)."""
+    out = {}
+    for name, method in METHODS.items():
+        neutral = getattr(method, "NEUTRAL", {})
+        if name in p and any(p[name].get(k, v) == v for k, v in neutral.items()):
+            out[name] = {k: v for k, v in p[name].items() if not (k in neutral and v == neutral[k])}
+    return out
 
 
 def _listed(names: str) -> dict:

@@ -60,20 +60,9 @@ def _resolved_precision(p: dict) -> dict:
     return out
 
 
-def without_neutral(p: dict) -> dict:
-    """Each method's settings in ``p`` without the settings under trial that hold their neutral value (a method's
-    ``NEUTRAL``: the method then runs as before they existed, so outputs made before them stay found)."""
-    out = {}
-    for name, method in models.METHODS.items():
-        neutral = getattr(method, "NEUTRAL", {})
-        if name in p and any(p[name].get(k, v) == v for k, v in neutral.items()):
-            out[name] = {k: v for k, v in p[name].items() if not (k in neutral and v == neutral[k])}
-    return out
-
-
 STAGE = stage.StageDef(KEY, needs=("features", "text"), name=lambda p: p["method"], report_only=lambda p: (
     "supervised_epochs", *(name for name in models.METHODS if name not in _methods_used(p))),
-    hashed=lambda p: {**without_neutral(p), **_resolved_precision(p)})
+    hashed=lambda p: {**models.without_neutral(p), **_resolved_precision(p)})
 
 
 def output_dir(p: dict) -> Path:
