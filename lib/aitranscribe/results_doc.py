@@ -389,7 +389,10 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
         wers = sorted(r["inference.wer"] for r in own)
         seeds = ", ".join(str(s) for s in sorted({r["train_seed"] for r in own}))
         precisions = " and ".join(sorted({str(r["precision"]) for r in own}))
-        text += (f". Over {len(own)} training runs of this corpus (training seeds {seeds}; {precisions}) the test "
+        cpus = sorted({str(r["cpu"]) for r in own})
+        machines = f"; {len(cpus)} CPUs: {', '.join(cpus)}" if len(cpus) > 1 else ""
+        text += (f". Over {len(own)} training runs of this corpus (training seeds {seeds}; {precisions}{machines}) the "
+                 f"test "
                  f"WER has median {pct('inference.wer', statistics.median(wers))}, range "
                  f"{pct('inference.wer', wers[0])}–{pct('inference.wer', wers[-1])}")
     other = [r for r in runs if r not in own and not r.get("held_out")]

@@ -42,6 +42,12 @@ def test_the_status_gives_the_median_and_range_of_the_runs_and_the_held_out_corp
     results_doc.append_stability_run({**run, "corpus_seed": 3, "held_out": True, "inference.wer": 0.25}, reports)
     runs = results_doc.status(reports, "p")
     assert "Over 3 training runs of this corpus" in runs and "median 26.0%, range 22.0%–30.0%" in runs
+    assert "CPUs" not in runs  # one CPU: not named again
+    results_doc.append_stability_run({**run, "cpu": "d", "inference.wer": 0.24}, reports)
+    assert "(training seeds 0, 1, 2; bf16; 2 CPUs: c, d) the test WER has median 25.0%" in \
+        results_doc.status(reports, "p")
+    path = reports / results_doc.STABILITY
+    path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")  # (the rest counts the runs above)
     assert "on 2 corpora held out from all tuning (one run each): 25.0%, 28.0% WER" in runs
     assert "other corpora" not in runs
     for train_seed, wer in ((0, 0.24), (1, 0.98)):  # a run that fails on another corpus is in the status too
