@@ -565,7 +565,7 @@ def test_both_starts_go_on_and_the_selection_spans_them(ci_run, tmp_path):
         if d.name.startswith(("chain-seed", "ensemble")):
             shutil.copytree(d, tmp_path / d.name) if d.is_dir() else shutil.copy(d, tmp_path / d.name)
     records = {k: load_stage(p, k) for k in ("features", "text")}
-    s = {**p["decipher"], "both_starts": True}
+    s = {**p["decipher"], "both_starts": True, "word_rounds": 2, "word_rounds_min": 2}  # two word rounds each
     summary = decipher.train(s, tmp_path, records["features"], records["text"],
                              read_dictionary(records["text"]["dict_phn"]), {"executor": "local", "log_level": "WARNING"})
     best = before["continued_seed"]
@@ -576,7 +576,8 @@ def test_both_starts_go_on_and_the_selection_spans_them(ci_run, tmp_path):
     assert any(r.get("labels") == "words" for r in average) and any(r.get("labels") == "words" for r in own)
     if not before["start_ensemble"]["used"]:  # the CI run went on from its own start: those rounds are resumed
         assert [(r["round"], r["phone_lm_ppl_train"]) for r in own] == \
-            [(r["round"], r["phone_lm_ppl_train"]) for r in before["rounds"] if r["seed"] == best]
+            [(r["round"], r["phone_lm_ppl_train"]) for r in before["rounds"] if r["seed"] == best][:len(own)]
+    assert len([r for r in average if r.get("labels") == "words"]) == 2
     chosen = min(summary["rounds"], key=lambda r: r["phone_lm_ppl_train"])
     assert summary["run"] == decipher.round_name(chosen) and summary["metric"] == chosen["phone_lm_ppl_train"]
     assert summary["start_ensemble"]["used"] == (chosen.get("start") == "average")
