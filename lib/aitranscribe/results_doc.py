@@ -392,8 +392,7 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
         cpus = sorted({str(r["cpu"]) for r in own})
         machines = f"; {len(cpus)} CPUs: {', '.join(cpus)}" if len(cpus) > 1 else ""
         text += (f". Over {len(own)} training runs of this corpus (training seeds {seeds}; {precisions}{machines}) the "
-                 f"test "
-                 f"WER has median {pct('inference.wer', statistics.median(wers))}, range "
+                 f"test WER has median {pct('inference.wer', statistics.median(wers))}, range "
                  f"{pct('inference.wer', wers[0])}–{pct('inference.wer', wers[-1])}")
     other = [r for r in runs if r not in own and not r.get("held_out")]
     if other:

@@ -15,8 +15,8 @@ settings change its result), ``precision(settings)``, ``reference_throughput(rec
 method's training speed at its published sizes, reported whichever method trained the model). Inference, the
 benchmark and the reports use only these and the :class:`~aitranscribe.models.base.AcousticModel` interface.
 ``LABELS`` labels the figures its ``metrics`` adds; ``NEUTRAL`` (optional) maps settings under trial to the value at
-which the method runs as before they existed (:func:`without_neutral`). A method package outside the kit is listed by its module name in
-the environment variable ``AITRANSCRIBE_METHODS`` (every process of a run inherits it).
+which the method runs as before they existed (:func:`without_neutral`). A method package outside the kit is listed
+by its module name in the environment variable ``AITRANSCRIBE_METHODS`` (every process of a run inherits it).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def without_neutral(p: dict) -> dict:
     out = {}
     for name, method in METHODS.items():
         neutral = getattr(method, "NEUTRAL", {})
-        if name in p and any(p[name].get(k, v) == v for k, v in neutral.items()):
+        if neutral and name in p:
             out[name] = {k: v for k, v in p[name].items() if not (k in neutral and v == neutral[k])}
     return out
 

@@ -233,7 +233,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
         name = chain_name(seed, origin)
         log.info("self-training: chain %s continues (train phone-LM perplexity %s after %d rounds)", name,
                  selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"], screen)
-        restarted = origin == AVERAGE or (start["used"] and seed == ranked[0] and not both)
+        restarted = origin == AVERAGE or (start["used"] and seed == ranked[0])  # (with both starts, used comes later)
         later[name] = _chain(out_dir, inputs, symbols, settings, seed, s["rounds"], chain_dir=chain_dir,
                              patience_from=screen if restarted else 0)
         if s["word_rounds"] > 0:
@@ -271,7 +271,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
 
 
-def chain_name(seed: int, origin: str = "own") -> str:
+def chain_name(seed: int, origin: str = OWN) -> str:
     """A continued chain's name: ``seed<seed>``, or ``seed<seed>-average`` for its start from several chains when
     both starts go on (``both_starts``)."""
     return f"seed{seed}" if origin == OWN else f"seed{seed}-{origin}"
