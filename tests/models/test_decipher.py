@@ -135,6 +135,22 @@ def test_classifier_learns_frame_labels_and_the_lowest_perplexity_round_is_selec
         selftrain.select_round([])
 
 
+def test_a_warm_started_classifier_starts_from_a_copy_of_the_weights_it_is_given():
+    rng = np.random.default_rng(1)
+    labels = [rng.integers(0, 3, 30) for _ in range(12)]
+    frames = [rng.normal(size=(len(y), 6)).astype(np.float32) + y[:, None] for y in labels]
+    first = selftrain.train_classifier(frames, labels, 3, epochs=2, hidden=16, seed=0, batch=4, quiet=True)
+    before = {k: v.clone() for k, v in first.state_dict().items()}
+    copy = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=16, seed=5, batch=4, quiet=True, init=first)
+    assert all(torch.equal(copy.state_dict()[k], v) for k, v in before.items())
+    going_on = selftrain.train_classifier(frames, labels, 3, epochs=1, hidden=16, seed=5, batch=4, quiet=True,
+                                          init=first)
+    assert not torch.equal(going_on.hidden_layer.weight, before["hidden_layer.weight"])
+    assert all(torch.equal(first.state_dict()[k], v) for k, v in before.items())  # the given network is untouched
+    fresh = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=16, seed=5, batch=4, quiet=True)
+    assert not torch.equal(fresh.hidden_layer.weight, before["hidden_layer.weight"])
+
+
 def _viterbi_reference(scores, start, end, log_a):
     """Textbook Viterbi over one sequence, first maximum on ties."""
     T, S = scores.shape
@@ -369,8 +385,9 @@ def test_the_triples_model_at_the_observed_cells_is_the_full_models_value_there(
 
 
 def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_where_they_were():
-    """``both_starts: false`` runs the method as before the setting existed: stage 05's directory (its parameter
-    hash) is the one without the setting; on, it is another."""
+    """A setting under trial at its neutral value (``both_starts: false``, ``word_warm_start: false``) runs the method
+    as before the setting existed: stage 05's directory (its parameter hash) is the one without the setting; on, it
+    is another."""
     from aitranscribe.core import registry
     from aitranscribe.core.params import load_profile
     from aitranscribe.core.paths import REPO_ROOT
@@ -379,8 +396,10 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
 
     p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
-    assert p["decipher"]["both_starts"] is False and method.NEUTRAL == {"both_starts": False}
-    before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k != "both_starts"}}
+    assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs"}
+    assert all(p["decipher"][k] == v for k, v in method.NEUTRAL.items())
+    before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k not in method.NEUTRAL}}
     assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
-    on = {**p, "decipher": {**p["decipher"], "both_starts": True}}
-    assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1]
+    for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}):
+        on = {**p, "decipher": {**p["decipher"], **changed}}
+        assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed

@@ -69,6 +69,9 @@ PARAMS = {
     "word_rounds": Param(8, int, "most rounds after the chain on labels from the lexicon + word LM graph (0: none)"),
     "word_rounds_min": Param(4, int, "word rounds run before the stop rule (patience) may end them: a perplexity that "
                                      "rises for a few rounds on the first word labels is allowed"),
+    "word_warm_start": Param(False, bool, "each word round's classifier starts from the round before's weights and "
+                                          "trains word_epochs epochs (instead of epochs from random weights)"),
+    "word_epochs": Param(1, int, "with word_warm_start: classifier epochs per word round"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
     "parallel_chains": Param(True, bool, "the screening chains in as many processes as there are cores (at most one "
@@ -79,7 +82,7 @@ PARAMS = {
 }
 # settings under trial and the value at which the method runs as it ran before they existed: at that value they
 # are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
-NEUTRAL = {"both_starts": False}
+NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1}
 OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
