@@ -27,6 +27,7 @@ load average seen during the run (``machine_busy`` when above the cores' count p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -123,8 +124,7 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT / "lib"))
-    from aitranscribe import pipeline, results_doc
-    from aitranscribe.core import machine
+    from aitranscribe import results_doc
     from aitranscribe.core.logs import setup_logging
 
     setup_logging("INFO")
@@ -159,6 +159,15 @@ def main(argv=None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     sha, t0 = commit(), time.time()
+    with stage_records_kept(REPO_ROOT / "data" / name):
+        return _run(args, path, name, base_path, changed, sha, t0)
+
+
+def _run(args, path: Path, name: str, base_path: Path, changed: dict, sha: str, t0: float) -> int:
+    """Stages 01-06 of the derived profile at ``path``, then its row (the stability record, or research)."""
+    from aitranscribe import pipeline, results_doc
+    from aitranscribe.core import machine
+
     with LoadWatch() as watch:
         pipeline.run_profile(str(path), "01", "04")
         if args.reuse_chains_from:
@@ -185,6 +194,22 @@ def main(argv=None) -> int:
     print(json.dumps(row, indent=1))
     results_doc.append_stability_run(row, REPO_ROOT / "reports")
     return 0
+
+
+@contextlib.contextmanager
+def stage_records_kept(data_dir: Path):
+    """The profile's stage records (``data_dir/stages/*.json``: which output each stage's last run made, read by
+    ``--from``) put back as they were once the run ends, so a stability or research run sharing ``data/demo`` leaves
+    ``bash run_all.sh --from 06`` on the demo's own training; records the run made where none was stay."""
+    from aitranscribe.core.files import atomic_write_bytes
+
+    before = {path: path.read_bytes() for path in (data_dir / "stages").glob("*.json")}
+    try:
+        yield
+    finally:
+        for path, content in before.items():
+            if not path.is_file() or path.read_bytes() != content:
+                atomic_write_bytes(path, content)
 
 
 def reuse_chains(source: Path, profile_path: Path) -> None:
