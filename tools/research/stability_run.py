@@ -120,6 +120,9 @@ def main(argv=None) -> int:
                          "copied in first (the kit resumes them: a finished round is never redone), e.g. after a "
                          "change of settings that leaves those rounds as they were; the row's train.seconds is then "
                          "left blank (it timed only the rounds not reused)")
+    ap.add_argument("--without-word-rounds", action="store_true",
+                    help="with --reuse-chains-from: copy the chains' phone rounds only (after a change of settings "
+                         "that changes the word rounds)")
     ap.add_argument("--from-reports", type=Path, help="make the row from this profile's reports, run nothing")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -171,7 +174,7 @@ def _run(args, path: Path, name: str, base_path: Path, changed: dict, sha: str, 
     with LoadWatch() as watch:
         pipeline.run_profile(str(path), "01", "04")
         if args.reuse_chains_from:
-            reuse_chains(args.reuse_chains_from, path)
+            reuse_chains(args.reuse_chains_from, path, word_rounds=not args.without_word_rounds)
         pipeline.run_profile(str(path), "05", "06")
     metrics = json.loads((REPO_ROOT / REPORTS / name / "metrics.json").read_text())
     cores = machine.cores()
@@ -212,22 +215,32 @@ def stage_records_kept(data_dir: Path):
                 atomic_write_bytes(path, content)
 
 
-def reuse_chains(source: Path, profile_path: Path) -> None:
+def _word_round(path: Path) -> bool:
+    """Whether ``path`` is a round directory of word rounds (its round.json says labels: words)."""
+    record = path / "round.json"
+    return record.is_file() and json.loads(record.read_text()).get("labels") == "words"
+
+
+def reuse_chains(source: Path, profile_path: Path, word_rounds: bool = True, target: Path | None = None) -> None:
     """Copy the chain directories of stage-05 directory ``source`` (the screening chains, the chain started from
     several chains and its cached choice) into the profile's own stage-05 directory (nothing already there is
-    overwritten)."""
+    overwritten); without ``word_rounds``, the chains' word rounds are left out. ``target``: that directory, when
+    known."""
     import shutil
 
     from aitranscribe.core import registry
     from aitranscribe.core.params import load_profile
     from aitranscribe.stages import train
 
-    p = load_profile(profile_path, {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
-    target = train.output_dir(p)
+    if target is None:
+        p = load_profile(profile_path, {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
+        target = train.output_dir(p)
     target.mkdir(parents=True, exist_ok=True)
     for chain in sorted([*Path(source).glob("chain-seed*"), *Path(source).glob("ensemble-k*")]):
         if not (target / chain.name).exists():
-            shutil.copytree(chain, target / chain.name)
+            shutil.copytree(chain, target / chain.name,
+                            ignore=None if word_rounds else
+                            lambda folder, names: [n for n in names if _word_round(Path(folder) / n)])
     choice = Path(source) / "ensemble_start.json"
     if choice.is_file() and not (target / choice.name).exists():
         shutil.copy(choice, target / choice.name)
