@@ -385,7 +385,7 @@ def test_the_triples_model_at_the_observed_cells_is_the_full_models_value_there(
 
 
 def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_where_they_were():
-    """A setting under trial at its neutral value (``both_starts: false``, ``word_warm_start: false``) runs the method
+    """A setting under trial at its neutral value (``both_starts: false``, ``polish_rounds: 0``, ...) runs the method
     as before the setting existed: stage 05's directory (its parameter hash) is the one without the setting; on, it
     is another."""
     from aitranscribe.core import registry
@@ -396,10 +396,11 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
 
     p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
-    assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs"}
+    assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs", "polish_rounds", "polish_hidden",
+                                   "polish_epochs"}
     assert all(p["decipher"][k] == v for k, v in method.NEUTRAL.items())
     before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k not in method.NEUTRAL}}
     assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
-    for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}):
+    for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}, {"polish_rounds": 2}):
         on = {**p, "decipher": {**p["decipher"], **changed}}
         assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed

@@ -587,3 +587,38 @@ def test_both_starts_go_on_and_the_selection_spans_them(ci_run, tmp_path):
     assert [r["selected"] for r in decipher.table(summary)].count(True) == 1
     assert summary["seconds_by_step"]["word_rounds"] == pytest.approx(
         sum(r["seconds"] for r in summary["rounds"] if r.get("labels") == "words"), abs=0.5)
+
+
+def test_polishing_rounds_go_on_from_the_lowest_perplexity_with_a_wider_classifier(ci_run, tmp_path):
+    """``polish_rounds`` on the CI run's own chains (copied, every finished round resumed, not redone): after the word
+    rounds, one more round from the lowest perplexity so far trains a wider classifier (``polish_hidden`` units,
+    ``polish_epochs`` epochs), its row says so, and the selection spans it."""
+    import shutil
+
+    from aitranscribe.core import registry
+    from aitranscribe.core.params import load_profile
+    from aitranscribe.core.stage import load_stage, load_summary
+    from aitranscribe.models import decipher
+    from aitranscribe.models.decipher.model import FrameModel
+    from aitranscribe.text.phones import read_dictionary
+
+    p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
+    record = load_stage(p, "train")
+    before = load_summary(record)
+    for d in Path(record["dir"]).iterdir():
+        if d.name.startswith(("chain-seed", "ensemble")):
+            shutil.copytree(d, tmp_path / d.name) if d.is_dir() else shutil.copy(d, tmp_path / d.name)
+    records = {k: load_stage(p, k) for k in ("features", "text")}
+    s = {**p["decipher"], "polish_rounds": 1, "polish_hidden": 64, "polish_epochs": 2}
+    summary = decipher.train(s, tmp_path, records["features"], records["text"],
+                             read_dictionary(records["text"]["dict_phn"]), {"executor": "local", "log_level": "WARNING"})
+    earlier = [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in before["rounds"]]
+    assert [(r["seed"], r["round"], r["phone_lm_ppl_train"]) for r in summary["rounds"] if "polish" not in r] == earlier
+    polish = [r for r in summary["rounds"] if "polish" in r]
+    assert len(polish) == 1 and polish[0]["polish"] == {"hidden": 64, "epochs": 2} and polish[0]["labels"] == "words"
+    assert polish[0]["round"] == max(r["round"] for r in before["rounds"] if r["seed"] == polish[0]["seed"]) + 1
+    chain_dir = Path(summary["checkpoint"]).parents[2]
+    model = FrameModel.load(chain_dir / "rounds" / f"round-{polish[0]['round']}" / "model.pt")
+    assert model.net.hidden == 64
+    chosen = min(summary["rounds"], key=lambda r: r["phone_lm_ppl_train"])
+    assert summary["run"] == decipher.round_name(chosen) and Path(summary["checkpoint"]).is_file()

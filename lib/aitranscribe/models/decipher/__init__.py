@@ -72,6 +72,10 @@ PARAMS = {
     "word_warm_start": Param(False, bool, "each word round's classifier starts from the round before's weights and "
                                           "trains word_epochs epochs (instead of epochs from random weights)"),
     "word_epochs": Param(1, int, "with word_warm_start: classifier epochs per word round"),
+    "polish_rounds": Param(0, int, "after the word rounds, this many more from the selected one with a wider "
+                                   "classifier (polish_hidden units, polish_epochs epochs), in the same selection"),
+    "polish_hidden": Param(512, int, "with polish_rounds: hidden units of the polishing rounds' classifier"),
+    "polish_epochs": Param(5, int, "with polish_rounds: classifier epochs per polishing round"),
     "word_scales": Param([0.2, 0.3, 0.5], list, "acoustic scales of the word graph, one chosen on valid without labels"),
     "workers": Param(2, int, "processes decoding train utterances through the word graph"),
     "parallel_chains": Param(True, bool, "the screening chains in as many processes as there are cores (at most one "
@@ -82,7 +86,8 @@ PARAMS = {
 }
 # settings under trial and the value at which the method runs as it ran before they existed: at that value they
 # are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
-NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1}
+NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1, "polish_rounds": 0, "polish_hidden": 512,
+           "polish_epochs": 5}
 OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
@@ -320,7 +325,8 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
 def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, symbols: list[str], settings: dict,
                          text_record: dict, s: dict) -> dict:
     """The word rounds of a continued ``chain`` in ``chain_dir`` (its rounds extended in place) from its best phone
-    round, with the word graph's acoustic scale chosen on valid without labels (cached in ``word_scale.json``)."""
+    round, with the word graph's acoustic scale chosen on valid without labels (cached in ``word_scale.json``); with
+    ``polish_rounds``, that many more from the lowest perplexity of them all with a wider classifier."""
     start = selftrain.select_round(chain["rounds"])
     checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
 
@@ -332,8 +338,16 @@ def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, 
     tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)
     chain["rounds"] += selftrain.run_word_rounds(
         chain_dir, inputs["frames"], {**start, "next": len(chain["rounds"]) + 1}, inputs["lines"], symbols,
-        {**settings, "seed": seed}, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"],
-        tuning["scale"])
+        {**settings, "seed": seed, "word_warm_start": s["word_warm_start"], "word_epochs": s["word_epochs"]},
+        inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], tuning["scale"])
+    if s["polish_rounds"] > 0:  # from the lowest perplexity so far, a wider classifier (its rounds say polish)
+        polish = {**settings, "seed": seed, "hidden": s["polish_hidden"], "epochs": s["polish_epochs"],
+                  "word_rounds": s["polish_rounds"], "word_rounds_min": s["polish_rounds"], "word_warm_start": False,
+                  "polish": True}
+        chain["rounds"] += selftrain.run_word_rounds(
+            chain_dir, inputs["frames"], {**selftrain.select_round(chain["rounds"]), "next": len(chain["rounds"]) + 1},
+            inputs["lines"], symbols, polish, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"],
+            tuning["scale"])
     return tuning
 
 

@@ -242,7 +242,8 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
                                          quiet, init=model.net if warm else None,
                                          epochs=s.get("word_epochs", 1) if warm else None)
         entry = {"round": k, "labels": "words", "word_scale": scale, **entry, "label_seconds": round(label_seconds, 1),
-                 "seconds": round(time.time() - t0, 1)}
+                 "seconds": round(time.time() - t0, 1),
+                 **({"polish": {"hidden": s["hidden"], "epochs": s["epochs"]}} if s.get("polish") else {})}
         round_dir.mkdir(parents=True, exist_ok=True)
         model.save(round_dir / "model.pt", {"round": k})
         atomic_write_json(round_dir / "round.json", entry)
