@@ -11,3 +11,22 @@ def append_row(path: Path, row: dict) -> None:
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=1), flush=True)
+
+
+def name_pairs(parser, values: list[str], what: str) -> list[tuple[str, str]]:
+    """``NAME VALUE NAME VALUE ...`` as pairs; the parser's error (naming ``what``) when one is left over."""
+    if len(values) % 2:
+        parser.error(f"give NAME {what} pairs")
+    return list(zip(values[::2], values[1::2]))
+
+
+def valid_inputs(profile: str, repo_root: Path) -> dict:
+    """The records a research tool that decodes a profile's prepared splits reads (features, audio_prep, text), with
+    the kit's library put on the path."""
+    import sys
+
+    sys.path.insert(0, str(repo_root / "lib"))
+    from aitranscribe.core import stage
+
+    p = {"profile": profile, "data_root": str(repo_root / "data")}
+    return {k: stage.load_stage(p, k) for k in ("features", "audio_prep", "text")}

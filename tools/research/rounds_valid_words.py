@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _rows import append_row
+from _rows import append_row, name_pairs, valid_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "rounds_valid_words.jsonl"
@@ -41,20 +41,16 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="")
     ap.add_argument("runs", nargs="+", help="NAME ROUNDS_DIR pairs")
     args = ap.parse_args(argv)
-    if len(args.runs) % 2:
-        ap.error("give NAME ROUNDS_DIR pairs")
-    sys.path.insert(0, str(REPO_ROOT / "lib"))
+    pairs = name_pairs(ap, args.runs, "ROUNDS_DIR")
+    records = valid_inputs(args.profile, REPO_ROOT)
     from aitranscribe import models
-    from aitranscribe.core import machine, stage
+    from aitranscribe.core import machine
     from aitranscribe.decoding import graph
     from aitranscribe.decoding.phones import collapse
     from aitranscribe.text import error_rates
     from aitranscribe.transcription import transcribe as tr
     from words_screen import frame_scores, words_of
-
-    p = {"profile": args.profile, "data_root": str(REPO_ROOT / "data")}
-    records = {k: stage.load_stage(p, k) for k in ("features", "audio_prep", "text")}
-    for name, folder in zip(args.runs[::2], args.runs[1::2]):
+    for name, folder in pairs:
         t0 = time.time()
         chosen = selected(Path(folder))
         model = models.load(str(chosen["model"]))

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from _rows import append_row
+from _rows import append_row, name_pairs, valid_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "scale_rules.jsonl"
@@ -30,24 +30,20 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="")
     ap.add_argument("models", nargs="+", help="NAME MODEL.pt pairs")
     args = ap.parse_args(argv)
-    if len(args.models) % 2:
-        ap.error("give NAME MODEL.pt pairs")
-    sys.path.insert(0, str(REPO_ROOT / "lib"))
+    pairs = name_pairs(ap, args.models, "MODEL.pt")
+    records = valid_inputs(args.profile, REPO_ROOT)
     from aitranscribe import models
-    from aitranscribe.core import machine, stage
+    from aitranscribe.core import machine
     from aitranscribe.decoding import graph
     from aitranscribe.decoding.phones import collapse
     from aitranscribe.text import error_rates, lm
     from aitranscribe.transcription import transcribe as tr
     from words_screen import frame_scores
-
-    p = {"profile": args.profile, "data_root": str(REPO_ROOT / "data")}
-    records = {k: stage.load_stage(p, k) for k in ("features", "audio_prep", "text")}
     text = records["text"]
     spelled = graph.pronunciations(text["word_graph"])
     words_of = dict(enumerate(spelled))
     word_lm, phone_lm = lm.load(text["word_lm"]), lm.load(text["phone_lm"])
-    for name, path in zip(args.models[::2], args.models[1::2]):
+    for name, path in pairs:
         t0 = time.time()
         model = models.load(path)
         items = tr.split_items(model, "valid", {**records, "train": {"checkpoint": path}})
