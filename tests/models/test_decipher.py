@@ -193,6 +193,24 @@ def test_gram_counts_count_symbols_offsets_apart_inside_each_sequence():
     assert decipher.gram_counts([np.array([1])], (2,), 3).sum() == 0
 
 
+@pytest.mark.parametrize("kernel, dilation", [(5, 1), (3, 2), (3, 4), (1, 1)])
+def test_the_input_layers_windows_are_the_indexed_windows_bit_for_bit(kernel, dilation):
+    """The strided gather of the input layer's windows (no gradient through it) gives exactly the rows that indexing
+    each window's frames gives (zeros beyond an utterance's ends), with utterances shorter than a window."""
+    from aitranscribe.models.decipher.frame_classifier import _packed_windows
+
+    lengths = torch.tensor([7, 1, 3, 12, 2])
+    x = torch.randn(int(lengths.sum()), 4)
+    position = torch.arange(len(x)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
+    length = torch.repeat_interleave(lengths, lengths)
+    offsets = dilation * (torch.arange(kernel) - kernel // 2)
+    inside = (position[:, None] + offsets >= 0) & (position[:, None] + offsets < length[:, None])
+    idx = torch.where(inside, torch.arange(len(x))[:, None] + offsets, len(x))
+    expected = torch.cat([x, x.new_zeros(1, 4)])[idx].reshape(len(x), -1)
+    assert torch.equal(_packed_windows(x, lengths, kernel, dilation), expected)
+    assert _packed_windows(x[:0], lengths[:0], kernel, dilation).shape == (0, kernel * 4)
+
+
 @pytest.mark.parametrize("layers", [None, [[5, 1], [3, 2], [3, 3]]])
 def test_packed_frames_give_the_padded_logits_scores_and_paths(layers):
     torch.manual_seed(0)

@@ -69,12 +69,15 @@ class FrameClassifier(nn.Module):
         length = torch.repeat_interleave(lengths, lengths)
         h = x
         for (kernel, dilation), linear in zip(self.layers, [self.hidden_layer, *self.more]):
-            offsets = dilation * (torch.arange(kernel) - kernel // 2)
-            inside = (position[:, None] + offsets >= 0) & (position[:, None] + offsets < length[:, None])
-            # frames beyond an utterance's ends read the zero row appended at index N
-            idx = torch.where(inside, torch.arange(len(x))[:, None] + offsets, len(x))
-            rows = torch.cat([h, h.new_zeros(1, h.shape[1])])
-            h = self.dropout(torch.relu(linear(rows[idx].reshape(len(x), -1))))
+            if not h.requires_grad:  # (the input's layer) the same windows, gathered 2x faster
+                windows = _packed_windows(h, lengths, kernel, dilation)
+            else:
+                offsets = dilation * (torch.arange(kernel) - kernel // 2)
+                inside = (position[:, None] + offsets >= 0) & (position[:, None] + offsets < length[:, None])
+                # frames beyond an utterance's ends read the zero row appended at index N
+                idx = torch.where(inside, torch.arange(len(x))[:, None] + offsets, len(x))
+                windows = torch.cat([h, h.new_zeros(1, h.shape[1])])[idx].reshape(len(x), -1)
+            h = self.dropout(torch.relu(linear(windows)))
         return self.output(h)
 
     def flops(self, batch: int, length: int) -> int:
@@ -221,3 +224,19 @@ class StackFolded(nn.Module):
         """Already made of Linear layers."""
         return self
 
+
+def _packed_windows(h: torch.Tensor, lengths: torch.Tensor, kernel: int, dilation: int) -> torch.Tensor:
+    """(N, D) rows of utterances laid end to end -> (N, kernel * D): each row's ``kernel`` frames ``dilation`` apart
+    around it, zeros beyond its utterance's ends. The utterances are copied into a stream with ``dilation *
+    (kernel // 2)`` zero rows around each, whose overlapping windows (a strided view) are gathered once per row;
+    the same values as indexing every window's rows (no gradient flows through it)."""
+    half = dilation * (kernel // 2)
+    B, D = len(lengths), h.shape[1]
+    if len(h) == 0:
+        return h.new_zeros(0, kernel * D)
+    total = len(h) + half * (B + 1)
+    rows = torch.repeat_interleave(half * torch.arange(1, B + 1), lengths) + torch.arange(len(h))  # rows in the stream
+    stream = h.new_zeros(total, D)
+    stream[rows] = h
+    windows = stream.as_strided((total - 2 * half, kernel, D), (D, dilation * D, 1))
+    return windows.index_select(0, rows - half).reshape(len(h), kernel * D)
