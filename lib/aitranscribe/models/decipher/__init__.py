@@ -342,8 +342,7 @@ def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, 
         inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], tuning["scale"])
     if s["polish_rounds"] > 0:  # from the lowest perplexity so far, a wider classifier (its rounds say polish)
         polish = {**settings, "seed": seed, "hidden": s["polish_hidden"], "epochs": s["polish_epochs"],
-                  "word_rounds": s["polish_rounds"], "word_rounds_min": s["polish_rounds"], "word_warm_start": False,
-                  "polish": True}
+                  "word_rounds": s["polish_rounds"], "word_rounds_min": s["polish_rounds"], "polish": True}
         chain["rounds"] += selftrain.run_word_rounds(
             chain_dir, inputs["frames"], {**selftrain.select_round(chain["rounds"]), "next": len(chain["rounds"]) + 1},
             inputs["lines"], symbols, polish, inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"],

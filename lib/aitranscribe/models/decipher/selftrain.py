@@ -220,6 +220,7 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
     trans = transitions(lines, len(symbols))
     model = FrameModel.load(out_dir / "rounds" / f"round-{start['round']}" / "model.pt")
     scores = None  # the train frames' scores under ``model`` (a round returns its own)
+    warm = s.get("word_warm_start", False)
     rounds = []
     for k in range(start["next"], start["next"] + s["word_rounds"]):
         if _words_stalled(start, rounds, s):
@@ -237,7 +238,6 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
         labels = [r["steps"] for r in graph.decode_all(word_graph, scores, model.stay, scale, workers=s["workers"],
                                                         pool=pool)]
         label_seconds = time.time() - t0
-        warm = s.get("word_warm_start", False)
         model, entry, _, scores = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
                                          quiet, init=model.net if warm else None,
                                          epochs=s.get("word_epochs", 1) if warm else None)
