@@ -151,6 +151,28 @@ def test_a_warm_started_classifier_starts_from_a_copy_of_the_weights_it_is_given
     assert not torch.equal(fresh.hidden_layer.weight, before["hidden_layer.weight"])
 
 
+def test_input_dropout_trains_on_noisy_inputs_and_at_zero_changes_nothing():
+    """A noisy student's input dropout: off (0), the weights are those of training without the option, bit for bit;
+    on, other weights from the same seed, and a model that still learns the labels (its inputs are clean at use)."""
+    rng = np.random.default_rng(2)
+    labels = [rng.integers(0, 3, 40) for _ in range(16)]
+    frames = [(rng.normal(size=(len(y), 6)) + 2 * y[:, None]).astype(np.float32) for y in labels]
+    plain = selftrain.train_classifier(frames, labels, 3, epochs=30, hidden=16, seed=0, batch=4, quiet=True)
+    off = selftrain.train_classifier(frames, labels, 3, epochs=30, hidden=16, seed=0, batch=4, quiet=True,
+                                     input_dropout=0.0)
+    assert all(torch.equal(off.state_dict()[k], v) for k, v in plain.state_dict().items())
+    noisy = selftrain.train_classifier(frames, labels, 3, epochs=30, hidden=16, seed=0, batch=4, quiet=True,
+                                       input_dropout=0.3)
+    assert not torch.equal(noisy.hidden_layer.weight, plain.hidden_layer.weight)
+    assert not noisy.training  # evaluation mode: no dropout when it is used
+    with torch.no_grad():
+        x = torch.from_numpy(np.concatenate(frames))
+        predicted = noisy.forward_packed(x, [len(f) for f in frames]).argmax(-1).numpy()
+        again = noisy.forward_packed(x, [len(f) for f in frames]).argmax(-1).numpy()
+    assert np.array_equal(predicted, again)
+    assert np.mean(predicted == np.concatenate(labels)) > 0.8
+
+
 def _viterbi_reference(scores, start, end, log_a):
     """Textbook Viterbi over one sequence, first maximum on ties."""
     T, S = scores.shape
@@ -415,10 +437,11 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
     p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
     assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs", "polish_rounds", "polish_hidden",
-                                   "polish_epochs"}
+                                   "polish_epochs", "word_input_dropout"}
     assert all(p["decipher"][k] == v for k, v in method.NEUTRAL.items())
     before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k not in method.NEUTRAL}}
     assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
-    for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}, {"polish_rounds": 2}):
+    for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}, {"polish_rounds": 2},
+                    {"word_input_dropout": 0.1}):
         on = {**p, "decipher": {**p["decipher"], **changed}}
         assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed

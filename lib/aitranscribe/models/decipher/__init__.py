@@ -72,6 +72,8 @@ PARAMS = {
     "word_warm_start": Param(False, bool, "each word round's classifier starts from the round before's weights and "
                                           "trains word_epochs epochs (instead of epochs from random weights)"),
     "word_epochs": Param(1, int, "with word_warm_start: classifier epochs per word round"),
+    "word_input_dropout": Param(0.0, float, "word rounds: each input value of the classifier's training batches "
+                                            "zeroed with this probability (a noisy student; 0: none)"),
     "polish_rounds": Param(0, int, "after the word rounds, this many more from the selected one with a wider "
                                    "classifier (polish_hidden units, polish_epochs epochs), in the same selection"),
     "polish_hidden": Param(512, int, "with polish_rounds: hidden units of the polishing rounds' classifier"),
@@ -87,7 +89,7 @@ PARAMS = {
 # settings under trial and the value at which the method runs as it ran before they existed: at that value they
 # are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
 NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1, "polish_rounds": 0, "polish_hidden": 512,
-           "polish_epochs": 5}
+           "polish_epochs": 5, "word_input_dropout": 0.0}
 OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
