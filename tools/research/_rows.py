@@ -1,6 +1,7 @@
 """Shared by the research tools: append one JSON row to a ``reports/...jsonl`` log and show it."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,6 +12,16 @@ def append_row(path: Path, row: dict) -> None:
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=1), flush=True)
+
+
+def valid_words_parser(doc: str) -> argparse.ArgumentParser:
+    """The parser of a tool that decodes a profile's valid split to words: ``--profile`` (demo), ``--scale`` (the
+    word graph's acoustic scale, 0.5: give the run's chosen one) and ``--note``; the tool adds its own."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="demo")
+    ap.add_argument("--scale", type=float, default=0.5)
+    ap.add_argument("--note", default="")
+    return ap
 
 
 def name_pairs(parser, values: list[str], what: str) -> list[tuple[str, str]]:

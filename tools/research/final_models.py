@@ -13,26 +13,22 @@ score. One JSON row per model or combination to ``reports/research/final_models.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _rows import append_row, name_pairs, valid_inputs
+from _rows import append_row, name_pairs, valid_inputs, valid_words_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "final_models.jsonl"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="demo")
-    ap.add_argument("--scale", type=float, default=0.5)
+    ap = valid_words_parser(__doc__)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--combine", nargs="*", default=[], help="NAME+NAME[+NAME...]")
-    ap.add_argument("--note", default="")
     ap.add_argument("runs", nargs="+", help="NAME MODEL pairs")
     args = ap.parse_args(argv)
     pairs = dict(name_pairs(ap, args.runs, "MODEL"))

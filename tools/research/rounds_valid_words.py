@@ -11,13 +11,12 @@ run to ``reports/research/rounds_valid_words.jsonl``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from _rows import append_row, name_pairs, valid_inputs
+from _rows import append_row, name_pairs, valid_inputs, valid_words_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "rounds_valid_words.jsonl"
@@ -35,10 +34,7 @@ def selected(rounds_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="demo")
-    ap.add_argument("--scale", type=float, default=0.5)
-    ap.add_argument("--note", default="")
+    ap = valid_words_parser(__doc__)
     ap.add_argument("runs", nargs="+", help="NAME ROUNDS_DIR pairs")
     args = ap.parse_args(argv)
     pairs = name_pairs(ap, args.runs, "ROUNDS_DIR")
