@@ -12,7 +12,7 @@ import torch
 from aitranscribe.models.decipher.frame_classifier import FrameClassifier
 from aitranscribe.models.decipher.hmm import PhoneHMM
 from aitranscribe.models.decipher.model import FrameModel
-from aitranscribe.models.decipher.supervised import flat_labels, force_align, train_reference
+from aitranscribe.models.decipher.supervised import FLAT_START_ABOVE, flat_labels, force_align, train_reference
 
 
 def test_forced_alignment_follows_the_reference_order_with_optional_silence():
@@ -103,3 +103,16 @@ def test_supervised_reference_starts_flat_when_the_unsupervised_model_is_at_chan
     assert [(row["start"], row["pass"]) for row in passes] == [("selected model", 1), ("flat", 1), ("flat", 2)]
     assert passes[-1]["per_valid"] < 0.1
     assert reference.symbols == symbols and reference.net.config() == untrained.net.config()
+
+
+def test_supervised_reference_trains_no_flat_start_when_the_models_alignment_is_good():
+    rng = np.random.default_rng(0)
+    frames, refs, symbols = _toy_utterances(128, rng)
+    valid = _toy_utterances(20, rng)[:2]
+    hmm = PhoneHMM(np.full(4, 0.25), np.full(4, 0.25), (np.ones((4, 4)) - np.eye(4)) / 3, 0.7)
+    untrained = FrameModel(FrameClassifier(input_dim=4, vocab=4, hidden=16, context=1), np.log(np.full(4, 0.25)), hmm,
+                           symbols)
+    good, _ = train_reference(untrained, frames, refs, valid, epochs=30, max_passes=2)  # a model that learned
+    _, passes = train_reference(good, frames, refs, valid, epochs=30, max_passes=2)
+    assert passes[0]["start"] == "selected model" and passes[0]["per_valid"] <= FLAT_START_ABOVE
+    assert all(row["start"] == "selected model" for row in passes)  # the flat start is not trained
