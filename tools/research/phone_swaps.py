@@ -85,7 +85,8 @@ def main(argv=None) -> int:
         if ppl >= best:
             break
         best, perm = ppl, p
-        steps.append({"swap": [model.symbols[i], model.symbols[j]], "phone_lm_ppl_train": round(ppl, 3), **report(perm)})
+        steps.append({"swap": [model.symbols[i], model.symbols[j]], "phone_lm_ppl_train": round(ppl, 3),
+                      **report(perm)})
         print(steps[-1], flush=True)
     append_row(OUT, {"profile": args.profile, "model": str(Path(args.model).resolve().relative_to(REPO_ROOT)),
                      "utterances": len(train), "scale": args.scale, "steps": steps,

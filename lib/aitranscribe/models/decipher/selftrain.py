@@ -97,10 +97,11 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
            epochs: int | None = None, input_dropout: float = 0.0) -> tuple[FrameModel, dict, list[np.ndarray],
                                                                           list[np.ndarray]]:
     """One self-training round on frame ``labels``: a classifier (``epochs``, default ``s["epochs"]``, from random
-    weights or from ``init``'s; its inputs zeroed with probability ``input_dropout`` in training), its hybrid HMM (prior and self-loop read off the labels), the train frames decoded
-    again, and the round's signals: the train transcripts' phone-LM perplexity (label-free), the share of labels
-    changed and (report-only) the valid PER. Returns the model, the signals, the train paths and the train frames'
-    scores (the next word round decodes them)."""
+    weights or from ``init``'s; its inputs zeroed with probability ``input_dropout`` in training), its hybrid HMM
+    (prior and self-loop read off the labels), the train frames decoded again, and the round's signals: the train
+    transcripts' phone-LM perplexity (label-free), the share of labels changed and (report-only) the valid PER.
+    Returns the model, the signals, the train paths and the train frames' scores (the next word round decodes
+    them)."""
     flat = np.concatenate(labels)
     log_prior, stay = label_statistics(labels, len(symbols))
     hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], stay)
@@ -213,8 +214,8 @@ def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: d
     the next classifier on the frame phones of the best word path (wav2vec-U's self-training idea: the lexicon and
     the word LM correct the labels; with ``s["word_warm_start"]`` the classifier goes on from the round before's
     weights for ``s["word_epochs"]`` epochs; with ``s["word_input_dropout"]`` its inputs are zeroed with that
-    probability in training, a noisy student). After ``s["word_rounds_min"]`` rounds (0 if absent) they stop early after
-    ``s["patience"]`` rounds without a lower phone-LM perplexity (0: never). Finished rounds are not redone."""
+    probability in training, a noisy student). After ``s["word_rounds_min"]`` rounds (0 if absent) they stop early
+    after ``s["patience"]`` rounds without a lower phone-LM perplexity (0: never). Finished rounds are not redone."""
     with graph.decoding_pool(max(1, s["workers"])) as pool:  # the word graph is read once for all rounds
         return _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid, word_graph, scale,
                             quiet, pool)

@@ -113,21 +113,22 @@ def train_reference(model: FrameModel, frames: list[np.ndarray], refs: list[list
                     min_gain: float = MIN_GAIN) -> tuple[FrameModel, list[dict]]:
     """A classifier of ``model``'s architecture trained on reference labels. The first pass is trained on the
     reference phones force-aligned with ``model`` and, when its valid PER is above ``FLAT_START_ABOVE``, also on a
-    flat start (:func:`flat_labels`); the start with the lower valid PER goes on, each later pass on the phones realigned with the model before it, at most
-    ``max_passes``, until valid PER gains less than ``min_gain``. ``valid``: (frames, reference phones). The HMM
-    keeps ``model``'s transitions (read off the phone text). Returns the pass with the lowest valid PER and one row
-    per pass trained (``start``, ``pass``, ``per_valid``)."""
-    index = {s: i for i, s in enumerate(model.symbols)}
-    starts = {"selected model": lambda: align_split(model, frames, refs),
-              "flat": lambda: [flat_labels(len(f), [index[p] for p in ref if p in index], index[SIL])
-                               for f, ref in zip(frames, refs)]}
+    flat start (:func:`flat_labels`); the start with the lower valid PER goes on, each later pass on the phones
+    realigned with the model before it, at most ``max_passes``, until valid PER gains less than ``min_gain``.
+    ``valid``: (frames, reference phones). The HMM keeps ``model``'s transitions (read off the phone text). Returns
+    the pass with the lowest valid PER and one row per pass trained (``start``, ``pass``, ``per_valid``)."""
     rows, fitted = [], {}
-    for name, labels in starts.items():
-        if rows and rows[0]["per_valid"] <= FLAT_START_ABOVE:
-            break
-        fitted[name], per_valid = _fit(model, frames, labels(), valid, epochs, seed)
+
+    def first_pass(name: str, labels: list[np.ndarray]) -> None:
+        fitted[name], per_valid = _fit(model, frames, labels, valid, epochs, seed)
         rows.append({"start": name, "pass": 1, "per_valid": round(per_valid, 4)})
         log.info("supervised reference: first pass from the %s alignment, valid PER %.3f", name, per_valid)
+
+    first_pass("selected model", align_split(model, frames, refs))
+    if rows[0]["per_valid"] > FLAT_START_ABOVE:  # the model's alignment may be near chance: a flat start too
+        index = {s: i for i, s in enumerate(model.symbols)}
+        first_pass("flat", [flat_labels(len(f), [index[p] for p in ref if p in index], index[SIL])
+                            for f, ref in zip(frames, refs)])
     start = min(rows, key=lambda row: row["per_valid"])
     best = last = (fitted[start["start"]], start["per_valid"])
     for k in range(1, max_passes):
