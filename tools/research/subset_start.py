@@ -97,6 +97,36 @@ def cluster_ranking(chains_dir: Path, start_name: str, features_dir: Path, frame
     return start, sorted(ranked, key=lambda c: c["ppl"])
 
 
+def word_rounds(chain_dir: Path, rounds: list[dict], train: list, inputs: dict, symbols: list[str], text: dict,
+                s: dict, n: int, widen: bool) -> dict:
+    """``n`` word rounds (stage 05's, all run) from the chain's lowest-perplexity round, on ``train`` (the subset's
+    frames, or all of train with ``widen``: then in ``<chain_dir>-widen``, from a copy of that round's model), at the
+    word graph's acoustic scale chosen on valid without labels. Returns ``dir``, ``scale`` and the word rounds."""
+    import shutil
+
+    from aitranscribe.core.stage import cached_step
+    from aitranscribe.models import decipher
+    from aitranscribe.models.decipher import selftrain
+
+    start = selftrain.select_round(rounds)
+    checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
+    out = chain_dir.with_name(chain_dir.name + "-widen") if widen else chain_dir
+    if widen and not (out / "rounds" / f"round-{start['round']}" / "model.pt").is_file():
+        (out / "rounds" / f"round-{start['round']}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(checkpoint, out / "rounds" / f"round-{start['round']}" / "model.pt")
+
+    def tune() -> dict:
+        scale, table = decipher._word_scale(checkpoint, inputs["frames"]["valid"], text, s)
+        return {"scale": scale, "table": table}
+
+    scale = cached_step(out / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)["scale"]
+    done = selftrain.run_word_rounds(out, {"train": train, "valid": inputs["frames"]["valid"]},
+                                     {**start, "next": len(rounds) + 1}, inputs["lines"], symbols,
+                                     {**s, "word_rounds": n, "word_rounds_min": n}, inputs["phone_lm"],
+                                     inputs["refs_valid"], text["word_graph"], scale)
+    return {"dir": out, "scale": scale, "rounds": done}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="demo-voices", help="params/<profile>.yaml, unless --params")
@@ -109,6 +139,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, help="self-training rounds (default: the profile's screen_rounds)")
     ap.add_argument("--refit-units", action="store_true",
                     help="the subset's frames get their own k-means units (as many as stage 03's, fitted on them)")
+    ap.add_argument("--word-rounds", type=int, default=0,
+                    help="then this many word rounds from the chain's lowest-perplexity round (all of them run)")
+    ap.add_argument("--widen", action="store_true",
+                    help="with --word-rounds: they label and train on all of train, not the subset")
     ap.add_argument("--start", default="blind-0.4", help="with --subset clusters: the start chains' name")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -196,7 +230,12 @@ def main(argv=None) -> int:
     chain = selftrain.run_chain(chain_dir, sub_frames, sub_units, inputs["lines"], symbols, settings,
                                 inputs["phone_lm"], inputs["refs_valid"])
     last = chain["rounds"][-1]["round"]
-    model = decipher.load(chain_dir / "rounds" / f"round-{last}" / "model.pt")
+    words = {}
+    if args.word_rounds:
+        words = word_rounds(chain_dir, chain["rounds"], train_all if args.widen else sub_frames["train"], inputs,
+                            symbols, text, {**s, **settings}, args.word_rounds, args.widen)
+        last = words["rounds"][-1]["round"]
+    model = decipher.load((Path(words["dir"]) if words else chain_dir) / "rounds" / f"round-{last}" / "model.pt")
     transcripts = [" ".join(collapse(path, symbols)) for path in model.frame_paths(train_all)]
     hyps = [collapse(path, symbols) for path in model.frame_paths(inputs["frames"]["valid"])]
     refs = inputs["refs_valid"]
@@ -220,6 +259,10 @@ def main(argv=None) -> int:
            "precision": settings["precision"], "wall_seconds": round(time.time() - t0, 1),
            "cpu": machine.cpu().get("model"), "load_before": round(load, 2), "note": args.note,
            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if words:
+        row["word_rounds"] = {"widen": args.widen, "scale": words["scale"], "dir": words["dir"].name,
+                              "rounds": [[r["round"], r["phone_lm_ppl_train"], r.get("per_valid_report_only")]
+                                         for r in words["rounds"]]}
     if args.subset.startswith("clusters"):
         row["start"] = start
         row["clusters"] = [{"cluster": c["cluster"], "ppl": c["ppl"], "n": len(c["utterances"]),
