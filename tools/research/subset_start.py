@@ -98,10 +98,11 @@ def cluster_ranking(chains_dir: Path, start_name: str, features_dir: Path, frame
 
 
 def word_rounds(chain_dir: Path, rounds: list[dict], train: list, inputs: dict, symbols: list[str], text: dict,
-                s: dict, n: int, widen: bool) -> dict:
-    """``n`` word rounds (stage 05's, all run) from the chain's lowest-perplexity round, on ``train`` (the subset's
-    frames, or all of train with ``widen``: then in ``<chain_dir>-widen``, from a copy of that round's model), at the
-    word graph's acoustic scale chosen on valid without labels. Returns ``dir``, ``scale`` and the word rounds."""
+                s: dict, n: int, out: Path) -> dict:
+    """``n`` word rounds (stage 05's, all run) from the lowest-perplexity round of the chain in ``chain_dir`` (its
+    ``rounds``), on the frames ``train``, in ``out`` (``chain_dir`` itself, or another folder that starts from a copy of
+    that round's model), at the word graph's acoustic scale chosen on valid without labels. Returns ``dir``,
+    ``scale`` and the word rounds."""
     import shutil
 
     from aitranscribe.core.stage import cached_step
@@ -110,8 +111,7 @@ def word_rounds(chain_dir: Path, rounds: list[dict], train: list, inputs: dict, 
 
     start = selftrain.select_round(rounds)
     checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
-    out = chain_dir.with_name(chain_dir.name + "-widen") if widen else chain_dir
-    if widen and not (out / "rounds" / f"round-{start['round']}" / "model.pt").is_file():
+    if out != chain_dir and not (out / "rounds" / f"round-{start['round']}" / "model.pt").is_file():
         (out / "rounds" / f"round-{start['round']}").mkdir(parents=True, exist_ok=True)
         shutil.copy(checkpoint, out / "rounds" / f"round-{start['round']}" / "model.pt")
 
@@ -143,6 +143,8 @@ def main(argv=None) -> int:
                     help="then this many word rounds from the chain's lowest-perplexity round (all of them run)")
     ap.add_argument("--widen", action="store_true",
                     help="with --word-rounds: they label and train on all of train, not the subset")
+    ap.add_argument("--continue-from", help="with --word-rounds: no chain of its own; the word rounds on the "
+                    "subset start from this earlier chain's lowest-perplexity round (gradual widening)")
     ap.add_argument("--start", default="blind-0.4", help="with --subset clusters: the start chains' name")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
@@ -207,6 +209,7 @@ def main(argv=None) -> int:
     name = args.subset + (f"-{args.share}" if args.subset != "all" and not args.subset.startswith("oracle") else "")
     name += "-own-units" if args.refit_units else ""
     name += (f"-from-{args.start}" if args.subset.startswith("clusters") else "") + f"-seed{args.seed}"
+    name += f"-after-{args.continue_from}" if args.continue_from else ""
     makeup = {"engines": collections.Counter(corpus["train"][i].get("engine", "espeak-ng") for i in keep),
               "conditions": collections.Counter(by_voice.condition_of(corpus["train"][i]) for i in keep)}
 
@@ -227,15 +230,22 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     t0 = time.time()
     chain_dir = out_root / Path(records["features"]["dir"]).name / name  # the features' hash: their own chains
-    chain = selftrain.run_chain(chain_dir, sub_frames, sub_units, inputs["lines"], symbols, settings,
-                                inputs["phone_lm"], inputs["refs_valid"])
+    if args.continue_from:  # the earlier chain's rounds stand for this one's
+        source = chain_dir.with_name(args.continue_from)
+        chain = {"decipherment": {"objective": None, "seconds": 0.0},
+                 "rounds": [json.loads(f.read_text()) for f in sorted(source.glob("rounds/round-*/round.json"))]}
+    else:
+        source = chain_dir
+        chain = selftrain.run_chain(chain_dir, sub_frames, sub_units, inputs["lines"], symbols, settings,
+                                    inputs["phone_lm"], inputs["refs_valid"])
     last = chain["rounds"][-1]["round"]
     words = {}
     if args.word_rounds:
-        words = word_rounds(chain_dir, chain["rounds"], train_all if args.widen else sub_frames["train"], inputs,
-                            symbols, text, {**s, **settings}, args.word_rounds, args.widen)
+        out = chain_dir.with_name(chain_dir.name + "-widen") if args.widen else chain_dir
+        words = word_rounds(source, chain["rounds"], train_all if args.widen else sub_frames["train"], inputs,
+                            symbols, text, {**s, **settings}, args.word_rounds, out)
         last = words["rounds"][-1]["round"]
-    model = decipher.load((Path(words["dir"]) if words else chain_dir) / "rounds" / f"round-{last}" / "model.pt")
+    model = decipher.load((Path(words["dir"]) if words else source) / "rounds" / f"round-{last}" / "model.pt")
     transcripts = [" ".join(collapse(path, symbols)) for path in model.frame_paths(train_all)]
     hyps = [collapse(path, symbols) for path in model.frame_paths(inputs["frames"]["valid"])]
     refs = inputs["refs_valid"]
@@ -252,7 +262,8 @@ def main(argv=None) -> int:
            "share": None if args.subset == "all" or args.subset.startswith("oracle") else args.share,
            "seed": args.seed, "own_units": args.refit_units, "features": Path(records["features"]["dir"]).name,
            "n_train": len(keep), "makeup_report_only": makeup,
-           "objective": chain["decipherment"]["objective"], "decipherment_seconds": chain["decipherment"]["seconds"],
+           "continue_from": args.continue_from, "objective": chain["decipherment"]["objective"],
+           "decipherment_seconds": chain["decipherment"]["seconds"],
            "rounds": [[r["round"], r["phone_lm_ppl_train"], r.get("per_valid_report_only")] for r in chain["rounds"]],
            "last_round_ppl_all_train": round(lm.perplexity(inputs["phone_lm"], [t for t in transcripts if t]), 3),
            "last_round_per_valid_groups_report_only": per_groups,
