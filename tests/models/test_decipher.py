@@ -173,6 +173,21 @@ def test_input_dropout_trains_on_noisy_inputs_and_at_zero_changes_nothing():
     assert np.mean(predicted == np.concatenate(labels)) > 0.8
 
 
+def test_every_word_round_setting_of_a_profile_reaches_the_word_rounds():
+    """Stage 05 hands a continued chain's word rounds the method settings only they read (a setting dropped on the
+    way would change the stage's hash and nothing else)."""
+    from aitranscribe.models import decipher as method
+
+    s = {**{k: v.default for k, v in method.PARAMS.items()}, "word_warm_start": True, "word_epochs": 2,
+         "word_input_dropout": 0.2}
+    got = method.word_settings({"epochs": 3, "hidden": 256}, s, seed=7)
+    assert got == {"epochs": 3, "hidden": 256, "seed": 7, "word_warm_start": True, "word_epochs": 2,
+                   "word_input_dropout": 0.2}
+    read = {k for k in method.PARAMS if k.startswith("word_") and k not in ("word_rounds", "word_rounds_min",
+                                                                             "word_scales")}
+    assert read == set(method.WORD_SETTINGS)  # a new word-round setting must be handed on too
+
+
 def _viterbi_reference(scores, start, end, log_a):
     """Textbook Viterbi over one sequence, first maximum on ties."""
     T, S = scores.shape

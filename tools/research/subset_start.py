@@ -99,32 +99,24 @@ def cluster_ranking(chains_dir: Path, start_name: str, features_dir: Path, frame
 
 def word_rounds(chain_dir: Path, rounds: list[dict], train: list, inputs: dict, symbols: list[str], text: dict,
                 s: dict, n: int, out: Path) -> dict:
-    """``n`` word rounds (stage 05's, all run) from the lowest-perplexity round of the chain in ``chain_dir`` (its
-    ``rounds``), on the frames ``train``, in ``out`` (``chain_dir`` itself, or another folder that starts from a copy of
-    that round's model), at the word graph's acoustic scale chosen on valid without labels. Returns ``dir``,
-    ``scale`` and the word rounds."""
+    """``n`` word rounds (stage 05's, all run, its acoustic scale chosen on valid without labels) from the
+    lowest-perplexity round of the chain in ``chain_dir`` (its ``rounds``), on the frames ``train``, in ``out``
+    (``chain_dir`` itself, or another folder that starts from a copy of that round's model). ``s``: the method's
+    settings with the chain's. Returns ``dir``, ``scale`` and the word rounds."""
     import shutil
 
-    from aitranscribe.core.stage import cached_step
     from aitranscribe.models import decipher
     from aitranscribe.models.decipher import selftrain
 
-    start = selftrain.select_round(rounds)
-    checkpoint = chain_dir / "rounds" / f"round-{start['round']}" / "model.pt"
-    if out != chain_dir and not (out / "rounds" / f"round-{start['round']}" / "model.pt").is_file():
-        (out / "rounds" / f"round-{start['round']}").mkdir(parents=True, exist_ok=True)
-        shutil.copy(checkpoint, out / "rounds" / f"round-{start['round']}" / "model.pt")
-
-    def tune() -> dict:
-        scale, table = decipher._word_scale(checkpoint, inputs["frames"]["valid"], text, s)
-        return {"scale": scale, "table": table}
-
-    scale = cached_step(out / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)["scale"]
-    done = selftrain.run_word_rounds(out, {"train": train, "valid": inputs["frames"]["valid"]},
-                                     {**start, "next": len(rounds) + 1}, inputs["lines"], symbols,
-                                     {**s, "word_rounds": n, "word_rounds_min": n}, inputs["phone_lm"],
-                                     inputs["refs_valid"], text["word_graph"], scale)
-    return {"dir": out, "scale": scale, "rounds": done}
+    start = f"round-{selftrain.select_round(rounds)['round']}"
+    if out != chain_dir and not (out / "rounds" / start / "model.pt").is_file():
+        (out / "rounds" / start).mkdir(parents=True, exist_ok=True)
+        shutil.copy(chain_dir / "rounds" / start / "model.pt", out / "rounds" / start / "model.pt")
+    chain = {"rounds": list(rounds)}  # extended in place with the word rounds
+    frames = {**inputs["frames"], "train": train}
+    tuning = decipher._continue_with_words(out, chain, s["seed"], {**inputs, "frames": frames}, symbols,
+                                           {**s, "word_rounds": n, "word_rounds_min": n}, text, s)
+    return {"dir": out, "scale": tuning["scale"], "rounds": chain["rounds"][len(rounds):]}
 
 
 def main(argv=None) -> int:

@@ -324,6 +324,15 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
             "seconds": round(start["seconds"] + sum(r["seconds"] for r in lost["rounds"] if r["round"] > screen), 1)}
 
 
+WORD_SETTINGS = ("word_warm_start", "word_epochs", "word_input_dropout")  # the word rounds' own settings
+
+
+def word_settings(settings: dict, s: dict, seed: int) -> dict:
+    """What a continued chain's word rounds read: the chain's ``settings`` with its ``seed`` and the method settings
+    ``s`` that only the word rounds use (:data:`WORD_SETTINGS`)."""
+    return {**settings, "seed": seed, **{k: s[k] for k in WORD_SETTINGS}}
+
+
 def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, symbols: list[str], settings: dict,
                          text_record: dict, s: dict) -> dict:
     """The word rounds of a continued ``chain`` in ``chain_dir`` (its rounds extended in place) from its best phone
@@ -340,8 +349,7 @@ def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, 
     tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)
     chain["rounds"] += selftrain.run_word_rounds(
         chain_dir, inputs["frames"], {**start, "next": len(chain["rounds"]) + 1}, inputs["lines"], symbols,
-        {**settings, "seed": seed, "word_warm_start": s["word_warm_start"], "word_epochs": s["word_epochs"]},
-        inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], tuning["scale"])
+        word_settings(settings, s, seed), inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], tuning["scale"])
     if s["polish_rounds"] > 0:  # from the lowest perplexity so far, a wider classifier (its rounds say polish)
         polish = {**settings, "seed": seed, "hidden": s["polish_hidden"], "epochs": s["polish_epochs"],
                   "word_rounds": s["polish_rounds"], "word_rounds_min": s["polish_rounds"], "polish": True}
