@@ -10,7 +10,7 @@ from aitranscribe.text import lm, phonemize
 from aitranscribe.text import normalize as textnorm
 from aitranscribe.text.phones import fold, insert_silences
 from aitranscribe.core.errors import KitError
-from aitranscribe.core.params import stage_spec, validate
+from aitranscribe.core.params import params_hash, stage_spec, validate
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -84,6 +84,28 @@ def test_text_prep_end_to_end_and_bad_lines(scratch_params, tmp_path, caplog):
     lexicon = dict(line.split("\t") for line in open(record["lexicon"], encoding="utf-8").read().splitlines())
     assert lexicon["cat"] == "k æ t"
     assert "non-UTF-8" in caplog.text or "not valid UTF-8" in caplog.text
+
+
+def test_the_pruned_word_lm_keeps_every_word_and_fewer_ngrams(scratch_params, tmp_path):
+    """``word_lm_prune`` [0, 1] (the CI profile's): the word LM and its graph keep every word of the text but no
+    n-gram above unigrams seen once; [] keeps them all and leaves the hash of the outputs built before the setting."""
+    rng = random.Random(0)
+    words = "the cat dog man boy sat ran on near by a mat door tree house red big old".split()
+    sentences = ["the cat sat on the mat near the door"] * 40 + [" ".join(rng.choice(words) for _ in range(8))
+                                                                  for _ in range(200)]
+    _corpus(scratch_params, tmp_path, ("\n".join(sentences) + "\n").encode())
+    full = text_prep.run(_params(scratch_params, min_phones=1, word_lm_prune=[]))
+    pruned = text_prep.run(_params(scratch_params, min_phones=1, word_lm_prune=[0, 1]))
+    assert full["dir"] != pruned["dir"]
+    counts = {name: lm.check_arpa(r["word_lm"].replace(".bin", ".arpa")) for name, r in (("full", full), ("pruned", pruned))}
+    assert counts["pruned"][1] == counts["full"][1]  # every word
+    assert all(counts["pruned"][n] < counts["full"][n] for n in (2, 3, 4))
+    graphs = {name: load_summary(r)["graphs"]["words"] for name, r in (("full", full), ("pruned", pruned))}
+    assert graphs["pruned"]["words"] == graphs["full"]["words"] and graphs["pruned"]["arcs"] < graphs["full"]["arcs"]
+    p = _params(scratch_params, min_phones=1, word_lm_prune=[])
+    before = {k: v for k, v in p.items() if k != "word_lm_prune"}
+    inputs = {k: r["params_hash"] for k, r in text_prep.STAGE.inputs(p).items()}
+    assert text_prep.STAGE.locate(p)[1] == params_hash({**before, "inputs": inputs})
 
 
 def test_nothing_left_is_a_clear_error(scratch_params, tmp_path):

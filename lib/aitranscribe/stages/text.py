@@ -47,6 +47,9 @@ PARAMS = {
     "min_function_ratio": Param(0.1, float, "English filter: least share of English function words"),
     "valid_text_fraction": Param(0.05, float, "held-out text sentences for LM perplexity"),
     "lm_order": Param(4, int, "n-gram order of the phone and word LMs"),
+    "word_lm_prune": Param([0, 1], list, "lmplz --prune count thresholds of the word LM (and its decoding graph), one "
+                                         "per order from unigrams: [0, 1] leaves out every n-gram above unigrams seen "
+                                         "once (every word kept, a graph several times smaller); [] keeps them all"),
     "graphs": Param(True, bool, "build the decoding graphs: lexicon + word LM, and the phone LM (kaldifst)"),
     "lm_memory": Param("1G", str, "lmplz memory limit"),
 }
@@ -70,7 +73,10 @@ def read_corpus(path: Path) -> tuple[list[str], dict]:
     return kept, stats
 
 
-STAGE = stage.StageDef(KEY, needs=("data",), name=lambda p: f"sil{p['sil_prob']}")
+# word_lm_prune [] builds the word LM as before the setting existed: left out of the hash there, so the outputs built
+# before it keep their directories
+STAGE = stage.StageDef(KEY, needs=("data",), name=lambda p: f"sil{p['sil_prob']}",
+                       report_only=lambda p: () if p["word_lm_prune"] else ("word_lm_prune",))
 
 
 def output_dir(p: dict) -> Path:
@@ -174,7 +180,7 @@ def _prepare(p: dict, data_record: dict, out_dir: Path) -> dict:
                                memory=p["lm_memory"])
     phone_bin = lm.build_binary(phone_arpa, phones_dir / f"lm.phones.filtered.0{order_}.bin")
     word_arpa = lm.train_arpa(out_dir / "train_words.txt", out_dir / f"kenlm.wrd.o{order_}.arpa", order=order_,
-                              memory=p["lm_memory"])
+                              memory=p["lm_memory"], prune=p["word_lm_prune"] or None)
     lm.build_binary(word_arpa, out_dir / f"kenlm.wrd.o{order_}.bin")
     ppl = lm.perplexity(lm.load(phone_bin), valid_phone_lines) if valid_phone_lines else float("nan")
     symbols = [ph for ph, _ in final_counts.most_common()] + [SIL]  # dict.phn.txt's order: the models' outputs
