@@ -60,7 +60,7 @@ def measure(p: dict, records: dict, scale: float, out_dir: Path, settings: execu
     if differ:
         raise KitError(f"scaling: the transcripts of {differ} workers differ from those of {counts[0]} worker(s)")
     return {"runs": {str(n): r for n, r in runs.items()}, "audio_seconds": total, "recordings": len(rels),
-            "threads_per_worker": settings.threads, "address": settings.address or "local cluster",
+            "threads_per_worker": settings.worker_threads, "address": settings.address or "local cluster",
             "machine": cpu(), "same_transcripts": True, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 

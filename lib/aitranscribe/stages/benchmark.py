@@ -459,10 +459,10 @@ def run_scale(p: dict, record: dict) -> dict | None:
     if p["scale_workers"] <= 0:
         return None
     inference = stage.load_stage(p, "inference")
-    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": p["worker_threads"],
+    settings = executor.Settings.of({**p, "executor": "ray"})
+    key = {"workers": p["scale_workers"], "audio_s": p["scale_audio_s"], "threads": settings.worker_threads,
            "address": p["ray_address"],
-           "inference": inference["params_hash"], "benchmark": record["params_hash"]}
+           "inference": inference["params_hash"], "benchmark": record["params_hash"]}  # threads as the workers run
     return stage.cached_step(Path(record["dir"]) / "scale.json", key, lambda: scaling.measure(
         stage.done_params(inference["dir"]), STAGE.inputs(p), stage.load_summary(inference)["acoustic_scale"],
-        Path(record["dir"]) / "scale", executor.Settings.of({**p, "executor": "ray"}), sorted({1, p["scale_workers"]}),
-        p["scale_audio_s"]))
+        Path(record["dir"]) / "scale", settings, sorted({1, p["scale_workers"]}), p["scale_audio_s"]))
