@@ -29,6 +29,13 @@ DONE = ".done.json"
 SUMMARY = "summary.json"
 
 
+def left_out_as_before(values: dict) -> Callable[[dict], tuple]:
+    """A ``report_only`` for parameters added after outputs were built: each of ``values`` (name -> the value that
+    builds the outputs as before the parameter existed) stays out of the hash while ``p`` holds that value, so the
+    outputs built before it keep their directories."""
+    return lambda p: tuple(k for k, v in values.items() if p.get(k) == v)
+
+
 def is_done(out_dir, phash: str) -> dict | None:
     """The done-record of ``out_dir`` if it was completed with parameter hash ``phash``, else None."""
     record = read_marker(Path(out_dir) / DONE)

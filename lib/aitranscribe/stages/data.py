@@ -116,16 +116,11 @@ def _compute(p: dict, records: dict, out_dir: Path) -> dict:
     return {**summarize(out_dir), **{k: v for k, v in extra.items() if k not in ("n_text_sentences",)}}
 
 
-VOICE_PARAMS = ("demo_unseen_voices", "demo_n_test_unseen", "demo_rooms")
+VOICE_PARAMS = ("demo_unseen_voices", "demo_n_test_unseen", "demo_rooms")  # at their defaults: the corpus as before
 
-
-def _unchanged_at_default(p: dict) -> tuple:
-    """The held-out-voice and room parameters left at their defaults: they build the corpus as before they existed,
-    so they stay out of the hash (corpora built before them keep their directories)."""
-    return tuple(k for k in VOICE_PARAMS if p.get(k) == PARAMS[k].default)
-
-
-STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"], report_only=_unchanged_at_default, hashed=lambda p: {
+STAGE = stage.StageDef(KEY, needs=(), name=lambda p: p["source"],
+                       report_only=stage.left_out_as_before({k: PARAMS[k].default for k in VOICE_PARAMS}),
+                       hashed=lambda p: {
     "resolved_voices": [v.name for v in demo.resolve_voices(p)] if p["source"] == "demo" else []},
     content=lambda p: folder.content(p) if p["source"] == "folder" else None)
 

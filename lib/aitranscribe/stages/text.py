@@ -73,10 +73,8 @@ def read_corpus(path: Path) -> tuple[list[str], dict]:
     return kept, stats
 
 
-# word_lm_prune [] builds the word LM as before the setting existed: left out of the hash there, so the outputs built
-# before it keep their directories
 STAGE = stage.StageDef(KEY, needs=("data",), name=lambda p: f"sil{p['sil_prob']}",
-                       report_only=lambda p: () if p["word_lm_prune"] else ("word_lm_prune",))
+                       report_only=stage.left_out_as_before({"word_lm_prune": []}))  # []: every n-gram, as before
 
 
 def output_dir(p: dict) -> Path:
