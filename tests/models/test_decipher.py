@@ -460,3 +460,22 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
                     {"word_input_dropout": 0.1}):
         on = {**p, "decipher": {**p["decipher"], **changed}}
         assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed
+
+
+def test_a_chains_word_scale_is_chosen_again_for_another_word_graph(tmp_path, monkeypatch):
+    """The acoustic scale a chain's word rounds use is cached per round and per stage-04 output: chain rounds copied
+    next to another word graph (e.g. a pruned word LM) get a scale chosen through that graph, not the old one."""
+    from aitranscribe.models import decipher as method
+    from aitranscribe.models.decipher import selftrain
+
+    tuned = []
+    monkeypatch.setattr(method, "_word_scale", lambda checkpoint, frames, text, s: (tuned.append(text["dir"]) or
+                                                                                  (0.5, [])))
+    monkeypatch.setattr(selftrain, "run_word_rounds", lambda *a, **k: [])
+    s = {"word_scales": [0.3, 0.5], "polish_rounds": 0, **{k: None for k in method.WORD_SETTINGS}}
+    chain = {"rounds": [{"round": 1, "phone_lm_ppl_train": 40.0}]}
+    inputs = {"frames": {"valid": []}, "lines": [], "phone_lm": None, "refs_valid": None}
+    for text_dir in ("sil0.25-aaaa", "sil0.25-aaaa", "sil0.25-bbbb"):
+        method._continue_with_words(tmp_path, dict(chain), 0, inputs, [], {}, {"dir": f"/x/{text_dir}",
+                                                                             "word_graph": None}, s)
+    assert tuned == ["/x/sil0.25-aaaa", "/x/sil0.25-bbbb"]

@@ -224,7 +224,7 @@ def _word_round(path: Path) -> bool:
 def reuse_chains(source: Path, profile_path: Path, word_rounds: bool = True, target: Path | None = None) -> None:
     """Copy the chain directories of stage-05 directory ``source`` (the screening chains, the chain started from
     several chains and its cached choice) into the profile's own stage-05 directory (nothing already there is
-    overwritten); without ``word_rounds``, the chains' word rounds are left out. ``target``: that directory, when
+    overwritten); without ``word_rounds``, the chains' word rounds and their acoustic scale are left out. ``target``: that directory, when
     known."""
     import shutil
 
@@ -240,7 +240,8 @@ def reuse_chains(source: Path, profile_path: Path, word_rounds: bool = True, tar
         if not (target / chain.name).exists():
             shutil.copytree(chain, target / chain.name,
                             ignore=None if word_rounds else
-                            lambda folder, names: [n for n in names if _word_round(Path(folder) / n)])
+                            lambda folder, names: [n for n in names if n == "word_scale.json"  # chosen on the
+                                                   or _word_round(Path(folder) / n)])  # word graph, with the rounds
     choice = Path(source) / "ensemble_start.json"
     if choice.is_file() and not (target / choice.name).exists():
         shutil.copy(choice, target / choice.name)

@@ -346,7 +346,8 @@ def _continue_with_words(chain_dir: Path, chain: dict, seed: int, inputs: dict, 
         scale, table = _word_scale(checkpoint, inputs["frames"]["valid"], text_record, s)
         return {"scale": scale, "table": table, "seconds": round(time.time() - t1, 1)}
 
-    tuning = cached_step(chain_dir / "word_scale.json", {"round": start["round"], "scales": s["word_scales"]}, tune)
+    key = {"round": start["round"], "scales": s["word_scales"], "text": Path(text_record["dir"]).name}  # the graph
+    tuning = cached_step(chain_dir / "word_scale.json", key, tune)
     chain["rounds"] += selftrain.run_word_rounds(
         chain_dir, inputs["frames"], {**start, "next": len(chain["rounds"]) + 1}, inputs["lines"], symbols,
         word_settings(settings, s, seed), inputs["phone_lm"], inputs["refs_valid"], text_record["word_graph"], tuning["scale"])
