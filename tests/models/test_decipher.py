@@ -149,6 +149,10 @@ def test_a_warm_started_classifier_starts_from_a_copy_of_the_weights_it_is_given
     assert all(torch.equal(first.state_dict()[k], v) for k, v in before.items())  # the given network is untouched
     fresh = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=16, seed=5, batch=4, quiet=True)
     assert not torch.equal(fresh.hidden_layer.weight, before["hidden_layer.weight"])
+    half = selftrain.train_classifier(frames, labels, 3, epochs=0, hidden=16, seed=5, batch=4, quiet=True,
+                                      init=first, shrink=0.5)  # shrink and perturb: half of each start
+    for k, v in half.state_dict().items():
+        assert torch.allclose(v, 0.5 * before[k] + 0.5 * fresh.state_dict()[k]), k
 
 
 def test_input_dropout_trains_on_noisy_inputs_and_at_zero_changes_nothing():
@@ -179,10 +183,10 @@ def test_every_word_round_setting_of_a_profile_reaches_the_word_rounds():
     from aitranscribe.models import decipher as method
 
     s = {**{k: v.default for k, v in method.PARAMS.items()}, "word_warm_start": True, "word_epochs": 2,
-         "word_input_dropout": 0.2}
+         "word_warm_shrink": 0.5, "word_input_dropout": 0.2}
     got = method.word_settings({"epochs": 3, "hidden": 256}, s, seed=7)
     assert got == {"epochs": 3, "hidden": 256, "seed": 7, "word_warm_start": True, "word_epochs": 2,
-                   "word_input_dropout": 0.2}
+                   "word_warm_shrink": 0.5, "word_input_dropout": 0.2}
     read = {k for k in method.PARAMS if k.startswith("word_") and k not in ("word_rounds", "word_rounds_min",
                                                                              "word_scales")}
     assert read == set(method.WORD_SETTINGS)  # a new word-round setting must be handed on too
@@ -452,12 +456,12 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
     p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
     assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs", "polish_rounds", "polish_hidden",
-                                   "polish_epochs", "word_input_dropout"}
+                                   "polish_epochs", "word_input_dropout", "word_warm_shrink"}
     assert all(p["decipher"][k] == v for k, v in method.NEUTRAL.items())
     before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k not in method.NEUTRAL}}
     assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
     for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}, {"polish_rounds": 2},
-                    {"word_input_dropout": 0.1}):
+                    {"word_input_dropout": 0.1}, {"word_warm_shrink": 0.5}):
         on = {**p, "decipher": {**p["decipher"], **changed}}
         assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed
 

@@ -72,6 +72,8 @@ PARAMS = {
     "word_warm_start": Param(False, bool, "each word round's classifier starts from the round before's weights and "
                                           "trains word_epochs epochs (instead of epochs from random weights)"),
     "word_epochs": Param(1, int, "with word_warm_start: classifier epochs per word round"),
+    "word_warm_shrink": Param(1.0, float, "with word_warm_start: the start is this share of the round before's weights "
+                                          "plus the rest of a fresh random start (shrink and perturb; 1: a copy)"),
     "word_input_dropout": Param(0.0, float, "word rounds: each input value of the classifier's training batches "
                                             "zeroed with this probability (a noisy student; 0: none)"),
     "polish_rounds": Param(0, int, "after the word rounds, this many more from the selected one with a wider "
@@ -89,7 +91,7 @@ PARAMS = {
 # settings under trial and the value at which the method runs as it ran before they existed: at that value they
 # are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
 NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1, "polish_rounds": 0, "polish_hidden": 512,
-           "polish_epochs": 5, "word_input_dropout": 0.0}
+           "polish_epochs": 5, "word_input_dropout": 0.0, "word_warm_shrink": 1.0}
 OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
@@ -324,7 +326,7 @@ def _start_from_ensemble(out_dir: Path, ranked: list[int], chains: dict, chain_d
             "seconds": round(start["seconds"] + sum(r["seconds"] for r in lost["rounds"] if r["round"] > screen), 1)}
 
 
-WORD_SETTINGS = ("word_warm_start", "word_epochs", "word_input_dropout")  # the word rounds' own settings
+WORD_SETTINGS = ("word_warm_start", "word_epochs", "word_warm_shrink", "word_input_dropout")  # the word rounds' own settings
 
 
 def word_settings(settings: dict, s: dict, seed: int) -> dict:

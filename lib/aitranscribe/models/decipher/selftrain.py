@@ -41,14 +41,17 @@ log = logging.getLogger(__name__)
 
 def train_classifier(frames: list[np.ndarray], labels: list[np.ndarray], vocab: int, epochs: int, hidden: int,
                      seed: int, batch: int = 32, quiet: bool = False, bf16: bool = False,
-                     init: FrameClassifier | None = None, input_dropout: float = 0.0) -> FrameClassifier:
+                     init: FrameClassifier | None = None, input_dropout: float = 0.0,
+                     shrink: float = 1.0) -> FrameClassifier:
     """A frame classifier trained by cross-entropy on per-frame labels (Adam, 1e-3, batches of utterances; matrix
     products in bfloat16 with ``bf16``; inputs zeroed with probability ``input_dropout``), from random weights or
-    from a copy of ``init``'s."""
+    from ``init``'s: ``shrink`` x its weights + (1 - ``shrink``) x the random ones (1: a copy)."""
     torch.manual_seed(seed)
     net = FrameClassifier(frames[0].shape[1], vocab, hidden)
     if init is not None:
-        net.load_state_dict(init.state_dict())
+        fresh, warm = net.state_dict(), init.state_dict()
+        net.load_state_dict(warm if shrink == 1.0 else
+                            {k: shrink * warm[k] + (1.0 - shrink) * fresh[k] for k in fresh})
     return fit_labels(net, frames, labels, epochs, batch, 1e-3, seed, quiet, desc="classifier epochs", bf16=bf16,
                       input_dropout=input_dropout)
 
@@ -94,10 +97,11 @@ def _frame_labels(hmm: PhoneHMM, table: torch.Tensor, tokens, bounds) -> list[np
 
 def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[str], s: dict, seed: int, phone_lm,
            refs_valid, quiet: bool, init: FrameClassifier | None = None,
-           epochs: int | None = None, input_dropout: float = 0.0) -> tuple[FrameModel, dict, list[np.ndarray],
-                                                                          list[np.ndarray]]:
+           epochs: int | None = None, input_dropout: float = 0.0,
+           shrink: float = 1.0) -> tuple[FrameModel, dict, list[np.ndarray], list[np.ndarray]]:
     """One self-training round on frame ``labels``: a classifier (``epochs``, default ``s["epochs"]``, from random
-    weights or from ``init``'s; its inputs zeroed with probability ``input_dropout`` in training), its hybrid HMM
+    weights or from ``init``'s, shrunk toward random ones by ``shrink``; its inputs zeroed with probability
+    ``input_dropout`` in training), its hybrid HMM
     (prior and self-loop read off the labels), the train frames decoded again, and the round's signals: the train
     transcripts' phone-LM perplexity (label-free), the share of labels changed and (report-only) the valid PER.
     Returns the model, the signals, the train paths and the train frames' scores (the next word round decodes
@@ -106,7 +110,8 @@ def _round(frames: dict, labels: list[np.ndarray], trans: dict, symbols: list[st
     log_prior, stay = label_statistics(labels, len(symbols))
     hmm = PhoneHMM(trans["start"], trans["end"], trans["between"], stay)
     net = train_classifier(frames["train"], labels, len(symbols), epochs or s["epochs"], s["hidden"], seed,
-                           quiet=quiet, bf16=s.get("precision") == "bf16", init=init, input_dropout=input_dropout)
+                           quiet=quiet, bf16=s.get("precision") == "bf16", init=init, input_dropout=input_dropout,
+                           shrink=shrink)
     model = FrameModel(net, log_prior, hmm, symbols)
     scores = model.frame_scores(frames["train"])
     decoded = model.hmm.best_paths(scores)
@@ -213,7 +218,8 @@ def run_word_rounds(out_dir: Path, frames: dict[str, list[np.ndarray]], start: d
     train utterance with the model before it through the lexicon + word LM graph at acoustic ``scale``, and trains
     the next classifier on the frame phones of the best word path (wav2vec-U's self-training idea: the lexicon and
     the word LM correct the labels; with ``s["word_warm_start"]`` the classifier goes on from the round before's
-    weights for ``s["word_epochs"]`` epochs; with ``s["word_input_dropout"]`` its inputs are zeroed with that
+    weights, shrunk toward a random start by ``s["word_warm_shrink"]``, for ``s["word_epochs"]`` epochs; with
+    ``s["word_input_dropout"]`` its inputs are zeroed with that
     probability in training, a noisy student). After ``s["word_rounds_min"]`` rounds (0 if absent) they stop early
     after ``s["patience"]`` rounds without a lower phone-LM perplexity (0: never). Finished rounds are not redone."""
     with graph.decoding_pool(max(1, s["workers"])) as pool:  # the word graph is read once for all rounds
@@ -246,7 +252,8 @@ def _word_rounds(out_dir, frames, start, lines, symbols, s, phone_lm, refs_valid
         model, entry, _, scores = _round(frames, labels, trans, symbols, s, s["seed"] + k - 1, phone_lm, refs_valid,
                                          quiet, init=model.net if warm else None,
                                          epochs=s.get("word_epochs", 1) if warm else None,
-                                         input_dropout=s.get("word_input_dropout", 0.0))
+                                         input_dropout=s.get("word_input_dropout", 0.0),
+                                         shrink=s.get("word_warm_shrink", 1.0))
         entry = {"round": k, "labels": "words", "word_scale": scale, **entry, "label_seconds": round(label_seconds, 1),
                  "seconds": round(time.time() - t0, 1),
                  **({"polish": {"hidden": s["hidden"], "epochs": s["epochs"]}} if s.get("polish") else {}),
