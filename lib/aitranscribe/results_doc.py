@@ -225,13 +225,20 @@ def stability_record(profile_dir: Path, corpus_seed: int, train_seed: int) -> di
 def profile_settings(path) -> str:
     """A short hash of the settings the profile file ``path`` resolves to: its values over the stages' defaults (a
     changed default changes it too), not its comments, not the benchmark's section (it moves no figure of the
-    record), not a setting under trial at its neutral value (:func:`aitranscribe.models.without_neutral`). A
-    stability run records the settings of the base profile it varied, and the record holds runs of one set of
-    settings only."""
+    record), not a setting under trial at its neutral value (:func:`aitranscribe.models.without_neutral`), not a
+    parameter added after outputs were built while it holds its as-before value (a stage's
+    :class:`~aitranscribe.core.stage.left_out_as_before`). A stability run records the settings of the base profile
+    it varied, and the record holds runs of one set of settings only."""
+    from .core.stage import left_out_as_before
     from .models import without_neutral
 
-    resolved = load_profile(path, {s.key: s.load().PARAMS for s in registry.STAGES})
+    modules = {s.key: s.load() for s in registry.STAGES}
+    resolved = load_profile(path, {key: module.PARAMS for key, module in modules.items()})
     resolved["train"] = {**resolved["train"], **without_neutral(resolved["train"])}
+    for key, module in modules.items():
+        rule = getattr(getattr(module, "STAGE", None), "report_only", None)
+        if isinstance(rule, left_out_as_before):
+            resolved[key] = {k: v for k, v in resolved[key].items() if k not in rule(resolved[key])}
     return params_hash({key: section for key, section in resolved.items() if key != "benchmark"})
 
 

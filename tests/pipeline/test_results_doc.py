@@ -186,6 +186,21 @@ def test_the_record_holds_one_set_of_profile_settings(reports, tmp_path):
     assert "1 earlier run, at profile settings changed since, is kept in `reports/stability/superseded.jsonl`" in text
 
 
+def test_a_parameter_added_later_leaves_the_settings_at_its_as_before_value(tmp_path, monkeypatch):
+    """Stage 04's word_lm_prune came after the record's runs: a profile stating its as-before value ([]: every
+    n-gram) has the settings it had before the parameter existed; any other value is other settings."""
+    from aitranscribe.stages import text
+
+    def profile(name, body):
+        (tmp_path / name).write_text(body)
+        return results_doc.profile_settings(tmp_path / name)
+
+    full = profile("full.yaml", "text: {word_lm_prune: []}\n")
+    assert full != profile("pruned.yaml", "text: {word_lm_prune: [0, 1]}\n")
+    monkeypatch.setattr(text, "PARAMS", {k: v for k, v in text.PARAMS.items() if k != "word_lm_prune"})
+    assert full == profile("before.yaml", "{}\n")
+
+
 def test_only_profiles_git_tracks_are_documented(tmp_path):
     for name in ("kept", "local"):
         (tmp_path / name).mkdir()

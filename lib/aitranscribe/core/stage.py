@@ -29,11 +29,17 @@ DONE = ".done.json"
 SUMMARY = "summary.json"
 
 
-def left_out_as_before(values: dict) -> Callable[[dict], tuple]:
+class left_out_as_before:  # noqa: N801 (used as a function: report_only=left_out_as_before({...}))
     """A ``report_only`` for parameters added after outputs were built: each of ``values`` (name -> the value that
     builds the outputs as before the parameter existed) stays out of the hash while ``p`` holds that value, so the
-    outputs built before it keep their directories."""
-    return lambda p: tuple(k for k, v in values.items() if p.get(k) == v)
+    outputs built before it keep their directories. ``values`` stays readable (the stability record's settings
+    leave the same parameters out)."""
+
+    def __init__(self, values: dict):
+        self.values = dict(values)
+
+    def __call__(self, p: dict) -> tuple:
+        return tuple(k for k, v in self.values.items() if p.get(k) == v)
 
 
 def is_done(out_dir, phash: str) -> dict | None:
