@@ -3,8 +3,9 @@
     .venv/bin/python tools/research/word_stop_rule.py [--patience 3 5 8] [--from-round 10]
 
 Reads every finished chain with at least 40 word rounds under ``data/*/05_train/`` (their ``round.json`` files;
-nothing runs) and replays a stop after ``patience`` word rounds without a lower train phone-LM perplexity, from
-round ``--from-round`` of the word rounds on. Per patience: the mean share of rounds run and how much higher the
+nothing runs) and replays stage 05's own stop rule (``patience`` word rounds without a lower train phone-LM
+perplexity than the rounds before them and the chain's start, once ``--from-round`` word rounds ran) and its
+selection (the lowest perplexity). Per patience: the mean share of rounds run and how much higher the
 valid PER (report-only) of the round then selected is than that of the run's own selection. One JSON row per
 patience to ``reports/research/word_stop_rule.jsonl``.
 """
@@ -19,26 +20,26 @@ from pathlib import Path
 from _rows import append_row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "lib"))
+from aitranscribe.models.decipher import selftrain  # noqa: E402 (the kit's own stop rule and selection)
+
 OUT = REPO_ROOT / "reports" / "research" / "word_stop_rule.jsonl"
 
 
-def word_rounds(rounds_dir: Path) -> list[dict]:
-    """The word rounds (not polishing ones) of a chain's ``rounds/``, in order."""
-    found = [json.loads(f.read_text()) for f in rounds_dir.glob("round-*/round.json")]
-    return sorted((r for r in found if r.get("labels") == "words" and not r.get("polish")), key=lambda r: r["round"])
+def chain_rounds(rounds_dir: Path) -> tuple[dict, list[dict]]:
+    """A chain's start (its phone round of lowest perplexity, from which the word rounds went on) and its word
+    rounds (not polishing ones), in order, from its ``rounds/``."""
+    found = sorted((json.loads(f.read_text()) for f in rounds_dir.glob("round-*/round.json")), key=lambda r: r["round"])
+    phones = [r for r in found if r.get("labels") != "words"]
+    words = [r for r in found if r.get("labels") == "words" and not r.get("polish")]
+    return (selftrain.select_round(phones) if phones else None), words
 
 
-def replay(rounds: list[dict], patience: int, from_round: int) -> tuple[dict, int]:
-    """The round a stop rule would select and how many rounds it would run."""
-    best, since = None, 0
-    for i, r in enumerate(rounds):
-        if best is None or r["phone_lm_ppl_train"] < best["phone_lm_ppl_train"]:
-            best, since = r, 0
-        else:
-            since += 1
-        if i + 1 >= from_round and since >= patience:
-            return best, i + 1
-    return best, len(rounds)
+def replay(start: dict, rounds: list[dict], patience: int, from_round: int) -> tuple[dict, int]:
+    """The round stage 05's stop rule and selection would keep of ``rounds``, and how many it would run."""
+    s = {"patience": patience, "word_rounds_min": from_round}
+    ran = next((n for n in range(len(rounds)) if selftrain._words_stalled(start, rounds[:n], s)), len(rounds))
+    return selftrain.select_round(rounds[:ran]), ran
 
 
 def main(argv=None) -> int:
@@ -48,22 +49,22 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     runs = {}
     for rounds_dir in sorted((REPO_ROOT / "data").glob("*/05_train/*/*/rounds")):
-        rounds = word_rounds(rounds_dir)
-        if len(rounds) >= 40:
-            runs[str(rounds_dir.relative_to(REPO_ROOT))] = rounds
+        start, rounds = chain_rounds(rounds_dir)
+        if start is not None and len(rounds) >= 40:
+            runs[str(rounds_dir.relative_to(REPO_ROOT))] = start, rounds
     if not runs:
         raise SystemExit("no finished chain with 40 word rounds under data/*/05_train/")
-    selected = {k: min(w, key=lambda r: r["phone_lm_ppl_train"]) for k, w in runs.items()}
+    selected = {k: selftrain.select_round(w) for k, (_, w) in runs.items()}
     for patience in args.patience:
         used, higher = [], []
-        for k, rounds in runs.items():
-            best, n = replay(rounds, patience, args.from_round)
+        for k, (start, rounds) in runs.items():
+            best, n = replay(start, rounds, patience, args.from_round)
             used.append(n / len(rounds))
             higher.append(best["per_valid_report_only"] - selected[k]["per_valid_report_only"])
         row = {"patience": patience, "from_round": args.from_round, "chains": len(runs),
                "share_of_rounds_run": round(sum(used) / len(used), 3),
                "valid_per_higher_mean": round(sum(higher) / len(higher), 4), "valid_per_higher_max": round(max(higher), 4),
-               "selected_word_round": sorted(selected[k]["round"] - runs[k][0]["round"] + 1 for k in runs),
+               "selected_word_round": sorted(selected[k]["round"] - runs[k][1][0]["round"] + 1 for k in runs),
                "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         print(json.dumps(row))
         append_row(OUT, row)
