@@ -274,6 +274,13 @@ def read_stability(path: Path) -> list[dict]:
     return runs
 
 
+def _range(key: str, values: list) -> float | int:
+    """max - min of ``values``; training times in whole seconds, as their column shows them (a range of 8.6 s
+    read "8.60" under times of "1,720")."""
+    spread = max(values) - min(values)
+    return round(spread) if key == "train.seconds" else spread
+
+
 def stability_section(runs: list[dict]) -> list[str]:
     """Markdown table of the stability runs, one row per run, and per corpus seed (and over all runs when there
     are several corpora) the median and the range (max - min) of each figure."""
@@ -289,7 +296,7 @@ def stability_section(runs: list[dict]) -> list[str]:
         columns = figures(group)
         median = [metric_labels.value_text(k, statistics.median(v)) if v else "—"
                   for k, v in zip(STABILITY_FIGURES, columns)]
-        spread = [metric_labels.value_text(k, max(v) - min(v)) if v else "—" for k, v in zip(STABILITY_FIGURES, columns)]
+        spread = [metric_labels.value_text(k, _range(k, v)) if v else "—" for k, v in zip(STABILITY_FIGURES, columns)]
         return [[f"**{label}: median**", "", "", "", "", *median], [f"{label}: range (max − min)", "", "", "", "",
                                                                      *spread]]
 

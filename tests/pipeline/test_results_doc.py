@@ -136,6 +136,18 @@ def test_stability_runs_give_median_and_range_per_corpus(reports):
     assert seconds == ["900 |", "900 |"]  # the busy run's time is left out of the medians
 
 
+def test_the_range_of_training_times_is_in_whole_seconds_as_the_times_are(reports):
+    (reports / "p" / "metrics.json").write_text(json.dumps(
+        {"inference.per": 0.07, "inference.wer": 0.22, "train.seconds": 1720.0, "train.precision": "bf16"}))
+    first = results_doc.stability_record(reports / "p", corpus_seed=0, train_seed=0)
+    results_doc.append_stability_run(first, reports)
+    results_doc.append_stability_run({**first, "train_seed": 1, "train.seconds": 1728.6}, reports)
+    section = results_doc.render(reports, ["p"])
+    section = section[section.index("## Stability"):]
+    ranges = [line.split(" | ")[7] for line in section.splitlines() if line.startswith("|") and "range" in line]
+    assert ranges == ["9 |"]
+
+
 def test_runs_on_speaker_names_are_reported_apart_from_the_median(reports):
     run = {"corpus_seed": 0, "train_seed": 0, "precision": "bf16", "cpu": "c", "commit": "a" * 40,
            "inference.per": 0.08, "inference.wer": 0.24, "train.seconds": 900.0, "speaker_source": "clusters"}
