@@ -411,8 +411,10 @@ def status(reports: Path = REPORTS, profile: str = "demo") -> str:
     other = [r for r in runs if r not in own and not r.get("held_out")]
     if other:
         wers = sorted(r["inference.wer"] for r in other)
-        corpora = ", ".join(str(c) for c in sorted({r["corpus_seed"] for r in other}))
-        text += (f"; over {len(other)} run{'' if len(other) == 1 else 's'} on other corpora (corpus seeds {corpora}) "
+        seeds = sorted({r["corpus_seed"] for r in other})
+        corpora = (f"another corpus (corpus seed {seeds[0]})" if len(seeds) == 1 else
+                   f"other corpora (corpus seeds {', '.join(str(c) for c in seeds)})")
+        text += (f"; over {len(other)} run{'' if len(other) == 1 else 's'} on {corpora} "
                  + (f"median {pct('inference.wer', statistics.median(wers))}, range {pct('inference.wer', wers[0])}–"
                     f"{pct('inference.wer', wers[-1])}" if len(other) > 1 else pct("inference.wer", wers[0])) + " WER")
     held = [r for r in runs if r.get("held_out")]

@@ -54,7 +54,9 @@ def test_the_status_gives_the_median_and_range_of_the_runs_and_the_held_out_corp
         results_doc.append_stability_run({**run, "corpus_seed": 1, "train_seed": train_seed, "inference.wer": wer},
                                          reports)
     runs = results_doc.status(reports, "p")
-    assert "over 2 runs on other corpora (corpus seeds 1) median 61.0%, range 24.0%–98.0% WER" in runs
+    assert "over 2 runs on another corpus (corpus seed 1) median 61.0%, range 24.0%–98.0% WER" in runs
+    results_doc.append_stability_run({**run, "corpus_seed": 2, "inference.wer": 0.26}, reports)
+    assert "over 3 runs on other corpora (corpus seeds 1, 2) median 26.0%" in results_doc.status(reports, "p")
     readme = "# Kit\n\n" + results_doc.STATUS_START + "\nold\n" + results_doc.STATUS_END + "\n\nmore\n"
     assert results_doc.readme_with_status(readme, runs) == \
         f"# Kit\n\n{results_doc.STATUS_START}\n{runs}\n{results_doc.STATUS_END}\n\nmore\n"
