@@ -46,6 +46,16 @@ def test_voices_are_found_without_names_and_their_number_is_read_off_the_data(co
     assert np.array_equal(labels, labels_again) and np.allclose(again.centres, clusters.centres)
 
 
+def test_a_number_of_voices_at_the_bound_is_warned_of(corpus, caplog):
+    audio, _, _ = corpus
+    with caplog.at_level("WARNING", logger=speaker_clusters.__name__):
+        speaker_clusters.fit(_stats(audio), seed=0)
+    assert not caplog.records  # 3 voices found, 16 allowed
+    with caplog.at_level("WARNING", logger=speaker_clusters.__name__):
+        clusters, _ = speaker_clusters.fit(_stats(audio), seed=0, max_voices=2)
+    assert len(clusters.centres) == 2 and "the most allowed" in caplog.text
+
+
 def test_held_out_utterances_join_their_voice_and_a_new_voice_is_told_apart(corpus):
     audio, names, held = corpus
     clusters, labels = speaker_clusters.fit(_stats(audio), seed=0)

@@ -19,6 +19,7 @@ the train similarities is 0.50-0.55): a new voice's utterances mostly fall below
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ import numpy as np
 
 from ..core.errors import KitError
 from . import diarize
+
+log = logging.getLogger(__name__)
 
 NEW_VOICE = -1  # the label of an utterance far from every train cluster
 NEW_VOICE_QUANTILE = 0.01  # train similarities to the own centre below which a new utterance is a new voice
@@ -81,7 +84,9 @@ class SpeakerClusters:
 
 def fit(stats: np.ndarray, seed: int = 0, max_voices: int = MAX_VOICES) -> tuple[SpeakerClusters, np.ndarray]:
     """Voice clusters of the train utterances' statistics ``stats`` (N, D) -> (the clusters, each utterance's label
-    0..K-1). K is chosen by the eigengap (1..``max_voices``); ``seed`` seeds the spectral k-means."""
+    0..K-1). K is chosen by the eigengap (1..``max_voices``; a warning when it chooses the bound, which then may
+    bind: on the people-like corpus of seed 7 it chose 16 of at most 16, and 20 of at most 20, 24 or 32);
+    ``seed`` seeds the spectral k-means."""
     stats = np.asarray(stats, dtype=np.float64)
     if len(stats) < diarize.MIN_WINDOWS_TO_ESTIMATE:
         raise KitError(f"speaker clusters: {len(stats)} train utterances are too few to tell voices apart "
@@ -91,6 +96,9 @@ def fit(stats: np.ndarray, seed: int = 0, max_voices: int = MAX_VOICES) -> tuple
     emb = clusters.embed(stats)
     labels = diarize.cluster(emb.astype(np.float32), None, seed, max_speakers=max_voices)
     k = int(labels.max()) + 1
+    if k >= max_voices:
+        log.warning("speaker clusters: the eigengap chose %d voices, the most allowed (speaker_max_voices): the bound "
+                    "may merge voices; raise it until the number found stays below it", k)
     centres = np.stack([emb[labels == j].mean(0) for j in range(k)])
     clusters.centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
     own = (emb * clusters.centres[labels]).sum(1)
