@@ -456,12 +456,12 @@ def test_a_setting_under_trial_at_its_neutral_value_leaves_stage_05s_outputs_whe
     p = load_profile(REPO_ROOT / "params" / "ci.yaml", {s.key: s.load().PARAMS for s in registry.STAGES})["train"]
     records = {"features": {"params_hash": "f"}, "text": {"params_hash": "t"}}
     assert set(method.NEUTRAL) == {"both_starts", "word_warm_start", "word_epochs", "polish_rounds", "polish_hidden",
-                                   "polish_epochs", "word_input_dropout", "word_warm_shrink"}
+                                   "polish_epochs", "word_input_dropout", "word_warm_shrink", "voice_subset"}
     assert all(p["decipher"][k] == v for k, v in method.NEUTRAL.items())
     before = {**p, "decipher": {k: v for k, v in p["decipher"].items() if k not in method.NEUTRAL}}
     assert train.STAGE.locate(p, records) == train.STAGE.locate(before, records)
     for changed in ({"both_starts": True}, {"word_warm_start": True}, {"word_epochs": 2}, {"polish_rounds": 2},
-                    {"word_input_dropout": 0.1}, {"word_warm_shrink": 0.5}):
+                    {"word_input_dropout": 0.1}, {"word_warm_shrink": 0.5}, {"voice_subset": 0.4}):
         on = {**p, "decipher": {**p["decipher"], **changed}}
         assert train.STAGE.locate(on, records)[1] != train.STAGE.locate(p, records)[1], changed
 

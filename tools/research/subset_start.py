@@ -10,7 +10,7 @@ utterances that the same model trained with labels gets to 17% PER (research.md,
 
 - ``all``: every train utterance (the method as it is);
 - ``blind``: the ``--share`` of train with the highest blind SNR (frame-power percentiles, no labels) among the
-  utterances that are not band-limited (blind: a share of the power above 4 kHz far below the corpus's median);
+  utterances that are not band-limited (:mod:`aitranscribe.features.blind_quality`, as stage 05's ``voice_subset``);
 - ``clusters``: the stage-03 voice clusters whose train transcripts under a start model the phone LM finds most
   likely, taken in that order until they hold ``--share`` of train (label-free). The start model: of the chains
   run before with ``--start`` (e.g. ``blind-0.4``, any seed), the round with the lowest train phone-LM perplexity;
@@ -43,58 +43,21 @@ from _rows import append_row  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "reports" / "research" / "subset_start.jsonl"
-HIGH_HZ = 4000.0   # telephone lines carry nothing above 3.4 kHz
-BAND_LIMITED = 0.05  # a high-band share below this fraction of the corpus's median: band-limited
-
-
-def blind_quality(path: Path) -> dict:
-    """Label-free audio measures of one recording: ``snr_db`` (the 90th over the 10th percentile of 25 ms frame
-    powers, in dB) and ``high_share`` (the share of its power above ``HIGH_HZ``)."""
-    from aitranscribe.io import audio
-
-    x, sr = audio.read(path)
-    x = x.astype(np.float64)
-    n = max(1, (len(x) - 400) // 160 + 1)
-    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, (0, max(0, 400 - len(x)))), 400)[::160][:n]
-    power = (frames ** 2).mean(1)
-    top, floor = np.percentile(power, 90), np.percentile(power, 10)
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(400), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(400, 1 / sr)
-    return {"snr_db": round(float(10 * np.log10((top + 1e-12) / (floor + 1e-12 + 1e-9 * top))), 2),
-            "high_share": float(spectrum[:, freqs >= HIGH_HZ].sum() / max(spectrum.sum(), 1e-30))}
-
-
-def blind_subset(qualities: list[dict], share: float) -> list[int]:
-    """Train indices of the ``share`` with the highest ``snr_db`` among those not band-limited (no labels)."""
-    median = float(np.median([q["high_share"] for q in qualities]))
-    wide = [i for i, q in enumerate(qualities) if q["high_share"] >= BAND_LIMITED * median]
-    wide.sort(key=lambda i: -qualities[i]["snr_db"])
-    return sorted(wide[:int(round(share * len(qualities)))])
-
-
 def cluster_ranking(chains_dir: Path, start_name: str, features_dir: Path, frames: list, phone_lm) -> tuple:
     """The start model (of the chains ``chains_dir/<start_name>-seed*``, the round with the lowest train phone-LM
     perplexity) and stage 03's train voice clusters ranked by the phone-LM perplexity of that model's transcripts
     of their utterances, lowest first: ``[{cluster, ppl, utterances}]`` (label-free)."""
-    from aitranscribe.decoding.phones import collapse
     from aitranscribe.models import decipher
-    from aitranscribe.text import lm
+    from aitranscribe.models.decipher import voice_subset
 
     rounds = [(json.loads(f.read_text())["phone_lm_ppl_train"], f.parent) for f in
               sorted(chains_dir.glob(f"{start_name}-seed*/rounds/round-*/round.json"))]
     if not rounds:
         raise SystemExit(f"{chains_dir}: no chains {start_name}-seed*: run --subset with them first")
     ppl, best = min(rounds, key=lambda r: r[0])
-    model = decipher.load(best / "model.pt")
-    transcripts = [" ".join(collapse(path, model.symbols)) for path in model.frame_paths(frames)]
     speakers = json.loads((features_dir / "speakers.json").read_text())["speakers"]["train"]
-    members = collections.defaultdict(list)
-    for i, speaker in enumerate(speakers):
-        members[speaker].append(i)
-    ranked = [{"cluster": c, "ppl": round(lm.perplexity(phone_lm, [transcripts[i] for i in idx if transcripts[i]]), 2),
-               "utterances": idx} for c, idx in members.items()]
     start = {"chain": best.parent.parent.name, "round": best.name, "phone_lm_ppl_train": ppl}
-    return start, sorted(ranked, key=lambda c: c["ppl"])
+    return start, voice_subset.rank_clusters(decipher.load(best / "model.pt"), frames, speakers, phone_lm)
 
 
 def word_rounds(chain_dir: Path, rounds: list[dict], train: list, inputs: dict, symbols: list[str], text: dict,
@@ -147,6 +110,7 @@ def main(argv=None) -> int:
     from aitranscribe.core.params import load_profile
     from aitranscribe.decoding.phones import collapse
     from aitranscribe.evaluation import by_voice
+    from aitranscribe.features import blind_quality
     from aitranscribe.io import feature_files, manifest
     from aitranscribe.models import decipher
     from aitranscribe.models.decipher import selftrain
@@ -171,7 +135,7 @@ def main(argv=None) -> int:
         qualities = json.loads(quality_path.read_text())
     else:
         m = manifest.read(records["data"]["manifests"], "train")
-        qualities = [blind_quality(m.audio_path(i)) for i in range(len(m))]
+        qualities = [blind_quality.measure_file(m.audio_path(i)) for i in range(len(m))]
         atomic_write_json(quality_path, qualities)
     if len(qualities) != len(train_all):
         raise SystemExit(f"{quality_path}: {len(qualities)} utterances, train has {len(train_all)}")
@@ -179,7 +143,7 @@ def main(argv=None) -> int:
     if args.subset == "all":
         keep = list(range(len(train_all)))
     elif args.subset == "blind":
-        keep = blind_subset(qualities, args.share)
+        keep = blind_quality.cleanest(qualities, args.share)
     elif args.subset.startswith("clusters"):
         start, per_cluster = cluster_ranking(out_root / Path(records["features"]["dir"]).name, args.start,
                                              Path(records["features"]["dir"]), train_all, inputs["phone_lm"])
@@ -189,7 +153,7 @@ def main(argv=None) -> int:
                 break
             keep += cluster["utterances"]
         if args.subset == "clusters-blind":
-            keep = sorted(set(keep) & set(blind_subset(qualities, args.share)))
+            keep = sorted(set(keep) & set(blind_quality.cleanest(qualities, args.share)))
         keep.sort()
     elif args.subset == "random":
         rng = np.random.default_rng(args.seed)

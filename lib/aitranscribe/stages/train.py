@@ -15,6 +15,7 @@ never see them.
 """
 from __future__ import annotations
 
+import collections
 import logging
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from ..core import registry, stage
 from ..core.params import Param, section
 from ..core.stage import load_summary
 from ..evaluation import diagnostics, probe
+from ..models.decipher import voice_subset
 from ..models.decipher.supervised import METHOD as SUPERVISED_REFERENCE
+from ..sources import voices
 from ..text.error_rates import per as phone_error_rate
 from ..text import lm
 from ..text.phones import read_dictionary, read_references
@@ -139,6 +142,24 @@ def table(record: dict) -> pd.DataFrame:
     rows = models.METHODS[record["method"]].table(load_summary(record))
     index = [c for c in ("seed", "start", "round") if c in rows[0]] if rows and "round" in rows[0] else ["run"]
     return pd.DataFrame(rows).set_index(index).rename(columns={"per_valid_report_only": "per_valid (report-only)"})
+
+
+def start_table(p: dict, record: dict) -> pd.DataFrame:
+    """Where the method's chains started (the decipher method's voice subset): one row per step, label-free, and
+    when the corpus records its voices (``corpus.json``) the make-up of the share they trained on by speech engine
+    (report-only: read after training, for the reader)."""
+    rows = getattr(models.METHODS[record["method"]], "start_steps", lambda summary: [])(load_summary(record))
+    if not rows:
+        return pd.DataFrame({"chains trained on": ["all of train"]})
+    table = pd.DataFrame(rows).set_index("step")
+    stored = stage.stored_step(Path(record["dir"]) / voice_subset.DIR / voice_subset.RECORD)
+    meta = voices.read_metadata(Path(stage.load_stage(p, "audio_prep")["data_dir"]))
+    if stored and meta and "train" in meta.get("utterances", {}):
+        engines = collections.Counter(meta["utterances"]["train"][i].get("engine", "espeak-ng")
+                                      for i in stored["train"])
+        table["speech engines of the share (report-only)"] = [""] * (len(table) - 1) + [
+            ", ".join(f"{engine} {n}" for engine, n in engines.most_common())]
+    return table
 
 
 LABELS = {  # this stage's metrics (metrics()), in reading order: (label, how the value is shown)

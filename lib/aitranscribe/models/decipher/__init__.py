@@ -17,7 +17,7 @@ import torch
 from ...core.errors import KitError
 from ...core import machine
 from ...core.files import read_json
-from ...core.stage import cached_step
+from ...core.stage import cached_step, load_stage
 from ...core.logs import setup_logging
 from ...core.metric_labels import PLAIN
 from ...core.params import Param
@@ -30,7 +30,7 @@ from ..training import cross_entropy_step, steps_per_second
 from ...text import lm
 from ...text.phones import phone_lines, read_references
 from ...text.error_rates import per as phone_error_rate
-from . import ensemble, selftrain, supervised
+from . import ensemble, selftrain, supervised, voice_subset
 from .model import FrameModel
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,17 @@ PARAMS = {
     "parallel_chains": Param(True, bool, "the screening chains in as many processes as there are cores (at most one "
                                          "per chain), each on its share of the cores, locally; else one after another "
                                          "on all cores"),
+    "voice_subset": Param(0.0, float, "a start on the voices that speak the lexicon: chains on this share of train "
+                                      "that sounds cleanest (blind SNR) rank stage 03's voice clusters by phone-LM "
+                                      "perplexity, twice, and every chain and round then trains on the best-ranked "
+                                      "clusters' utterances, about this share (0: all of train)"),
     "precision": Param("auto", str, "the classifier's matrix products in training: fp32, bf16, or auto (bf16 where "
                                     "the CPU has avx512_bf16 or AMX, else fp32)", ("auto", "fp32", "bf16")),
 }
 # settings under trial and the value at which the method runs as it ran before they existed: at that value they
 # are left out of stage 05's parameter hash and of the stability record's settings (nothing computed changes)
 NEUTRAL = {"both_starts": False, "word_warm_start": False, "word_epochs": 1, "polish_rounds": 0, "polish_hidden": 512,
-           "polish_epochs": 5, "word_input_dropout": 0.0, "word_warm_shrink": 1.0}
+           "polish_epochs": 5, "word_input_dropout": 0.0, "word_warm_shrink": 1.0, "voice_subset": 0.0}
 OWN, AVERAGE = "own", "average"  # a continued chain's start: its own labels, or the average of several chains
 SEED_STRIDE = 1000  # chain seeds of two training seeds never meet (a chain uses its seed + up to ~100: restarts)
 LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is shown)
@@ -99,6 +103,8 @@ LABELS = {  # the figures metrics() adds to stage 05's: (label, how the value is
     "selected_seed": ("selected chain (seed)", PLAIN), "chains": ("chains", PLAIN),
     "decipherment_seconds": ("decipherment time (s)", PLAIN),
     "precision": ("classifier training precision", PLAIN),
+    "seconds_voice_subset": ("time: the voice subset's start chains and voice-cluster rankings (s)", PLAIN),
+    "voice_subset_utterances": ("train utterances the chains trained on (voice subset)", PLAIN),
     "seconds_screening": ("time: decipherment and screening rounds of every chain (s)", PLAIN),
     "ensemble_k": ("screening chains averaged for the continued chain's start (1: its own labels)", PLAIN),
     "seconds_start_ensemble": ("time: the continued chain's start from several chains (s)", PLAIN),
@@ -121,8 +127,13 @@ def precision(s: dict) -> str:
     return "bf16" if machine.native_bf16() else "fp32"
 
 
-def _inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dict:
-    """What a chain reads: train and valid frames, the train frames' units, the phone text and LM, valid references."""
+def _inputs(features_record: dict, text_record: dict, symbols: list[str], subset: dict | None = None) -> dict:
+    """What a chain reads: train and valid frames, the train frames' units, the phone text and LM, valid references;
+    with ``subset`` train is narrowed to it (:func:`.voice_subset.apply`)."""
+    return voice_subset.apply(_all_inputs(features_record, text_record, symbols), subset)
+
+
+def _all_inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dict:
     return {"frames": {split: feature_files.read_utterances(features_record["dir"], split) for split in ("train", "valid")},
             "units": feature_files.read_units(features_record["centroids"], "train"),
             "lines": phone_lines(text_record["phone_text"], symbols), "phone_lm": lm.load(text_record["phone_lm"]),
@@ -132,16 +143,19 @@ def _inputs(features_record: dict, text_record: dict, symbols: list[str]) -> dic
 def _chain(out_dir: Path, inputs: dict, symbols: list[str], settings: dict, seed: int, rounds: int,
            quiet: bool = False, chain_dir: Path | None = None, patience_from: int = 0) -> dict:
     """Chain ``seed`` run (resumed) to ``rounds`` rounds in ``chain_dir`` (default ``out_dir/chain-seed<seed>``)."""
-    return selftrain.run_chain(chain_dir or out_dir / f"chain-seed{seed}", inputs["frames"], inputs["units"],
+    return selftrain.run_chain(chain_dir or out_dir / f"chain-seed{seed}", inputs["frames"],
+                               voice_subset.units_of(inputs, seed),
                                inputs["lines"], symbols,
                                {**settings, "seed": seed, "rounds": rounds, "patience_from": patience_from},
                                inputs["phone_lm"], inputs["refs_valid"], quiet)
 
 
-def chain_worker(out_dir: str, features_record: dict, text_record: dict, symbols: list[str], settings: dict):
-    """One worker of the screening chains: the train and valid inputs read once; ``process(shard)`` runs the chain of
-    the shard's ``(seed, rounds)`` in ``out_dir/chain-seed<seed>`` (resuming its finished rounds) -> its rounds."""
-    inputs = _inputs(features_record, text_record, symbols)
+def chain_worker(out_dir: str, features_record: dict, text_record: dict, symbols: list[str], settings: dict,
+                 subset: dict | None = None):
+    """One worker of the screening chains: the train (or its ``subset``) and valid inputs read once;
+    ``process(shard)`` runs the chain of the shard's ``(seed, rounds)`` in ``out_dir/chain-seed<seed>`` (resuming
+    its finished rounds) -> its rounds."""
+    inputs = _inputs(features_record, text_record, symbols, subset)
 
     def process(shard):
         ((seed, rounds),) = shard.items
@@ -151,32 +165,34 @@ def chain_worker(out_dir: str, features_record: dict, text_record: dict, symbols
 
 
 def _screen_on_workers(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str], settings: dict,
-                       seeds: list[int], rounds: int, run_settings) -> dict:
+                       seeds: list[int], rounds: int, run_settings, subset: dict | None = None) -> dict:
     """The screening chains as independent shards on Ray workers, one seed each (``chain-seed<seed>/screen.json``)."""
     plan = [shards.Shard(f"seed{seed}", ((seed, rounds),), out_dir / f"chain-seed{seed}" / "screen.json",
                          {"seed": seed, "rounds": rounds, "settings": settings}) for seed in seeds]
     executor.run(plan, chain_worker, {"out_dir": str(out_dir), "features_record": features_record,
-                                      "text_record": text_record, "symbols": symbols, "settings": settings},
+                                      "text_record": text_record, "symbols": symbols, "settings": settings,
+                                      "subset": subset},
                  run_settings, "decipher chains")
     return {seed: read_json(shard.output) for seed, shard in zip(seeds, plan)}
 
 
 def _screen_job(job: tuple) -> dict:
     """One screening chain in a process of its own with ``threads`` torch/BLAS threads -> its rounds."""
-    out_dir, features_record, text_record, symbols, settings, seed, rounds, log_level, threads = job
+    out_dir, features_record, text_record, symbols, settings, seed, rounds, log_level, threads, subset = job
     setup_logging(log_level)
     with executor.limited_threads(threads):
-        inputs = _inputs(features_record, text_record, symbols)
+        inputs = _inputs(features_record, text_record, symbols, subset)
         return _chain(Path(out_dir), inputs, symbols, settings, seed, rounds, quiet=True)
 
 
 def _screen_in_processes(out_dir: Path, features_record: dict, text_record: dict, symbols: list[str],
-                         settings: dict, seeds: list[int], rounds: int, log_level: str) -> dict:
+                         settings: dict, seeds: list[int], rounds: int, log_level: str,
+                         subset: dict | None = None) -> dict:
     """The screening chains in min(cores, chains) processes, each with an equal share of the cores, a chain at a
-    time (resuming its finished rounds)."""
+    time (resuming its finished rounds), on train or its ``subset``."""
     processes = min(len(seeds), machine.cores())
     threads = max(1, machine.cores() // processes)
-    jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level, threads)
+    jobs = [(str(out_dir), features_record, text_record, symbols, settings, seed, rounds, log_level, threads, subset)
             for seed in seeds]
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         return dict(zip(seeds, pool.map(_screen_job, jobs)))
@@ -217,16 +233,30 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     run_settings = executor.Settings.of(p)
     if run_settings.executor == "ray" and len(seeds) > 1:
         at_once = len(seeds)
-        chains = _screen_on_workers(out_dir, features_record, text_record, symbols, settings, seeds, screen,
-                                    run_settings)
     elif s["parallel_chains"] and len(seeds) > 1 and machine.cores() > 1:
         at_once = min(len(seeds), machine.cores())
-        log.info("self-training: %d screening chains in %d processes", len(seeds), at_once)
-        chains = _screen_in_processes(out_dir, features_record, text_record, symbols, settings, seeds, screen,
-                                      p.get("log_level", "INFO"))
     else:
         at_once = 1
-        chains = {seed: _chain(out_dir, inputs, symbols, settings, seed, screen) for seed in seeds}
+
+    def screen_chains(directory: Path, subset: dict | None) -> dict:
+        """Every seed's chain to the screening rounds in ``directory``, on train or its ``subset``."""
+        if run_settings.executor == "ray" and len(seeds) > 1:
+            return _screen_on_workers(directory, features_record, text_record, symbols, settings, seeds, screen,
+                                      run_settings, subset)
+        if at_once > 1:
+            log.info("self-training: %d screening chains in %d processes", len(seeds), at_once)
+            return _screen_in_processes(directory, features_record, text_record, symbols, settings, seeds, screen,
+                                        p.get("log_level", "INFO"), subset)
+        narrowed = voice_subset.apply(inputs, subset)
+        return {seed: _chain(directory, narrowed, symbols, settings, seed, screen) for seed in seeds}
+
+    subset, voice = None, None
+    if s["voice_subset"] > 0:
+        voice = voice_subset.choose(out_dir / voice_subset.DIR, inputs, s["voice_subset"], features_record["dir"],
+                                    load_stage(p, "audio_prep")["manifests"], seeds, screen_chains)
+        subset = {"train": voice["train"], "units": voice["units"]}
+        inputs = voice_subset.apply(inputs, subset)
+    chains = screen_chains(out_dir, subset)
     ranked = sorted(seeds, key=lambda seed: selftrain.select_round(chains[seed]["rounds"])["phone_lm_ppl_train"])
     continued = ranked[:max(1, s["continued_chains"])]
     chain_dirs = {seed: out_dir / f"chain-seed{seed}" for seed in seeds}
@@ -269,6 +299,8 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
     word_scale = scale_tuning.get("scale")
     steps = seconds_by_step(chains, continued, screen, at_once, sum(t["seconds"] for t in scale_tunings.values()),
                             start["seconds"], [r for r in rounds if r.get("start") == AVERAGE])
+    if voice is not None:
+        steps = {"voice_subset": voice["seconds"], **steps}
     seconds = sum(steps.values()) - steps["word_labels"]  # (the labelling is part of the word rounds)
     log.info("05_train: selected %s (train phone-LM perplexity %.2f, no labels)", name, chosen["phone_lm_ppl_train"])
     return {"run": name, "rule": "lowest_train_phone_lm_ppl", "metric": chosen["phone_lm_ppl_train"],
@@ -278,6 +310,7 @@ def train(s: dict, out_dir: Path, features_record: dict, text_record: dict, symb
             "chain_dirs": {str(seed): d.name for seed, d in chain_dirs.items()},
             **({"average_dir": Path(average_dir).name} if average_dir is not None else {}),
             "start_ensemble": start,
+            **({"voice_subset": {"utterances": len(voice["train"]), "steps": voice["steps"]}} if voice else {}),
             "word_scale": word_scale, "word_scale_tuning": scale_tuning, "precision": settings["precision"],
             "seconds": round(seconds, 1), "seconds_by_step": steps, "rounds": rounds,
             "decipherment": {str(seed): c["decipherment"] for seed, c in chains.items()}}
@@ -407,6 +440,23 @@ def table(summary: dict) -> list[dict]:
             for r in summary["rounds"]]
 
 
+def start_steps(summary: dict) -> list[dict]:
+    """The voice subset's steps (``voice_subset``), one row each: the train utterances its chains saw, the round its
+    ranking came from and the lowest-perplexity voice clusters; ``[]`` when the chains trained on all of train."""
+    steps = summary.get("voice_subset", {}).get("steps", [])
+    rows = []
+    for i, step in enumerate(steps):
+        start = step.get("start")
+        ranked = [c for c in steps[i + 1]["ranking"]] if i + 1 < len(steps) else []
+        rows.append({"step": step["step"], "train utterances": step["utterances"],
+                     "its best round (chain seed, round)": f"{start['seed']}, {start['round']}" if start else "",
+                     "its train phone-LM perplexity": start and round(start["phone_lm_ppl_train"], 1),
+                     "voice clusters it ranks, lowest perplexity first":
+                         ", ".join(f"{c['cluster']} {'-' if c['ppl'] is None else round(c['ppl'])}"
+                                   for c in ranked[:8]) + (" ..." if len(ranked) > 8 else "")})
+    return rows
+
+
 def selected_step(summary: dict) -> int:
     """The selected round."""
     return summary["round"]
@@ -423,6 +473,7 @@ def metrics(summary: dict) -> dict:
     return {"rounds": len(summary["rounds"]), "selected_round": summary["round"], "selected_seed": summary["seed"],
             "chains": len(summary["decipherment"]), "seconds": summary["seconds"],
             "ensemble_k": ensemble_k(summary),
+            **({"voice_subset_utterances": summary["voice_subset"]["utterances"]} if "voice_subset" in summary else {}),
             "precision": summary.get("precision", "fp32"),
             "decipherment_seconds": round(sum(d["seconds"] for d in summary["decipherment"].values()), 1),
             **{f"seconds_{step}": v for step, v in summary.get("seconds_by_step", {}).items()},
