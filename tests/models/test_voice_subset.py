@@ -129,3 +129,19 @@ def test_the_steps_go_blind_share_then_twice_ranked_clusters_and_resume_from_the
     (features / "speakers.json").write_text(json.dumps({"speakers": {"train": corpus["speakers"][:3]}}))
     with pytest.raises(KitError, match="3 train speakers for 24 utterances"):
         voice_subset.choose(out, inputs, 0.5, features, None, [0, 1], run_chains)
+
+
+def test_the_start_table_has_a_row_per_step_and_nothing_without_a_voice_subset():
+    from aitranscribe.models import decipher
+
+    steps = [{"step": "blind", "utterances": 800, "start": {"seed": 0, "round": 3, "phone_lm_ppl_train": 72.066}},
+             {"step": "first", "utterances": 387, "start": {"seed": 1, "round": 3, "phone_lm_ppl_train": 59.1},
+              "ranking": [{"cluster": f"voice{i:02d}", "ppl": 60.0 + i, "utterances": 10} for i in range(9)]},
+             {"step": "share", "utterances": 387,
+              "ranking": [{"cluster": "voice01", "ppl": None, "utterances": 3}]}]
+    rows = decipher.start_steps({"voice_subset": {"utterances": 387, "steps": steps}})
+    assert [r["step"] for r in rows] == ["blind", "first", "share"]
+    assert rows[0]["its train phone-LM perplexity"] == "72.1" and rows[2]["its train phone-LM perplexity"] == ""
+    assert rows[0]["voice clusters it ranks, lowest perplexity first"].endswith("voice07 67 ...")  # eight shown
+    assert rows[1]["voice clusters it ranks, lowest perplexity first"] == "voice01 -"  # nothing said: no perplexity
+    assert decipher.start_steps({"rounds": []}) == []

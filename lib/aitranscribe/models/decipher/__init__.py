@@ -447,10 +447,10 @@ def start_steps(summary: dict) -> list[dict]:
     rows = []
     for i, step in enumerate(steps):
         start = step.get("start")
-        ranked = [c for c in steps[i + 1]["ranking"]] if i + 1 < len(steps) else []
+        ranked = steps[i + 1]["ranking"] if i + 1 < len(steps) else []
         rows.append({"step": step["step"], "train utterances": step["utterances"],
                      "its best round (chain seed, round)": f"{start['seed']}, {start['round']}" if start else "",
-                     "its train phone-LM perplexity": start and round(start["phone_lm_ppl_train"], 1),
+                     "its train phone-LM perplexity": f"{start['phone_lm_ppl_train']:.1f}" if start else "",
                      "voice clusters it ranks, lowest perplexity first":
                          ", ".join(f"{c['cluster']} {'-' if c['ppl'] is None else round(c['ppl'])}"
                                    for c in ranked[:8]) + (" ..." if len(ranked) > 8 else "")})
