@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     from aitranscribe.features import blind_quality
     from aitranscribe.io import feature_files, manifest
     from aitranscribe.models import decipher
-    from aitranscribe.models.decipher import selftrain
+    from aitranscribe.models.decipher import selftrain, voice_subset
     from aitranscribe.text import error_rates, lm
     from aitranscribe.text.phones import read_dictionary, read_references
 
@@ -147,14 +147,9 @@ def main(argv=None) -> int:
     elif args.subset.startswith("clusters"):
         start, per_cluster = cluster_ranking(out_root / Path(records["features"]["dir"]).name, args.start,
                                              Path(records["features"]["dir"]), train_all, inputs["phone_lm"])
-        keep = []
-        for cluster in per_cluster:
-            if len(keep) >= args.share * len(train_all):
-                break
-            keep += cluster["utterances"]
+        keep = voice_subset.take(per_cluster, args.share, len(train_all))
         if args.subset == "clusters-blind":
             keep = sorted(set(keep) & set(blind_quality.cleanest(qualities, args.share)))
-        keep.sort()
     elif args.subset == "random":
         rng = np.random.default_rng(args.seed)
         keep = sorted(rng.choice(len(train_all), int(round(args.share * len(train_all))), replace=False).tolist())
